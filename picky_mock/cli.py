@@ -1,0 +1,132 @@
+"""The ``picky-mock`` command: a thin layer over :func:`picky_mock.server.serve` and the contract.
+
+``main(argv)`` returns the exit status; expected failures (port in use, bad config) print one line
+on standard error and return 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .config import LOG_LEVELS, MODES, load_settings
+from .contract import default_contract
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+EPILOG_SERVE = """\
+environment variables (overridden by options, override the config file):
+  PICKY_MOCK_HOST, PICKY_MOCK_PORT, PICKY_MOCK_MODE, PICKY_MOCK_LOG_LEVEL,
+  PICKY_MOCK_CONFIG, PICKY_MOCK_RETENTION, PICKY_MOCK_MAX_BODY_BYTES
+
+push paths: POST /api/v2/push, /app/api/v2/push, /beta/api/v2/push
+admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="picky-mock",
+        description="A mock server and contract checker for the Picky Assist push API.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the emulated push API",
+        description="Serve the emulated Picky Assist push API until Ctrl-C or SIGTERM.",
+        epilog=EPILOG_SERVE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1: loopback only)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8080; 0 picks a free port)")
+    serve.add_argument("--mode", choices=MODES, help="strict (default) rejects contract deviations; lenient accepts and notes them")
+    serve.add_argument("--config", metavar="FILE", help="TOML config file (prices, start ids, mode, retention)")
+    serve.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info: one line per push)")
+    serve.add_argument("--access-log", action="store_true", default=None, help="also log every HTTP request (uvicorn's access log)")
+    serve.add_argument("--retention", type=int, help="requests kept in the journal (default 10000)")
+    serve.add_argument("--max-body-bytes", type=int, help="larger bodies get HTTP 413 (default 64 MiB)")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a push request body against the contract",
+        description="Check a push request body (a JSON file, or - for standard input) against the "
+        "contract; print every violation with its JSON path. Exit 0 when valid, 1 when not.",
+    )
+    validate.add_argument("file", metavar="FILE", help="JSON file, or - for standard input")
+    validate.add_argument("--json", action="store_true", help="print the violations as JSON")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import serve  # uvicorn is imported only to serve
+
+    settings = load_settings(
+        args.config,
+        host=args.host,
+        port=args.port,
+        mode=args.mode,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        retention=args.retention,
+        max_body_bytes=args.max_body_bytes,
+    )
+    serve(settings)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .backend import parse_document
+    from .errors import ApiError
+
+    try:
+        if args.file == "-":
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as handle:
+                raw = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    try:
+        body = parse_document(raw)
+    except ApiError as exc:
+        violations_json = [{"path": "$", "expected": "a JSON object", "found": exc.detail, "status": 410}]
+        if args.json:
+            print(json.dumps({"valid": False, "violations": violations_json}, indent=2))
+        else:
+            print(f"{args.file}: $: {exc.detail} (status 410)")
+        return 1
+    violations = default_contract().request_violations(body)
+    if args.json:
+        print(json.dumps({"valid": not violations, "violations": [v.__dict__ for v in violations]}, indent=2, ensure_ascii=False))
+    elif violations:
+        for violation in violations:
+            print(f"{args.file}: {violation}")
+        print(f"{len(violations)} violation(s); the API answers status {violations[0].status}")
+    else:
+        print(f"{args.file}: valid")
+    return 1 if violations else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (``sys.argv[1:]`` when ``None``); return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "validate":
+            return _validate(args)
+    except ConfigError as exc:
+        print(f"picky-mock: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The API contract in machine form: the JSON Schemas in ``schemas/`` and what a failure means.
+
+jsonschema is the reference validator and writes the detailed report (JSON path, what was expected,
+what was found, which status code the API answers). The accept path first asks a validator compiled
+by jsonschema-rs from the same schema files, which is two orders of magnitude faster; the test suite
+proves the two agree. Each schema says, with the annotations ``x-picky-status``,
+``x-picky-status-<keyword>`` and ``x-picky-status-missing``, which status code a failure of that
+subschema is answered with; ``x-picky-expected`` says in words what a developer must send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import jsonschema_rs
+
+__all__ = [
+    "STATUS_PRECEDENCE",
+    "Contract",
+    "Violation",
+    "default_contract",
+    "json_path",
+    "schemas_dir",
+    "validate_request",
+    "validate_response",
+]
+
+SCHEMA_FILES = {
+    "request": "push-request.schema.json",
+    "response": "push-response.schema.json",
+    "error": "error-response.schema.json",
+}
+
+#: When a body breaks several rules, the code the API answers is the first of these that applies:
+#: authentication, then the recipient list, then the shape of the request, then each recipient.
+STATUS_PRECEDENCE = (401, 402, 410, 406, 407)
+
+
+def schemas_dir() -> Path:
+    """Where the schema files are: inside the installed package (wheels and sdists put them in
+    ``picky_mock/schemas``), or at the top of a source checkout (editable installs)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas", here.parent / "schemas"):
+        if (candidate / SCHEMA_FILES["request"]).is_file():
+            return candidate
+    raise FileNotFoundError(f"picky-mock schemas not found next to {here}")
+
+
+def json_path(parts: Iterable[object]) -> str:
+    """``$.data[3].number`` from ``["data", 3, "number"]``."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _show(value: object, limit: int = 60) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    except (ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way a body breaks the contract."""
+
+    path: str
+    """JSON path of the offending value, ``$`` for the whole body."""
+    expected: str
+    """What the contract wants there, in words."""
+    found: str
+    """What was sent (abridged), or ``nothing`` for a missing key."""
+    status: int
+    """The status code the API answers for this violation (CONTRACT.md section 4)."""
+
+    def __str__(self) -> str:
+        return f"{self.path}: expected {self.expected}, found {self.found} (status {self.status})"
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    words = schema.get(f"x-picky-expected-{error.validator}", schema.get("x-picky-expected"))
+    if isinstance(words, str):
+        return words
+    keyword, value = error.validator, error.validator_value
+    if keyword == "type":
+        kinds = value if isinstance(value, list) else [value]
+        return "a JSON " + " or ".join(str(k) for k in kinds)
+    if keyword == "pattern":
+        return f"a string matching {value}"
+    if keyword == "minLength":
+        return "a non-empty string" if value == 1 else f"at least {value} characters"
+    if keyword == "maxLength":
+        return f"at most {value} characters"
+    if keyword == "minItems":
+        return "a non-empty list" if value == 1 else f"at least {value} items"
+    if keyword in ("enum", "const"):
+        return "one of " + ", ".join(_show(v) for v in (value if keyword == "enum" else [value]))
+    if keyword in ("minimum", "maximum"):
+        return f"a value {'>=' if keyword == 'minimum' else '<='} {value}"
+    return error.message if len(error.message) <= 200 else error.message[:199] + "…"
+
+
+def _status(error: jsonschema.ValidationError, missing: str | None) -> int:
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if missing is not None:
+        by_key = schema.get("x-picky-status-missing", {})
+        if missing in by_key:
+            return int(by_key[missing])
+    specific = schema.get(f"x-picky-status-{error.validator}")
+    if specific is not None:
+        return int(specific)
+    return int(schema.get("x-picky-status", 410))
+
+
+def _violations(error: jsonschema.ValidationError) -> list[Violation]:
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        instance = error.instance if isinstance(error.instance, Mapping) else {}
+        return [
+            Violation(json_path([*path, key]), "a value (required)", "nothing", _status(error, key))
+            for key in error.validator_value
+            if key not in instance
+        ]
+    return [Violation(json_path(path), _expected(error), _show(error.instance), _status(error, None))]
+
+
+def _rank(violation: Violation) -> tuple[int, str]:
+    try:
+        return STATUS_PRECEDENCE.index(violation.status), violation.path
+    except ValueError:
+        return len(STATUS_PRECEDENCE), violation.path
+
+
+class Contract:
+    """The loaded schemas with their reference and compiled validators."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or schemas_dir()
+        self.schemas: dict[str, dict[str, Any]] = {}
+        for name, filename in SCHEMA_FILES.items():
+            with open(self.directory / filename, encoding="utf-8") as handle:
+                self.schemas[name] = json.load(handle)
+        self._reference = {
+            name: jsonschema.Draft202012Validator(schema) for name, schema in self.schemas.items()
+        }
+        self._compiled = {
+            name: jsonschema_rs.validator_for(schema) for name, schema in self.schemas.items()
+        }
+
+    def is_valid(self, name: str, body: object) -> bool:
+        """The fast check, by the compiled validator: ``True`` when ``body`` meets schema ``name``."""
+        return bool(self._compiled[name].is_valid(body))
+
+    def is_valid_reference(self, name: str, body: object) -> bool:
+        """The same check by the reference validator (jsonschema), for tests and tools."""
+        return bool(self._reference[name].is_valid(body))
+
+    def violations(self, name: str, body: object) -> list[Violation]:
+        """Every violation of schema ``name`` by ``body``, the one that decides the answer first."""
+        found: list[Violation] = []
+        seen: set[tuple[str, int]] = set()
+        for error in self._reference[name].iter_errors(body):
+            for violation in _violations(error):
+                if (violation.path, violation.status) not in seen:
+                    seen.add((violation.path, violation.status))
+                    found.append(violation)
+        found.sort(key=_rank)
+        return found
+
+    def request_violations(self, body: object) -> list[Violation]:
+        """Violations of the push request contract; empty when ``body`` is valid."""
+        if self.is_valid("request", body):
+            return []
+        return self.violations("request", body)
+
+    def response_violations(self, body: object) -> list[Violation]:
+        """Violations of the response contract: a success answer, or an error answer."""
+        if isinstance(body, Mapping) and body.get("status") == 100:
+            return self.violations("response", body)
+        return self.violations("error", body)
+
+
+@lru_cache(maxsize=1)
+def default_contract() -> Contract:
+    """The contract of the installed package (loaded once: the schema files do not change)."""
+    return Contract()
+
+
+def validate_request(body: object) -> list[Violation]:
+    """Every way ``body`` breaks the push request contract (an empty list when it is valid)."""
+    return default_contract().request_violations(body)
+
+
+def validate_response(body: object) -> list[Violation]:
+    """Every way ``body`` breaks the response contract (success or error answer)."""
+    return default_contract().response_violations(body)

@@ -1,0 +1,191 @@
+"""Running the emulator: :func:`serve` in the foreground (the ``picky-mock serve`` command) and
+:class:`ServerThread` in the background (the pytest fixture, or any test harness).
+
+Both bind the listening socket themselves before uvicorn starts, so that ``port=0`` yields the
+real port at once and a port in use is a clear :class:`~picky_mock.errors.ConfigError`.
+uvloop and httptools are used where installed: on this kind of machine the plain asyncio loop
+adds tens of milliseconds to keep-alive requests (uvicorn issue #3149).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import socket
+import sys
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from .app import PUSH_PATHS, create_app
+from .backend import Backend
+from .config import Settings
+from .errors import ConfigError
+
+__all__ = ["ServerThread", "bind", "configure_logging", "serve"]
+
+log = logging.getLogger("picky_mock")
+
+
+def _loop() -> str:
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+
+
+def _http() -> str:
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port`` 0: a free one)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = "port already in use" if exc.errno in (48, 98) else exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def configure_logging(level: str) -> None:
+    """One line per event on standard error, for the ``picky_mock`` logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s picky-mock: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level.upper())
+    log.propagate = False
+
+
+def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(backend),
+        loop=_loop(),
+        http=_http(),
+        lifespan="off",
+        access_log=settings.access_log,
+        log_config=None,
+        log_level=settings.log_level,
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
+
+
+def serve(settings: Settings, *, backend: Backend | None = None, announce: bool = True) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM. Raises :class:`ConfigError` when the
+    address cannot be bound."""
+    configure_logging(settings.log_level)
+    backend = backend or Backend(settings)
+    sock = bind(settings.host, settings.port)
+    url = _url(sock)
+    if announce:
+        print(f"picky-mock {settings.mode} mode serving {url}{PUSH_PATHS[0]}", flush=True)
+        print(f"  also {', '.join(PUSH_PATHS[1:])}; admin {url}/_picky/health", flush=True)
+    server = uvicorn.Server(_config(backend, settings))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    log.info("picky-mock stopped")
+
+
+class ServerThread:
+    """A picky-mock server in a background thread, on a free loopback port by default.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        with ServerThread() as server:
+            requests.post(server.push_url, json=...)
+            assert server.backend.journal.pushes()
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        backend: Backend | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        self.settings = settings or Settings(host=host, port=port)
+        self.backend = backend or Backend(self.settings)
+        self.startup_timeout = startup_timeout
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._failure: BaseException | None = None
+        self.url = ""
+
+    @property
+    def push_url(self) -> str:
+        """The V4 push URL, ``<url>/api/v2/push``."""
+        return self.url + PUSH_PATHS[0]
+
+    @property
+    def push_urls(self) -> list[str]:
+        """Every served push URL (V4, V3 and legacy paths)."""
+        return [self.url + path for path in PUSH_PATHS]
+
+    def start(self) -> ServerThread:
+        """Start serving; return once the server accepts connections (or raise after the
+        startup deadline)."""
+        if self._thread is not None:
+            return self
+        self._sock = bind(self.settings.host, self.settings.port)
+        self.url = _url(self._sock)
+        self._server = uvicorn.Server(_config(self.backend, self.settings))
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(target=self._run, name=f"picky-mock {self.url}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self._server.started:
+            if self._failure is not None or not self._thread.is_alive():
+                raise ConfigError(f"picky-mock failed to start on {self.url}: {self._failure!r}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ConfigError(f"picky-mock did not start on {self.url} within {self.startup_timeout} s")
+            time.sleep(0.001)
+        return self
+
+    def _run(self) -> None:
+        assert self._server is not None and self._sock is not None
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # reported by start() or stop()
+            self._failure = exc
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread (open connections are closed)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._sock is not None:
+            self._sock.close()
+        self._thread = self._server = self._sock = None
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
