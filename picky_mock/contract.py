@@ -27,6 +27,8 @@ __all__ = [
     "default_contract",
     "json_path",
     "schemas_dir",
+    "assert_valid_request",
+    "assert_valid_response",
     "validate_request",
     "validate_response",
 ]
@@ -208,3 +210,24 @@ def validate_request(body: object) -> list[Violation]:
 def validate_response(body: object) -> list[Violation]:
     """Every way ``body`` breaks the response contract (success or error answer)."""
     return default_contract().response_violations(body)
+
+
+def _assert_valid(kind: str, body: object, violations: list[Violation]) -> None:
+    if violations:
+        lines = [f"{kind} breaks the Picky Assist contract in {len(violations)} place(s):"]
+        lines += [f"  {v.path}: expected {v.expected}, found {v.found} (the API answers {v.status})" for v in violations]
+        lines.append(f"the {kind}: {_show(body, 500)}")
+        raise AssertionError("\n".join(lines))
+
+
+def assert_valid_request(body: object) -> None:
+    """Fail (``AssertionError``, one line per violation with its JSON path) unless ``body`` is a
+    push request the API accepts."""
+    __tracebackhide__ = True
+    _assert_valid("request", body, validate_request(body))
+
+
+def assert_valid_response(body: object) -> None:
+    """Fail unless ``body`` is an answer the API can give (success or error)."""
+    __tracebackhide__ = True
+    _assert_valid("response", body, validate_response(body))
