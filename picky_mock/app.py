@@ -4,15 +4,20 @@ Nothing here decides anything about the API; see :mod:`picky_mock.backend`. Serv
 
 * ``POST /api/v2/push`` (V4), ``/app/api/v2/push`` (V3), ``/beta/api/v2/push`` (legacy), each with
   or without a trailing slash: never a redirect, some clients fail on one (CONTRACT.md 1).
-* ``/_picky/...``: the admin API (health, journal, messages, reset, mode), never journaled.
+* ``POST /api/v2/check-balance`` and ``/app/api/v2/check-balance``: the account's balance.
+* ``/_picky/...``: the admin API (health, journal, messages, reset, state, faults, accounts,
+  sessions, seed, rate-limit, coverage), never journaled.
 * anything else: 404 with a JSON body that names the served paths.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
+import struct
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,14 +27,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .backend import Backend, Incoming, Outcome
+from .errors import ConfigError
+from .faults import HANG_CAP_SECONDS, Action, FaultRule
 
-__all__ = ["ADMIN_PREFIX", "PUSH_PATHS", "create_app"]
+__all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "create_app"]
 
 log = logging.getLogger("picky_mock")
 
 PUSH_PATHS = ("/api/v2/push", "/app/api/v2/push", "/beta/api/v2/push")
+BALANCE_PATHS = ("/api/v2/check-balance", "/app/api/v2/check-balance")
+_TRANSPORT_KEY = "picky_mock.transport"
 ADMIN_PREFIX = "/_picky"
 #: Bodies larger than this are judged in a worker thread, so that a push of 100,000 recipients
 #: does not stall the requests of other clients.
@@ -42,8 +52,104 @@ def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) 
     return Response(orjson.dumps(value, default=str), status, headers, media_type="application/json")
 
 
+class FaultyAnswer(Response):
+    """An answer that goes wrong on the wire, as a fault rule says: the connection is reset, closed
+    with no answer or after garbage, the body is cut short or dribbled, or nothing comes at all.
+
+    Carrying these out needs the connection itself, which ASGI does not expose: :func:`expose_transport`
+    puts uvicorn's transport in the scope. Without it (in-process ASGI transports), the fault is
+    raised as a :class:`ConnectionResetError` in the client, the nearest equivalent.
+    """
+
+    def __init__(self, outcome: Outcome, action: Action) -> None:
+        super().__init__(outcome.body, outcome.http_status or 200, outcome.headers, media_type=None)
+        self.outcome = outcome
+        self.action = action
+        self.raw_headers.append((b"content-type", outcome.content_type.encode("latin-1")))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = self.action.kind
+        if kind == "dribble":
+            await self._dribble(send)
+            return
+        if kind == "malformed":
+            self.body = self.body[: max(1, len(self.body) // 2)]
+            self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+            self.raw_headers.append((b"content-length", str(len(self.body)).encode()))
+            await super().__call__(scope, receive, send)
+            return
+        transport = scope.get(_TRANSPORT_KEY)
+        if transport is None:
+            raise ConnectionResetError(f"picky-mock fault: {kind} (in-process: no connection to break)")
+        if kind == "hang":
+            await self._until_disconnect(receive, self.action.seconds or HANG_CAP_SECONDS)
+            transport.close()
+        elif kind == "truncate":
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+            await asyncio.sleep(0.01)
+            transport.close()
+        elif kind == "garbage":
+            transport.write(b"\x00\xff\xfeNOT HTTP\x1b[0m garbage \xde\xad\xbe\xef\r\n\r\n")
+            transport.close()
+        elif kind == "close":
+            transport.close()
+        else:  # reset, answer_lost: an RST, the client sees ECONNRESET
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            transport.abort()
+        await self._until_disconnect(receive, 2.0)
+
+    async def _dribble(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        step = max(1, self.action.chunk)
+        pause = self.action.seconds if self.action.seconds is not None else 0.05
+        for start in range(0, len(self.body), step):
+            await send({"type": "http.response.body", "body": self.body[start : start + step], "more_body": True})
+            await asyncio.sleep(pause)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _until_disconnect(receive: Receive, seconds: float) -> None:
+        async def wait() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        try:
+            await asyncio.wait_for(wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+
+def expose_transport(app: ASGIApp) -> ASGIApp:
+    """Wrap ``app`` so that, under uvicorn, the scope carries the connection's transport (needed to
+    reset or close a connection on purpose). Costs one attribute look-up a request."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        cycle = getattr(send, "__self__", None)
+        transport = getattr(cycle, "transport", None)
+        if transport is not None:
+            scope[_TRANSPORT_KEY] = transport
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+async def _answer_async(outcome: Outcome) -> Response:
+    """The answer after the latency a fault asked for (it does not block other requests)."""
+    if outcome.delay > 0:
+        await asyncio.sleep(outcome.delay)
+    return _answer(outcome)
+
+
 def _answer(outcome: Outcome) -> Response:
-    return Response(outcome.body, outcome.http_status, outcome.headers, media_type="application/json")
+    if outcome.effect is not None and outcome.effect.kind not in ("html_label",):
+        return FaultyAnswer(outcome, outcome.effect)
+    return Response(outcome.body, outcome.http_status, outcome.headers, media_type=outcome.content_type)
 
 
 def _headers(request: Request) -> tuple[tuple[str, str], ...]:
@@ -92,6 +198,20 @@ async def _document(request: Request, body: bytes) -> tuple[bytes | None, str]:
     return body, "body"
 
 
+async def _admin_json(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _AdminError("the body is not JSON") from None
+
+
+class _AdminError(Exception):
+    pass
+
+
 def create_app(backend: Backend | None = None) -> Starlette:
     """The ASGI app over ``backend`` (a fresh one with default settings when not given)."""
     backend = backend or Backend()
@@ -101,6 +221,8 @@ def create_app(backend: Backend | None = None) -> Starlette:
         async def run(request: Request) -> Response:
             try:
                 return await endpoint(request)
+            except _AdminError as exc:
+                return _json({"error": str(exc)}, 400)
             except Exception as exc:  # a bug of picky-mock: answer, log, and tell the test
                 backend.record_server_error(exc)
                 log.error("internal error on %s %s:\n%s", request.method, request.url.path, traceback.format_exc())
@@ -127,9 +249,14 @@ def create_app(backend: Backend | None = None) -> Starlette:
             )
         document, source = await _document(request, body)
         incoming = Incoming("POST", path, _headers(request), body, document, source)
+        judge = backend.check_balance if path.rstrip("/") in BALANCE_PATHS else backend.push
         if document is not None and len(document) > THREADPOOL_BYTES:
-            return _answer(await run_in_threadpool(backend.push, incoming))
-        return _answer(backend.push(incoming))
+            outcome = await run_in_threadpool(judge, incoming)
+        else:
+            outcome = judge(incoming)
+        if outcome.delay > 0:
+            return await _answer_async(outcome)
+        return _answer(outcome)
 
     async def not_found(request: Request) -> Response:
         path = request.url.path
@@ -139,7 +266,7 @@ def create_app(backend: Backend | None = None) -> Starlette:
             {
                 "error": "not found",
                 "path": path,
-                "served": [f"POST {p}" for p in PUSH_PATHS] + [f"{ADMIN_PREFIX}/..."],
+                "served": [f"POST {p}" for p in PUSH_PATHS + BALANCE_PATHS] + [f"{ADMIN_PREFIX}/..."],
             },
             404,
             outcome.headers,
@@ -192,14 +319,94 @@ def create_app(backend: Backend | None = None) -> Starlette:
             backend.mode = mode
         return _json(backend.describe())
 
+    async def faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            rule_id = request.path_params.get("rule_id")
+            if rule_id is None:
+                backend.faults.clear()
+                return _json({"cleared": True})
+            if not backend.faults.remove(int(rule_id)):
+                return _json({"error": f"no fault rule {rule_id}"}, 404)
+            return _json({"removed": int(rule_id)})
+        if request.method == "POST":
+            spec = await _admin_json(request)
+            specs = spec if isinstance(spec, list) else [spec]
+            try:
+                rules = [FaultRule.from_dict(item) for item in specs]
+            except ConfigError as exc:
+                return _json({"error": str(exc)}, 400)
+            added = backend.faults.extend(rules)
+            return _json({"added": [rule.to_json() for rule in added]}, 201)
+        return _json({"seed": backend.faults.seed, "rules": [rule.to_json() for rule in backend.faults.rules]})
+
+    async def accounts(request: Request) -> Response:
+        token = request.path_params.get("token")
+        if request.method == "DELETE":
+            backend.accounts.remove_all()
+            return _json({"open": True})
+        if request.method in ("PUT", "POST", "PATCH") and token is not None:
+            spec = await _admin_json(request)
+            if not isinstance(spec, dict):
+                return _json({"error": "send a JSON object such as {\"balance\": \"1.5\"}"}, 400)
+            try:
+                account = backend.accounts.set(token, **spec)
+            except (ConfigError, TypeError) as exc:
+                return _json({"error": str(exc)}, 400)
+            return _json(account.to_json())
+        return _json(backend.accounts.describe())
+
+    async def sessions(request: Request) -> Response:
+        number = request.path_params.get("number")
+        if request.method == "DELETE" and number is not None:
+            backend.accounts.close_session(number)
+            return _json({"closed": number})
+        if request.method == "POST":
+            spec = await _admin_json(request)
+            number = spec.get("number") if isinstance(spec, dict) else None
+            if not isinstance(number, (str, int)):
+                return _json({"error": "send {\"number\": \"5511987654321\", \"hours\": 24}"}, 400)
+            hours = spec.get("hours", 24)
+            backend.accounts.open_session(str(number), hours=float(hours))
+            return _json({"opened": str(number), "hours": hours}, 201)
+        return _json({"sessions": backend.accounts.sessions()})
+
+    async def seed(request: Request) -> Response:
+        spec = await _admin_json(request)
+        value = spec.get("seed") if isinstance(spec, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _json({"error": "send {\"seed\": 42}"}, 400)
+        backend.faults.reseed(value)
+        return _json({"seed": value})
+
+    async def coverage(request: Request) -> Response:
+        return _json(backend.coverage.to_json())
+
+    async def rate_limit(request: Request) -> Response:
+        spec = await _admin_json(request)
+        try:
+            backend.accounts.set_rate_limit(None if spec is None or spec == {} else spec)
+        except (ConfigError, TypeError, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"rate_limit": None if backend.accounts.rate_limit is None else backend.accounts.rate_limit.__dict__})
+
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    routes = [Route(p + slash, guarded(push), methods=every) for p in PUSH_PATHS for slash in ("", "/")]
+    api_paths = PUSH_PATHS + BALANCE_PATHS
+    routes = [Route(p + slash, guarded(push), methods=every) for p in api_paths for slash in ("", "/")]
     routes += [
         Route(f"{ADMIN_PREFIX}/health", guarded(health), methods=["GET", "HEAD"]),
         Route(f"{ADMIN_PREFIX}/journal", guarded(journal), methods=["GET", "DELETE"]),
         Route(f"{ADMIN_PREFIX}/messages", guarded(messages), methods=["GET"]),
         Route(f"{ADMIN_PREFIX}/reset", guarded(reset), methods=["POST"]),
         Route(f"{ADMIN_PREFIX}/state", guarded(state), methods=["GET", "PUT", "POST", "PATCH"]),
+        Route(f"{ADMIN_PREFIX}/faults", guarded(faults), methods=["GET", "POST", "DELETE"]),
+        Route(f"{ADMIN_PREFIX}/faults/{{rule_id:int}}", guarded(faults), methods=["DELETE"]),
+        Route(f"{ADMIN_PREFIX}/accounts", guarded(accounts), methods=["GET", "DELETE"]),
+        Route(f"{ADMIN_PREFIX}/accounts/{{token}}", guarded(accounts), methods=["PUT", "POST", "PATCH"]),
+        Route(f"{ADMIN_PREFIX}/sessions", guarded(sessions), methods=["GET", "POST"]),
+        Route(f"{ADMIN_PREFIX}/sessions/{{number}}", guarded(sessions), methods=["DELETE"]),
+        Route(f"{ADMIN_PREFIX}/seed", guarded(seed), methods=["PUT", "POST"]),
+        Route(f"{ADMIN_PREFIX}/rate-limit", guarded(rate_limit), methods=["PUT", "POST"]),
+        Route(f"{ADMIN_PREFIX}/coverage", guarded(coverage), methods=["GET"]),
         Route("/{rest:path}", guarded(not_found), methods=every),
     ]
     app = Starlette(routes=routes)

@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,13 +21,27 @@ from typing import Any
 
 import orjson
 
+from .accounts import OFFICIAL_CHANNELS, AccountBook
 from .config import Settings
 from .contract import Contract, Violation, default_contract
-from .errors import ApiError, InvalidRequest, error_for_status
+from .errors import (
+    ApiError,
+    AuthenticationFailed,
+    ConfigError,
+    InsufficientBalance,
+    InvalidRequest,
+    InvalidTemplateId,
+    NotContactable,
+    OfficialAccountNotActive,
+    PlanWithoutApi,
+    ProjectNotActive,
+    error_for_status,
+)
+from .faults import AFTER_JUDGING, Action, Facts, FaultBook, FaultRule, proxy_html
 from .journal import Entry, Journal, Message, Push
 from .pricing import PriceTable, format_credit
 
-__all__ = ["Backend", "Incoming", "Outcome", "Sequences", "parse_document"]
+__all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
 
 log = logging.getLogger("picky_mock")
 
@@ -79,12 +94,48 @@ class Incoming:
 
 @dataclass
 class Outcome:
-    """What the HTTP layer sends back."""
+    """What the HTTP layer sends back, and how."""
 
     http_status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     entry: Entry | None = None
+    content_type: str = "application/json"
+    delay: float = 0.0
+    """Seconds to wait before answering (latency faults)."""
+    effect: Action | None = None
+    """A fault the HTTP layer carries out on the connection instead of a plain answer."""
+
+
+class Coverage:
+    """Which API status codes and HTTP statuses a server answered and which fault kinds fired:
+    kept across resets, for the end-of-session report of the pytest plugin."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.api_statuses: Counter[int] = Counter()
+        self.http_statuses: Counter[int] = Counter()
+        self.faults: Counter[str] = Counter()
+
+    def count(self, entry: Entry, fired: Sequence[FaultRule] = ()) -> None:
+        with self._lock:
+            if entry.status is not None:
+                self.api_statuses[entry.status] += 1
+            self.http_statuses[entry.http_status] += 1
+            for rule in fired:
+                self.faults[rule.action.kind] += 1
+            if entry.dropped:
+                self.faults["rate_limit_drop"] += 1
+            elif entry.http_status == 429 and not fired:
+                self.faults["rate_limit_429"] += 1
+
+    def to_json(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {
+                "api_statuses": {str(k): v for k, v in sorted(self.api_statuses.items())},
+                "http_statuses": {str(k): v for k, v in sorted(self.http_statuses.items())},
+                "faults": dict(sorted(self.faults.items())),
+            }
 
 
 def parse_document(document: bytes | None) -> Any:
@@ -123,7 +174,7 @@ def _dumps(value: Any) -> bytes:
 
 
 class Backend:
-    """One emulated API: settings, contract, sequences, prices and journal."""
+    """One emulated API: settings, contract, sequences, prices, accounts, faults and journal."""
 
     def __init__(self, settings: Settings | None = None, *, contract: Contract | None = None) -> None:
         self.settings = settings or Settings()
@@ -132,16 +183,31 @@ class Backend:
         self.pricing = PriceTable(self.settings.prices)
         self.sequences = Sequences(self.settings.push_id_start, self.settings.msg_id_start)
         self.journal = Journal(self.settings.retention)
+        extra = self.settings.extra
+        seed = extra.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ConfigError(f"seed must be a whole number, not {seed!r}")
+        self.faults = FaultBook(seed)
+        self._configured_faults = [FaultRule.from_dict(spec) for spec in _fault_specs(extra.get("faults"))]
+        self.accounts = AccountBook(extra.get("accounts"), extra.get("rate_limit"))
+        self.coverage = Coverage()
         self.server_errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
+        self.faults.extend(self._configured_faults)
+        log.info("fault generator seed %d (set 'seed' to repeat a run)", self.faults.seed)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to a fresh start: empty journal, sequences at their start values, mode as set."""
+        """Back to a fresh start: empty journal, sequences at their start values, mode, faults,
+        accounts and sessions as configured, the fault generator re-seeded with its seed."""
         self.journal.clear()
         self.sequences.reset()
         self.mode = self.settings.mode
+        self.faults.clear()
+        self.faults.extend(self._configured_faults)
+        self.faults.reseed(self.faults.seed)
+        self.accounts.reset()
         with self._errors_lock:
             self.server_errors.clear()
 
@@ -154,19 +220,86 @@ class Backend:
             errors, self.server_errors = self.server_errors, []
             return errors
 
+    def _record(self, entry: Entry, fired: Sequence[FaultRule] = ()) -> None:
+        self.journal.append(entry)
+        self.coverage.count(entry, fired)
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def _fire(self, path: str, body: Any) -> list[FaultRule]:
+        book = self.faults
+        if not len(book):
+            return []
+        if not isinstance(body, dict):
+            return book.fire(Facts(path))
+        token = body.get("token")
+        application = body.get("application")
+        channel = None
+        if type(application) is int:
+            channel = application
+        elif type(application) is str and application.isdigit():
+            channel = int(application)
+        numbers: tuple[str, ...] = ()
+        texts: tuple[str, ...] = ()
+        data = body.get("data")
+        items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+        if book.needs_numbers:
+            found = (item.get("number", item.get("messenger_id")) for item in items)
+            numbers = tuple(str(n) for n in found if isinstance(n, (str, int)))
+        if book.needs_texts:
+            every = [body.get("globalmessage")] + [item.get("message") for item in items]
+            texts = tuple(t for t in every if isinstance(t, str) and t)
+        return book.fire(Facts(path, token if isinstance(token, str) else None, channel, numbers, texts))
+
+    def _plan(self, fired: list[FaultRule]) -> tuple[float, FaultRule | None]:
+        """The total latency of the fired rules, and the first rule that changes the answer."""
+        delay = 0.0
+        terminal = None
+        for rule in fired:
+            if rule.action.kind == "latency":
+                delay += self.faults.draw_delay(rule.action)
+            elif terminal is None:
+                terminal = rule
+        return delay, terminal
+
     # -- the push --------------------------------------------------------------------------
 
     def push(self, incoming: Incoming) -> Outcome:
-        """Judge one push request, answer it as the real API would, and journal it."""
+        """Judge one push request, answer it as the real API would (or as a fault says), journal it."""
         seq = self.journal.next_seq()
-        notes: list[str] = []
         body: Any = None
-        violations: Sequence[Violation] = ()
+        parse_error: ApiError | None = None
         try:
             body = parse_document(incoming.document)
+        except ApiError as error:
+            parse_error = error
+        fired = self._fire(incoming.path, body)
+        delay, terminal = self._plan(fired)
+        if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
+            outcome = self._faulted(seq, incoming, body, terminal, fired)
+        else:
+            outcome = self._judge(seq, incoming, body, parse_error, fired)
+            if terminal is not None:
+                outcome.effect = terminal.action
+                if terminal.action.kind == "html_label":
+                    outcome.content_type = "text/html; charset=UTF-8"
+        outcome.delay = delay
+        return outcome
+
+    def _judge(
+        self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Sequence[FaultRule]
+    ) -> Outcome:
+        notes: list[str] = []
+        violations: Sequence[Violation] = ()
+        try:
+            if parse_error is not None:
+                raise parse_error
             if incoming.source != "body":
                 notes.append(f"quirk: the JSON document came in the '{incoming.source}' data field")
             body = self._deviations(body, notes)
+            limited = self._authenticate(body)
+            if limited is not None:
+                return self._rate_limited(seq, incoming, body, limited, fired)
             violations = self.contract.request_violations(body)
             if violations:
                 first = violations[0]
@@ -175,9 +308,154 @@ class Backend:
                     first.status, f"expected {first.expected}, found {first.found}{more}", path=first.path
                 )
             push, items = self._normalise(body, notes)
-            return self._accept(seq, incoming, body, push, items, notes)
+            return self._accept(seq, incoming, body, push, items, notes, fired)
         except ApiError as error:
-            return self._reject(seq, incoming, body, error, tuple(violations), notes)
+            return self._reject(seq, incoming, body, error, tuple(violations), notes, fired)
+
+    def _authenticate(self, body: Any) -> float | None:
+        """The checks of the account model that come before the contract (as the real API
+        authenticates first): 401, 405, 408 and the rate limit. Returns the seconds to wait when
+        the rate limit is hit."""
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token.strip():
+            return None  # the contract answers 401 for a missing or blank token
+        account = self.accounts.get(token)
+        if account is None:
+            raise AuthenticationFailed("token is not one of the configured accounts", path="$.token")
+        if not account.api:
+            raise PlanWithoutApi(f"account {token!r} is configured without API access (api = false)", path="$.token")
+        if not account.active:
+            raise ProjectNotActive(f"account {token!r} is configured inactive (active = false)", path="$.token")
+        return self.accounts.admit(token)
+
+    def _account_rules(self, push: Push, items: list[dict[str, Any]], numbers: Sequence[str]) -> None:
+        """The checks of the account model on a push that meets the contract: 801, 804, 802."""
+        account = self.accounts.get(push.token)
+        if account is None:  # removed meanwhile
+            raise AuthenticationFailed("token is not one of the configured accounts", path="$.token")
+        official = push.application in OFFICIAL_CHANNELS
+        if official and not account.official:
+            raise OfficialAccountNotActive(
+                f"channel {push.application} is an official channel and account {push.token!r} has no official "
+                "WhatsApp account (official = false)",
+                path="$.application",
+            )
+        if push.template_id is not None and account.templates is not None and push.template_id not in account.templates:
+            approved = ", ".join(sorted(account.templates)) or "none"
+            raise InvalidTemplateId(
+                f"template {push.template_id!r} is not approved for this account (approved: {approved})",
+                path="$.template_id",
+            )
+        if official and account.window and push.template_id is None:
+            for index, (item, number) in enumerate(zip(items, numbers)):
+                if "template_message" not in item and not self.accounts.session_open(number):
+                    raise NotContactable(
+                        f"free text to {number} outside the 24-hour window: send a template, or open a session "
+                        "(picky_server.open_session / POST /_picky/sessions)",
+                        path=f"$.data[{index}]",
+                    )
+
+    def _rate_limited(
+        self, seq: int, incoming: Incoming, body: Any, wait: float, fired: Sequence[FaultRule]
+    ) -> Outcome:
+        limit = self.accounts.rate_limit
+        assert limit is not None
+        token = body.get("token")
+        detail = f"rate limit: more than {limit.per_minute} push requests a minute from token {token!r}"
+        retry_after = str(max(1, int(wait + 0.999)))
+        if limit.action == "drop":
+            data = body.get("data") if isinstance(body.get("data"), list) else []
+            push_id, first = self.sequences.take(len(data))
+            answer = {
+                "status": 100,
+                "push_id": str(push_id),
+                "message": "Success",
+                "data": [
+                    {"msg_id": str(first + i), "number": _number_text(item), "credit": "0"}
+                    for i, item in enumerate(data)
+                ],
+            }
+            entry = self._entry(seq, incoming, body, 200, answer, error=f"{detail}: dropped, not processed", fired=fired, dropped=True)
+            self._record(entry, fired)
+            log.warning("push dropped by the rate limit (request %d): %s", seq, detail)
+            return Outcome(200, _dumps(answer), {"x-picky-error": header_safe(f"dropped: {detail}"), "x-picky-request-id": str(seq)}, entry)
+        answer = {"status": 429, "message": "Too Many Requests"}
+        entry = self._entry(seq, incoming, body, 429, answer, error=detail, fired=fired)
+        self._record(entry, fired)
+        log.warning("push refused by the rate limit: HTTP 429 (request %d): %s", seq, detail)
+        headers = {"retry-after": retry_after, "x-picky-error": header_safe(detail), "x-picky-request-id": str(seq)}
+        return Outcome(429, _dumps(answer), headers, entry)
+
+    def _faulted(
+        self, seq: int, incoming: Incoming, body: Any, rule: FaultRule, fired: Sequence[FaultRule]
+    ) -> Outcome:
+        """A request a fault answers in place of the API: an injected API error, an HTTP error, or a
+        transport fault (hang, reset, close, garbage)."""
+        action = rule.action
+        described = rule.describe()
+        headers = {"x-picky-fault": header_safe(described), "x-picky-request-id": str(seq)}
+        if action.kind == "api_error":
+            assert action.status is not None
+            error = error_for_status(action.status, f"injected by {described}", message=action.api_message())
+            answer = error.body()
+            entry = self._entry(seq, incoming, body, 200, answer, error=error.detail, fired=fired)
+            self._record(entry, fired)
+            log.info("push answered status %d by fault %s (request %d)", action.status, described, seq)
+            return Outcome(200, _dumps(answer), headers, entry)
+        if action.kind == "http_error":
+            assert action.status is not None
+            status = action.status
+            text = action.body
+            content_type = "text/plain; charset=utf-8"
+            if text is None:
+                text = proxy_html(status) if status == 429 or status >= 500 else ""
+                content_type = "text/html"
+            headers.update(action.headers)
+            if status == 429:
+                headers.setdefault("retry-after", str(action.retry_after if action.retry_after is not None else 60))
+            entry = self._entry(seq, incoming, body, status, None, error=f"HTTP {status} injected by {described}", fired=fired)
+            self._record(entry, fired)
+            log.info("push answered HTTP %d by fault %s (request %d)", status, described, seq)
+            return Outcome(status, text.encode("utf-8"), headers, entry, content_type=content_type)
+        entry = self._entry(seq, incoming, body, 0, None, error=f"{action.kind} injected by {described}", fired=fired)
+        self._record(entry, fired)
+        log.info("push hit by fault %s (request %d)", described, seq)
+        return Outcome(0, b"", headers, entry, effect=action)
+
+    def _entry(
+        self,
+        seq: int,
+        incoming: Incoming,
+        body: Any,
+        http_status: int,
+        answer: Mapping[str, Any] | None,
+        *,
+        error: str | None = None,
+        fired: Sequence[FaultRule] = (),
+        dropped: bool = False,
+        notes: Sequence[str] = (),
+        violations: tuple[Violation, ...] = (),
+        push: Push | None = None,
+        messages: tuple[Message, ...] = (),
+    ) -> Entry:
+        return Entry(
+            seq=seq,
+            time=time.time(),
+            method=incoming.method,
+            path=incoming.path,
+            headers=incoming.headers,
+            raw_body=incoming.raw_body,
+            body=body,
+            http_status=http_status,
+            answer=answer,
+            push=push,
+            messages=messages,
+            violations=violations,
+            notes=tuple(notes),
+            error=error,
+            faults=tuple(rule.describe() for rule in fired),
+            dropped=dropped,
+        )
 
     def _deviations(self, body: Any, notes: list[str]) -> Any:
         """Note (strict) or repair (lenient) the deviations of CONTRACT.md 2.3."""
@@ -261,18 +539,18 @@ class Backend:
         push: Push,
         items: list[dict[str, Any]],
         notes: list[str],
+        fired: Sequence[FaultRule],
     ) -> Outcome:
         channel = push.application
         global_text = push.globalmessage
         global_media = push.globalmedia
         charge = self.pricing.charge
+        numbers = [_number_text(item) for item in items]
+        if not self.accounts.open:
+            self._account_rules(push, items, numbers)
         resolved = []
         total = Decimal(0)
-        for item in items:
-            raw = item.get("number")
-            if raw is None:
-                raw = item.get("messenger_id")
-            number = raw if type(raw) is str else str(int(raw))
+        for item, number in zip(items, numbers):
             text = item.get("message") or global_text
             segments, credit, credit_text = charge(channel, text)
             total += credit
@@ -280,6 +558,11 @@ class Backend:
             resolved.append(
                 (number, text, item.get("media") or global_media, segments, credit_text,
                  None if reference is None else str(reference))
+            )
+        if not self.accounts.debit(push.token, total):
+            balance = format_credit(self.accounts.balance(push.token))
+            raise InsufficientBalance(
+                f"the push costs {format_credit(total)} and the balance of {push.token!r} is {balance}", path="$.data"
             )
         push_id_int, first = self.sequences.take(len(resolved))
         push_id = str(push_id_int)
@@ -293,21 +576,8 @@ class Backend:
             "message": "Success",
             "data": [{"msg_id": m.msg_id, "number": m.number, "credit": m.credit} for m in messages],
         }
-        entry = Entry(
-            seq=seq,
-            time=time.time(),
-            method=incoming.method,
-            path=incoming.path,
-            headers=incoming.headers,
-            raw_body=incoming.raw_body,
-            body=body,
-            http_status=200,
-            answer=answer,
-            push=push,
-            messages=messages,
-            notes=tuple(notes),
-        )
-        self.journal.append(entry)
+        entry = self._entry(seq, incoming, body, 200, answer, fired=fired, notes=notes, push=push, messages=messages)
+        self._record(entry, fired)
         log.info(
             "push %s channel=%s recipients=%d status=100 credit=%s",
             push_id, channel, len(messages), format_credit(total),
@@ -326,48 +596,62 @@ class Backend:
         error: ApiError,
         violations: tuple[Violation, ...],
         notes: list[str],
+        fired: Sequence[FaultRule] = (),
     ) -> Outcome:
         answer = error.body()
         where = f"{error.path}: {error.detail}" if error.detail else error.path
-        entry = Entry(
-            seq=seq,
-            time=time.time(),
-            method=incoming.method,
-            path=incoming.path,
-            headers=incoming.headers,
-            raw_body=incoming.raw_body,
-            body=body,
-            http_status=200,
-            answer=answer,
-            violations=violations,
-            notes=tuple(notes),
-            error=where,
+        entry = self._entry(
+            seq, incoming, body, 200, answer, error=where, fired=fired, notes=notes, violations=violations
         )
-        self.journal.append(entry)
+        self._record(entry, fired)
         log.warning("push rejected: status=%d %s (request %d on %s)", error.status, where, seq, incoming.path)
         headers = {"x-picky-error": header_safe(f"{error.status} {where}"), "x-picky-request-id": str(seq)}
         return Outcome(200, _dumps(answer), headers, entry)
 
-    # -- requests that are not pushes ------------------------------------------------------
+    # -- other endpoints -------------------------------------------------------------------
+
+    def check_balance(self, incoming: Incoming) -> Outcome:
+        """``POST /api/v2/check-balance`` ``{token}``: the balance of the account, as
+        ``{"balance": 59.108, "status": 100, "message": "Success"}`` (CONTRACT.md 5)."""
+        seq = self.journal.next_seq()
+        body: Any = None
+        try:
+            body = parse_document(incoming.document)
+        except ApiError as error:
+            return self._reject(seq, incoming, None, error, (), [])
+        fired = self._fire(incoming.path, body)
+        delay, terminal = self._plan(fired)
+        if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
+            outcome = self._faulted(seq, incoming, body, terminal, fired)
+            outcome.delay = delay
+            return outcome
+        try:
+            if not isinstance(body, dict):
+                raise InvalidRequest(f"expected a JSON object, found {type(body).__name__}")
+            token = body.get("token")
+            if not isinstance(token, str) or not token.strip():
+                raise AuthenticationFailed("expected a non-blank string: your API token", path="$.token")
+            self._authenticate(body)
+        except ApiError as error:
+            outcome = self._reject(seq, incoming, body, error, (), [], fired)
+            outcome.delay = delay
+            return outcome
+        balance = self.accounts.balance(token)
+        answer = {"balance": float(balance), "status": 100, "message": "Success"}
+        entry = self._entry(seq, incoming, body, 200, answer, fired=fired)
+        self._record(entry, fired)
+        outcome = Outcome(200, _dumps(answer), {"x-picky-request-id": str(seq)}, entry, delay=delay)
+        if terminal is not None:
+            outcome.effect = terminal.action
+        return outcome
 
     def transport_error(self, incoming: Incoming, http_status: int, api_status: int, detail: str) -> Outcome:
-        """A request refused before it reached the contract (too large, wrong method): journaled
-        like any other, answered with ``http_status`` and the API's JSON error shape."""
+        """A request refused before it reached the contract (too large, wrong method, unknown
+        path): journaled like any other, answered with ``http_status`` and the API's error shape."""
         error = error_for_status(api_status, detail)
         seq = self.journal.next_seq()
-        entry = Entry(
-            seq=seq,
-            time=time.time(),
-            method=incoming.method,
-            path=incoming.path,
-            headers=incoming.headers,
-            raw_body=incoming.raw_body,
-            body=None,
-            http_status=http_status,
-            answer=error.body(),
-            error=detail,
-        )
-        self.journal.append(entry)
+        entry = self._entry(seq, incoming, None, http_status, error.body(), error=detail)
+        self._record(entry)
         log.warning("%s %s refused: HTTP %d, %s (request %d)", incoming.method, incoming.path, http_status, detail, seq)
         return Outcome(
             http_status,
@@ -387,4 +671,25 @@ class Backend:
             "journal_entries": len(self.journal),
             "journal_dropped": self.journal.dropped,
             "max_body_bytes": self.settings.max_body_bytes,
+            "seed": self.faults.seed,
+            "faults": len(self.faults),
+            **self.accounts.describe(),
         }
+
+
+def _number_text(item: Mapping[str, Any]) -> str:
+    """The recipient of a ``data[]`` item as digits (the ``messenger_id`` for Messenger)."""
+    raw = item.get("number")
+    if raw is None:
+        raw = item.get("messenger_id")
+    if type(raw) is str:
+        return raw
+    return str(int(raw)) if isinstance(raw, (int, float)) else str(raw)
+
+
+def _fault_specs(value: Any) -> list[Mapping[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise ConfigError("faults must be an array of tables ([[faults]] in TOML)")
+    return value

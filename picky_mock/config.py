@@ -28,7 +28,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from .errors import ConfigError
 from .pricing import PriceTable
@@ -149,9 +149,9 @@ def _from_file(path: Path) -> dict[str, Any]:
             field_name, kind = _FILE_KEYS[("", key)]
             values[field_name] = _typed(f"{path}: {key}", value, kind)
         else:
-            known = ["mode", "retention", "max_body_bytes", "[server]", "[ids]", "[prices]"]
-            known += [f"[{s}]" for s in EXTRA_SECTIONS]
-            raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(known)})")
+            names = ["mode", "retention", "max_body_bytes", "[server]", "[ids]", "[prices]"]
+            names += [f"[{s}]" for s in EXTRA_SECTIONS]
+            raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(names)})")
     if extra:
         values["extra"] = extra
     return values
@@ -178,4 +178,4 @@ def load_settings(
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
-    return Settings(**cast(dict[str, Any], values))
+    return Settings(**values)

@@ -24,11 +24,11 @@ __all__ = [
     "STATUS_PRECEDENCE",
     "Contract",
     "Violation",
+    "assert_valid_request",
+    "assert_valid_response",
     "default_contract",
     "json_path",
     "schemas_dir",
-    "assert_valid_request",
-    "assert_valid_response",
     "validate_request",
     "validate_response",
 ]
@@ -97,7 +97,8 @@ def _expected(error: jsonschema.ValidationError) -> str:
     words = schema.get(f"x-picky-expected-{error.validator}", schema.get("x-picky-expected"))
     if isinstance(words, str):
         return words
-    keyword, value = error.validator, error.validator_value
+    keyword: Any = error.validator
+    value: Any = error.validator_value
     if keyword == "type":
         kinds = value if isinstance(value, list) else [value]
         return "a JSON " + " or ".join(str(k) for k in kinds)
@@ -113,7 +114,8 @@ def _expected(error: jsonschema.ValidationError) -> str:
         return "one of " + ", ".join(_show(v) for v in (value if keyword == "enum" else [value]))
     if keyword in ("minimum", "maximum"):
         return f"a value {'>=' if keyword == 'minimum' else '<='} {value}"
-    return error.message if len(error.message) <= 200 else error.message[:199] + "…"
+    text = str(error.message)
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _status(error: jsonschema.ValidationError, missing: str | None) -> int:
@@ -132,9 +134,10 @@ def _violations(error: jsonschema.ValidationError) -> list[Violation]:
     path = list(error.absolute_path)
     if error.validator == "required":
         instance = error.instance if isinstance(error.instance, Mapping) else {}
+        required: Any = error.validator_value
         return [
             Violation(json_path([*path, key]), "a value (required)", "nothing", _status(error, key))
-            for key in error.validator_value
+            for key in required
             if key not in instance
         ]
     return [Violation(json_path(path), _expected(error), _show(error.instance), _status(error, None))]

@@ -24,7 +24,7 @@ class Message(NamedTuple):
 
     msg_id: str
     push_id: str
-    index: int
+    position: int
     """Position of the recipient in the request's ``data[]``."""
     number: str
     """The recipient as digits (the ``messenger_id`` for Messenger)."""
@@ -81,7 +81,9 @@ class Entry:
     error: str | None = None
     """What was wrong and where, as sent in the ``X-Picky-Error`` header."""
     faults: tuple[str, ...] = field(default=())
-    """The fault rules that fired on this request."""
+    """The fault rules that fired on this request, described."""
+    dropped: bool = False
+    """Answered like a success but not processed (the rate limit's "drop" action)."""
 
     @property
     def status(self) -> int | None:
@@ -96,7 +98,8 @@ class Entry:
 
     @property
     def accepted(self) -> bool:
-        return self.status == 100
+        """Answered status 100 and processed (a dropped request is answered 100 but not sent)."""
+        return self.status == 100 and not self.dropped
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -128,6 +131,7 @@ class Entry:
             "notes": list(self.notes),
             "error": self.error,
             "faults": list(self.faults),
+            "dropped": self.dropped,
         }
 
 

@@ -19,7 +19,7 @@ from types import TracebackType
 
 import uvicorn
 
-from .app import PUSH_PATHS, create_app
+from .app import PUSH_PATHS, create_app, expose_transport
 from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
@@ -73,7 +73,7 @@ def configure_logging(level: str) -> None:
 
 def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
-        create_app(backend),
+        expose_transport(create_app(backend)),
         loop=_loop(),
         http=_http(),
         lifespan="off",
@@ -149,7 +149,6 @@ class ServerThread:
         self._sock = bind(self.settings.host, self.settings.port)
         self.url = _url(self._sock)
         self._server = uvicorn.Server(_config(self.backend, self.settings))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name=f"picky-mock {self.url}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout

@@ -1,0 +1,251 @@
+"""The account model: tokens, balances, plans, official channels, templates, the WhatsApp 24-hour
+window and the rate limit (CONTRACT.md section 4).
+
+Open by default: with no account configured, any non-blank token is accepted with an unlimited
+balance. Once one account is configured, only configured tokens are (others: 401), each with:
+
+* ``balance`` (``None``: unlimited), debited by each accepted push; a push it cannot pay is 403 and
+  nothing is sent or debited;
+* ``api = false``: 405 API Is Not Active For This Plan; ``active = false``: 408 Project is not Active;
+* ``official = false``: a push on an Official, Cloud or Business API channel (8, 101, 121) is 801;
+* ``templates``: the approved template ids; any other ``template_id`` is 804 (``None``: not checked);
+* ``window`` (default true): on an official channel, free text (no template) to a number without
+  an open session is 802 (the WhatsApp 24-hour window). Open mode does not enforce it. Sessions are opened and closed from tests, the config or the admin API.
+
+The rate limit (off by default) counts push requests a token made in the last 60 s; past the limit
+a request is answered HTTP 429 with ``Retry-After``, or "dropped": answered like a success and not
+processed, as the docs say ("will be dropped and won't be processed").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["OFFICIAL_CHANNELS", "Account", "AccountBook", "RateLimit"]
+
+#: WhatsApp Official (8), Cloud API (101), Business API / Official Managed (121).
+OFFICIAL_CHANNELS = frozenset({8, 101, 121})
+SESSION_SECONDS = 24 * 3600.0
+#: [ours] The balance check-balance reports for an account without a configured balance.
+UNLIMITED_BALANCE_REPORTED = Decimal("999999")
+
+
+@dataclass(frozen=True)
+class Account:
+    token: str
+    balance: Decimal | None = None
+    api: bool = True
+    active: bool = True
+    official: bool = True
+    window: bool = True
+    """Enforce the 24-hour window on official channels (802)."""
+    templates: frozenset[str] | None = None
+
+    @classmethod
+    def from_dict(cls, token: str, spec: Mapping[str, Any]) -> Account:
+        known = {"balance", "api", "active", "official", "window", "templates", "sessions"}
+        unknown = set(spec) - known
+        if unknown:
+            raise ConfigError(f"account {token!r}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        balance = spec.get("balance")
+        if balance is not None:
+            try:
+                balance = Decimal(str(balance))
+            except InvalidOperation:
+                raise ConfigError(f"account {token!r}: balance {spec['balance']!r} is not a number") from None
+            if not balance.is_finite() or balance < 0:
+                raise ConfigError(f"account {token!r}: balance must be >= 0")
+        templates = spec.get("templates")
+        for flag in ("api", "active", "official", "window"):
+            if flag in spec and not isinstance(spec[flag], bool):
+                raise ConfigError(f"account {token!r}: {flag} must be true or false")
+        if templates is not None and not isinstance(templates, (list, tuple, set, frozenset)):
+            raise ConfigError(f"account {token!r}: templates must be a list of template ids")
+        return cls(
+            token=token,
+            balance=balance,
+            api=spec.get("api", True),
+            active=spec.get("active", True),
+            official=spec.get("official", True),
+            window=spec.get("window", True),
+            templates=None if templates is None else frozenset(str(t) for t in templates),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "balance": None if self.balance is None else str(self.balance),
+            "api": self.api,
+            "active": self.active,
+            "official": self.official,
+            "window": self.window,
+            "templates": None if self.templates is None else sorted(self.templates),
+        }
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_minute: int = 90
+    action: str = "429"
+    """``"429"``: answer HTTP 429 with Retry-After; ``"drop"``: answer like a success, process nothing."""
+
+    def __post_init__(self) -> None:
+        if self.per_minute < 1:
+            raise ConfigError("rate_limit: per_minute must be >= 1")
+        if self.action not in ("429", "drop"):
+            raise ConfigError("rate_limit: action must be \"429\" or \"drop\"")
+
+
+@dataclass
+class _State:
+    accounts: dict[str, Account] = field(default_factory=dict)
+    sessions: dict[str, float] = field(default_factory=dict)
+    rate_limit: RateLimit | None = None
+
+
+class AccountBook:
+    """The accounts of one server. ``reset()`` returns to what the config said."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None, rate_limit: Mapping[str, Any] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._initial = _State()
+        for token, spec in (config or {}).items():
+            if not isinstance(spec, Mapping):
+                raise ConfigError(f"accounts: [{token}] must be a table")
+            self._initial.accounts[str(token)] = Account.from_dict(str(token), spec)
+            for number in spec.get("sessions", ()):
+                self._initial.sessions[str(number)] = float("inf")
+        if rate_limit is not None:
+            self._initial.rate_limit = _rate_limit(rate_limit)
+        self._state = _State()
+        self._windows: dict[str, deque[float]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state = _State(
+                dict(self._initial.accounts), dict(self._initial.sessions), self._initial.rate_limit
+            )
+            self._windows = {}
+
+    @property
+    def open(self) -> bool:
+        """True when no account is configured: every non-blank token is accepted, unlimited."""
+        return not self._state.accounts
+
+    def get(self, token: str) -> Account | None:
+        """The account of ``token``; in open mode, an unlimited account for any token."""
+        account = self._state.accounts.get(token)
+        if account is None and self.open:
+            return Account(token=token, official=True, window=False)
+        return account
+
+    def accounts(self) -> list[Account]:
+        with self._lock:
+            return list(self._state.accounts.values())
+
+    def set(self, token: str, **spec: Any) -> Account:
+        """Create or change the account of ``token`` (keys as in the config file)."""
+        with self._lock:
+            current = self._state.accounts.get(token)
+            base = current.to_json() if current else {}
+            base.pop("token", None)
+            base.update({k: v for k, v in spec.items()})
+            account = Account.from_dict(token, {k: v for k, v in base.items() if v is not None or k in spec})
+            self._state.accounts[token] = account
+            return account
+
+    def remove_all(self) -> None:
+        """Back to open mode (no accounts)."""
+        with self._lock:
+            self._state.accounts.clear()
+
+    def set_rate_limit(self, spec: Mapping[str, Any] | None) -> None:
+        with self._lock:
+            self._state.rate_limit = None if spec is None else _rate_limit(spec)
+            self._windows = {}
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        return self._state.rate_limit
+
+    # -- the 24-hour window ----------------------------------------------------------------
+
+    def open_session(self, number: str, *, hours: float = 24.0) -> None:
+        """The number wrote in: free text may be sent to it for ``hours``."""
+        with self._lock:
+            self._state.sessions[str(number)] = time.time() + hours * 3600.0
+
+    def close_session(self, number: str) -> None:
+        with self._lock:
+            self._state.sessions.pop(str(number), None)
+
+    def sessions(self) -> dict[str, float]:
+        now = time.time()
+        with self._lock:
+            return {n: until for n, until in self._state.sessions.items() if until > now}
+
+    def session_open(self, number: str) -> bool:
+        until = self._state.sessions.get(number)
+        return until is not None and until > time.time()
+
+    # -- money -----------------------------------------------------------------------------
+
+    def debit(self, token: str, amount: Decimal) -> bool:
+        """Take ``amount`` from the balance of ``token``; False (and nothing taken) when it cannot
+        pay. Unlimited accounts always pay."""
+        with self._lock:
+            account = self._state.accounts.get(token)
+            if account is None or account.balance is None:
+                return True
+            if account.balance < amount:
+                return False
+            self._state.accounts[token] = replace(account, balance=account.balance - amount)
+            return True
+
+    def balance(self, token: str) -> Decimal:
+        account = self.get(token)
+        if account is None or account.balance is None:
+            return UNLIMITED_BALANCE_REPORTED
+        return account.balance
+
+    # -- rate limit ------------------------------------------------------------------------
+
+    def admit(self, token: str, now: float | None = None) -> float | None:
+        """Count a push request of ``token``: ``None`` when within the limit, else the seconds until
+        the window has room again."""
+        limit = self._state.rate_limit
+        if limit is None:
+            return None
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            window = self._windows.setdefault(token, deque())
+            while window and window[0] <= now - 60.0:
+                window.popleft()
+            if len(window) >= limit.per_minute:
+                return max(0.0, window[0] + 60.0 - now)
+            window.append(now)
+            return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "open": self.open,
+            "accounts": [a.to_json() for a in self.accounts()],
+            "sessions": sorted(self.sessions()),
+            "rate_limit": None if self.rate_limit is None else self.rate_limit.__dict__,
+        }
+
+
+def _rate_limit(spec: Mapping[str, Any]) -> RateLimit:
+    unknown = set(spec) - {"per_minute", "action"}
+    if unknown:
+        raise ConfigError(f"rate_limit: unknown key(s) {', '.join(sorted(unknown))} (known: per_minute, action)")
+    return RateLimit(per_minute=int(spec.get("per_minute", 90)), action=str(spec.get("action", "429")))

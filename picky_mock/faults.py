@@ -1,0 +1,466 @@
+"""Fault rules: when a request is hit, what happens to it, and how often.
+
+A :class:`FaultRule` joins a :class:`When` (criteria on the request: token, channel, a recipient
+number exact, by prefix or by pattern, the text, the path), an :class:`Action` (an API error, an
+HTTP error, latency, a hang, a broken transport, the ``text/html`` label quirk, or an accepted push
+whose answer is lost) and a frequency (the n-th matching request, the next N, after N, always, or
+with a probability drawn from the seeded generator of the :class:`FaultBook`).
+
+Rules are indexed by their most selective criterion (exact number, number prefix, token, channel,
+path), so a hundred rules that match nothing cost a few dictionary look-ups per request, not a
+hundred predicate calls. Rules with only a pattern, a text or no criterion at all are tried in
+order.
+
+The book only decides; :mod:`picky_mock.backend` applies API errors and journals, and the HTTP layer
+(:mod:`picky_mock.app`) carries out delays and transport faults.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import STATUS_MESSAGES, ConfigError
+
+__all__ = [
+    "ACTIONS",
+    "TRANSPORT_ACTIONS",
+    "Action",
+    "Facts",
+    "FaultBook",
+    "FaultRule",
+    "When",
+    "proxy_html",
+]
+
+#: Every kind of fault, for the coverage report.
+ACTIONS = (
+    "api_error",
+    "http_error",
+    "latency",
+    "hang",
+    "reset",
+    "close",
+    "garbage",
+    "truncate",
+    "malformed",
+    "dribble",
+    "html_label",
+    "answer_lost",
+)
+#: Faults carried out on the connection by the HTTP layer.
+TRANSPORT_ACTIONS = frozenset({"hang", "reset", "close", "garbage", "truncate", "malformed", "dribble", "answer_lost"})
+#: Faults that let the push be judged (and journaled) as usual, then change how the answer travels.
+AFTER_JUDGING = frozenset({"truncate", "malformed", "dribble", "html_label", "answer_lost"})
+HANG_CAP_SECONDS = 300.0
+
+_REASONS = {
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
+
+
+def proxy_html(status: int) -> str:
+    """The kind of page an nginx proxy in front of the real API sends with a 5xx or 429."""
+    reason = _REASONS.get(status, "Error")
+    return (
+        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a rule can match on, read from a request before it is judged."""
+
+    path: str
+    token: str | None = None
+    channel: int | None = None
+    numbers: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class When:
+    """Criteria; every one given must hold. No criterion: every push request."""
+
+    token: str | None = None
+    channel: int | None = None
+    number: str | None = None
+    number_prefix: str | None = None
+    number_pattern: str | None = None
+    text: str | None = None
+    """A substring of the global text or of any recipient's text."""
+    text_pattern: str | None = None
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("number_pattern", "text_pattern"):
+            pattern = getattr(self, name)
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ConfigError(f"fault: {name} {pattern!r} is not a regular expression: {exc}") from None
+
+    def holds(self, facts: Facts) -> bool:
+        if self.path is not None and facts.path.rstrip("/") != self.path.rstrip("/"):
+            return False
+        if self.token is not None and facts.token != self.token:
+            return False
+        if self.channel is not None and facts.channel != self.channel:
+            return False
+        if self.number is not None and self.number not in facts.numbers:
+            return False
+        if self.number_prefix is not None and not any(n.startswith(self.number_prefix) for n in facts.numbers):
+            return False
+        if self.number_pattern is not None:
+            pattern = re.compile(self.number_pattern)
+            if not any(pattern.search(n) for n in facts.numbers):
+                return False
+        if self.text is not None and not any(self.text in t for t in facts.texts):
+            return False
+        if self.text_pattern is not None:
+            pattern = re.compile(self.text_pattern)
+            if not any(pattern.search(t) for t in facts.texts):
+                return False
+        return True
+
+    def describe(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None]
+        return " ".join(parts) or "any push"
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a fault does. ``kind`` is one of :data:`ACTIONS`; the other fields are its options."""
+
+    kind: str
+    status: int | None = None
+    """api_error: the API status code; http_error: the HTTP status."""
+    message: str | None = None
+    """api_error: the message (default: the documented one)."""
+    body: str | None = None
+    """http_error: the body (default: a proxy's HTML page for 429 and 5xx, else empty)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    retry_after: int | None = None
+    """http_error 429: the Retry-After header, in seconds (default 60)."""
+    seconds: float | None = None
+    """latency: fixed delay; hang: how long before the connection is closed (default: until the
+    client gives up, at most 300 s); dribble: delay between chunks."""
+    low: float | None = None
+    high: float | None = None
+    """latency: uniform between ``low`` and ``high`` seconds."""
+    median: float | None = None
+    sigma: float | None = None
+    """latency: long-tailed (log-normal) with this median and shape (default sigma 1.0)."""
+    chunk: int = 16
+    """dribble: bytes per chunk."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTIONS:
+            raise ConfigError(f"fault: unknown action {self.kind!r} (known: {', '.join(ACTIONS)})")
+        if self.kind in ("api_error", "http_error") and self.status is None:
+            raise ConfigError(f"fault: {self.kind} needs a status")
+        if self.kind == "http_error" and self.status is not None and not 100 <= self.status <= 599:
+            raise ConfigError(f"fault: HTTP status {self.status} is not 100 to 599")
+        if self.kind == "latency" and self.seconds is None and self.median is None and (self.low is None or self.high is None):
+            raise ConfigError("fault: latency needs seconds, low and high, or median (and sigma)")
+        for name in ("seconds", "low", "high", "median", "sigma"):
+            value = getattr(self, name)
+            if value is not None and (value < 0 or math.isnan(value)):
+                raise ConfigError(f"fault: {name} must be >= 0")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ConfigError("fault: latency low must not exceed high")
+
+    def delay(self, rng: random.Random) -> float:
+        """latency: the delay of one request, drawn from ``rng``."""
+        if self.median is not None:
+            return float(self.median * math.exp((self.sigma if self.sigma is not None else 1.0) * rng.gauss(0, 1)))
+        if self.low is not None and self.high is not None:
+            return rng.uniform(self.low, self.high)
+        return float(self.seconds or 0.0)
+
+    def api_message(self) -> str:
+        assert self.status is not None
+        return self.message or STATUS_MESSAGES.get(self.status, "Error")
+
+    def describe(self) -> str:
+        if self.kind == "api_error":
+            return f"api_error {self.status} {self.api_message()!r}"
+        if self.kind == "http_error":
+            return f"http_error {self.status}"
+        if self.kind == "latency":
+            if self.median is not None:
+                return f"latency lognormal median={self.median}s sigma={self.sigma or 1.0}"
+            if self.low is not None:
+                return f"latency uniform {self.low}-{self.high}s"
+            return f"latency {self.seconds}s"
+        if self.kind == "hang":
+            return f"hang {self.seconds}s" if self.seconds is not None else "hang until the client gives up"
+        return self.kind
+
+
+_WHEN_FIELDS = frozenset(When.__dataclass_fields__)
+_ACTION_FIELDS = frozenset(Action.__dataclass_fields__) - {"kind"}
+_RULE_FIELDS = frozenset({"action", "when", "times", "nth", "after", "probability", "id", "name"})
+
+
+@dataclass
+class FaultRule:
+    """A rule and its counters. ``seen`` counts the requests that met ``when``; ``hits`` those it
+    fired on."""
+
+    action: Action
+    when: When = field(default_factory=When)
+    times: int | None = None
+    """Fire at most this many times (``None``: always)."""
+    nth: int | None = None
+    """Fire only on the n-th matching request (1-based)."""
+    after: int | None = None
+    """Fire only once this many matching requests have passed."""
+    probability: float | None = None
+    """Fire with this probability, drawn from the book's seeded generator."""
+    id: int = 0
+    name: str | None = None
+    seen: int = 0
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        for attr in ("times", "nth", "after"):
+            value = getattr(self, attr)
+            if value is not None and (not isinstance(value, int) or value < (0 if attr == "after" else 1)):
+                raise ConfigError(f"fault: {attr} must be a whole number >= {0 if attr == 'after' else 1}")
+        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+            raise ConfigError("fault: probability must be between 0 and 1")
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> FaultRule:
+        """A rule from its JSON/TOML form, flat or nested::
+
+            {"action": "api_error", "status": 403, "number": "5511987654321", "times": 1}
+            {"action": "latency", "median": 0.2, "when": {"channel": 3}, "probability": 0.5}
+        """
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"fault: expected a table/object, got {spec!r}")
+        unknown = set(spec) - _RULE_FIELDS - _WHEN_FIELDS - _ACTION_FIELDS
+        if unknown:
+            raise ConfigError(
+                f"fault: unknown key(s) {', '.join(sorted(unknown))}; rule keys: {', '.join(sorted(_RULE_FIELDS))}, "
+                f"criteria: {', '.join(sorted(_WHEN_FIELDS))}, options: {', '.join(sorted(_ACTION_FIELDS))}"
+            )
+        kind = spec.get("action")
+        if not isinstance(kind, str):
+            raise ConfigError(f"fault: 'action' must be one of {', '.join(ACTIONS)}")
+        when_spec = dict(spec.get("when") or {})
+        when_spec.update({k: v for k, v in spec.items() if k in _WHEN_FIELDS})
+        unknown_when = set(when_spec) - _WHEN_FIELDS
+        if unknown_when:
+            raise ConfigError(f"fault: unknown criteria {', '.join(sorted(unknown_when))}")
+        for key in ("number", "number_prefix", "token"):
+            if key in when_spec and when_spec[key] is not None:
+                when_spec[key] = str(when_spec[key])
+        if "channel" in when_spec and when_spec["channel"] is not None:
+            when_spec["channel"] = _int("channel", when_spec["channel"])
+        options = {k: v for k, v in spec.items() if k in _ACTION_FIELDS}
+        if "status" in options:
+            options["status"] = _int("status", options["status"])
+        try:
+            action = Action(kind, **options)
+            when = When(**when_spec)
+            return cls(
+                action=action,
+                when=when,
+                times=spec.get("times"),
+                nth=spec.get("nth"),
+                after=spec.get("after"),
+                probability=spec.get("probability"),
+                name=spec.get("name"),
+            )
+        except TypeError as exc:
+            raise ConfigError(f"fault: {exc}") from None
+
+    def describe(self) -> str:
+        how = []
+        if self.nth is not None:
+            how.append(f"on match #{self.nth}")
+        if self.after is not None:
+            how.append(f"after {self.after} matches")
+        if self.times is not None:
+            how.append(f"{self.times} time(s)")
+        if self.probability is not None:
+            how.append(f"p={self.probability}")
+        label = f"rule {self.id}" + (f" {self.name!r}" if self.name else "")
+        return f"{label}: {self.action.describe()} when {self.when.describe()}" + (f" ({', '.join(how)})" if how else "")
+
+    def to_json(self) -> dict[str, Any]:
+        action = {k: v for k, v in self.action.__dict__.items() if v not in (None, {}) and k != "kind"}
+        if action.get("chunk") == 16:
+            action.pop("chunk")
+        return {
+            "id": self.id,
+            "name": self.name,
+            "action": self.action.kind,
+            **action,
+            "when": {k: v for k, v in self.when.__dict__.items() if v is not None},
+            "times": self.times,
+            "nth": self.nth,
+            "after": self.after,
+            "probability": self.probability,
+            "seen": self.seen,
+            "hits": self.hits,
+            "description": self.describe(),
+        }
+
+
+def _int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise ConfigError(f"fault: {name} must be a whole number, not {value!r}")
+    return int(value)
+
+
+class FaultBook:
+    """The rules of one server and the seeded generator they draw from. Thread-safe."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._rules: list[FaultRule] = []
+        self._by_number: dict[str, list[FaultRule]] = {}
+        self._by_prefix: dict[str, list[FaultRule]] = {}
+        self._prefix_lengths: tuple[int, ...] = ()
+        self._by_token: dict[str, list[FaultRule]] = {}
+        self._by_channel: dict[int, list[FaultRule]] = {}
+        self._by_path: dict[str, list[FaultRule]] = {}
+        self._scan: list[FaultRule] = []
+        self.needs_numbers = False
+        self.needs_texts = False
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    @property
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the generator: the same seed and the same requests repeat the same faults."""
+        with self._lock:
+            self.seed = seed
+            self._rng = random.Random(seed)
+
+    def add(self, rule: FaultRule | Mapping[str, Any]) -> FaultRule:
+        """Add a rule (or its dict form); it gets the next id."""
+        if not isinstance(rule, FaultRule):
+            rule = FaultRule.from_dict(rule)
+        with self._lock:
+            rule = replace(rule, id=next(self._ids), seen=0, hits=0)
+            self._rules.append(rule)
+            self._reindex()
+        return rule
+
+    def extend(self, rules: Iterable[FaultRule | Mapping[str, Any]]) -> list[FaultRule]:
+        return [self.add(rule) for rule in rules]
+
+    def remove(self, rule_id: int) -> bool:
+        with self._lock:
+            kept = [r for r in self._rules if r.id != rule_id]
+            found = len(kept) != len(self._rules)
+            self._rules = kept
+            self._reindex()
+            return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules = []
+            self._reindex()
+
+    def _reindex(self) -> None:
+        by_number: dict[str, list[FaultRule]] = {}
+        by_prefix: dict[str, list[FaultRule]] = {}
+        by_token: dict[str, list[FaultRule]] = {}
+        by_channel: dict[int, list[FaultRule]] = {}
+        by_path: dict[str, list[FaultRule]] = {}
+        scan: list[FaultRule] = []
+        for rule in self._rules:
+            when = rule.when
+            if when.number is not None:
+                by_number.setdefault(when.number, []).append(rule)
+            elif when.number_prefix is not None:
+                by_prefix.setdefault(when.number_prefix, []).append(rule)
+            elif when.token is not None:
+                by_token.setdefault(when.token, []).append(rule)
+            elif when.channel is not None:
+                by_channel.setdefault(when.channel, []).append(rule)
+            elif when.path is not None:
+                by_path.setdefault(when.path.rstrip("/"), []).append(rule)
+            else:
+                scan.append(rule)
+        self._by_number, self._by_prefix, self._by_token = by_number, by_prefix, by_token
+        self._by_channel, self._by_path, self._scan = by_channel, by_path, scan
+        self._prefix_lengths = tuple(sorted({len(p) for p in by_prefix}))
+        self.needs_numbers = any(
+            r.when.number or r.when.number_prefix or r.when.number_pattern for r in self._rules
+        )
+        self.needs_texts = any(r.when.text is not None or r.when.text_pattern for r in self._rules)
+
+    def _candidates(self, facts: Facts) -> list[FaultRule]:
+        found: dict[int, FaultRule] = {}
+        if self._by_number or self._by_prefix:
+            for number in facts.numbers:
+                for rule in self._by_number.get(number, ()):
+                    found[rule.id] = rule
+                for length in self._prefix_lengths:
+                    for rule in self._by_prefix.get(number[:length], ()):
+                        found[rule.id] = rule
+        if facts.token is not None:
+            for rule in self._by_token.get(facts.token, ()):
+                found[rule.id] = rule
+        if facts.channel is not None:
+            for rule in self._by_channel.get(facts.channel, ()):
+                found[rule.id] = rule
+        for rule in self._by_path.get(facts.path.rstrip("/"), ()):
+            found[rule.id] = rule
+        for rule in self._scan:
+            found[rule.id] = rule
+        return [found[key] for key in sorted(found)]
+
+    def fire(self, facts: Facts) -> list[FaultRule]:
+        """The rules that fire on a request with ``facts``, in the order they were added; their
+        counters are updated. Probabilities are drawn only for rules whose other conditions hold,
+        so a run of the same requests against the same seed fires the same faults."""
+        if not self._rules:
+            return []
+        fired = []
+        with self._lock:
+            for rule in self._candidates(facts):
+                if not rule.when.holds(facts):
+                    continue
+                rule.seen += 1
+                if rule.nth is not None and rule.seen != rule.nth:
+                    continue
+                if rule.after is not None and rule.seen <= rule.after:
+                    continue
+                if rule.times is not None and rule.hits >= rule.times:
+                    continue
+                if rule.probability is not None and self._rng.random() >= rule.probability:
+                    continue
+                rule.hits += 1
+                fired.append(rule)
+        return fired
+
+    def draw_delay(self, action: Action) -> float:
+        with self._lock:
+            return action.delay(self._rng)
