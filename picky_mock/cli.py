@@ -48,6 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", default=None, help="also log every HTTP request (uvicorn's access log)")
     serve.add_argument("--retention", type=int, help="requests kept in the journal (default 10000)")
     serve.add_argument("--max-body-bytes", type=int, help="larger bodies get HTTP 413 (default 64 MiB)")
+    serve.add_argument(
+        "--fault",
+        metavar="JSON",
+        action="append",
+        help='a fault rule, repeatable: \'{"action": "api_error", "status": 403, "number": "5511987654321"}\', '
+        '\'{"action": "http_error", "status": 502, "probability": 0.1}\' (see README, "Faults")',
+    )
+    serve.add_argument("--seed", type=int, help="seed of the fault generator, to repeat a run exactly (logged at start)")
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help="emulate the documented limit of N push requests a minute per token (the docs say 90; off by default)",
+    )
+    serve.add_argument(
+        "--rate-limit-action",
+        choices=("429", "drop"),
+        default="429",
+        help="past the limit: answer HTTP 429 with Retry-After (default), or drop: answer success, process nothing",
+    )
 
     validate = commands.add_parser(
         "validate",
@@ -63,7 +83,23 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve  # uvicorn is imported only to serve
 
+    base = load_settings(args.config)
+    extra = dict(base.extra)
+    if args.fault:
+        faults = list(extra.get("faults") or [])
+        for text in args.fault:
+            try:
+                faults.append(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"--fault {text!r} is not JSON: {exc.msg}") from None
+        extra["faults"] = faults
+    if args.seed is not None:
+        extra["seed"] = args.seed
+    if args.rate_limit is not None:
+        extra["rate_limit"] = {"per_minute": args.rate_limit, "action": args.rate_limit_action}
     settings = load_settings(
+        args.config,
+        extra=extra,
         args.config,
         host=args.host,
         port=args.port,

@@ -3,27 +3,66 @@ picky-mock has these fixtures without importing anything).
 
 * ``picky_server``: a real server on a free loopback port, started once per session (once per
   worker under pytest-xdist), reset before each test; an exception raised inside the server fails
-  the test that caused it.
+  the test that caused it. ``@pytest.mark.picky(mode=..., faults=[...], accounts={...},
+  sessions=[...], seed=..., rate_limit=...)`` sets a test's faults and account state.
 * ``picky_settings``: the :class:`~picky_mock.config.Settings` the session server starts with;
-  override it in a ``conftest.py`` to change prices, start ids or the mode.
-* ``picky_asgi``: an in-process ASGI transport for ``httpx.AsyncClient``, no socket, fresh per test.
+  override it in a ``conftest.py`` to change prices, start ids, accounts or the mode.
+* ``picky_asgi``: an in-process ``httpx.ASGITransport`` for ``httpx.AsyncClient``, no socket,
+  fresh per test.
+
+At the end of a session that used ``picky_server``, a short report tells which API status codes
+and fault kinds the tests drove the client through and which they never did
+(``--picky-coverage-json PATH`` writes it as JSON; ``--no-picky-coverage`` turns it off).
 
 This module imports nothing heavy at collection time: the server is imported when first used.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from .backend import Backend
     from .config import Settings
     from .server import ServerThread
     from .testing import PickyServer
 
 __all__ = ["picky_asgi", "picky_server", "picky_server_session", "picky_settings"]
+
+_BACKENDS = pytest.StashKey[list["Backend"]]()
+_WORKER_PARTS = pytest.StashKey[list[dict[str, Any]]]()
+_OUTPUT_KEY = "picky_mock_coverage"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("picky-mock")
+    group.addoption(
+        "--picky-coverage-json",
+        metavar="PATH",
+        default=None,
+        help="write the picky-mock failure-coverage report (API codes and faults driven) as JSON",
+    )
+    group.addoption(
+        "--no-picky-coverage",
+        action="store_true",
+        default=False,
+        help="do not print the picky-mock failure-coverage summary",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "picky(mode=None, faults=(), accounts=None, sessions=(), seed=None, rate_limit=None): "
+        "picky-mock state for this test (applied by the picky_server fixture)",
+    )
+    config.stash[_BACKENDS] = []
+    config.stash[_WORKER_PARTS] = []
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +74,12 @@ def picky_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def picky_server_session(picky_settings: Settings) -> Iterator[ServerThread]:
+def picky_server_session(picky_settings: Settings, pytestconfig: pytest.Config) -> Iterator[ServerThread]:
     """The session's server thread; most tests want ``picky_server`` instead."""
     from .server import ServerThread
 
     server = ServerThread(picky_settings).start()
+    pytestconfig.stash[_BACKENDS].append(server.backend)
     try:
         yield server
     finally:
@@ -47,19 +87,21 @@ def picky_server_session(picky_settings: Settings) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def picky_server(picky_server_session: ServerThread) -> Iterator[PickyServer]:
-    """A running picky-mock server, reset for this test."""
+def picky_server(picky_server_session: ServerThread, request: pytest.FixtureRequest) -> Iterator[PickyServer]:
+    """A running picky-mock server, reset for this test (and set up by its ``picky`` marker)."""
     from .testing import PickyServer
 
     picky = PickyServer(picky_server_session)
     picky.reset()
+    for marker in reversed(list(request.node.iter_markers("picky"))):
+        picky.apply_marker(marker.kwargs)
     yield picky
     picky.check()
 
 
 @pytest.fixture
 def picky_asgi(picky_settings: Settings) -> Any:
-    """An ``httpx.ASGITransport`` over a fresh in-process app; its ``.app.state.backend`` is the
+    """An ``httpx.ASGITransport`` over a fresh in-process app; ``.app.state.backend`` is the
     backend (journal, sequences) the requests reach."""
     import httpx
 
@@ -67,3 +109,40 @@ def picky_asgi(picky_settings: Settings) -> Any:
     from .backend import Backend
 
     return httpx.ASGITransport(app=create_app(Backend(picky_settings)))
+
+
+def _local_parts(config: pytest.Config) -> list[dict[str, Any]]:
+    return [backend.coverage.to_json() for backend in config.stash.get(_BACKENDS, [])]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the controller what this worker saw
+        workeroutput[_OUTPUT_KEY] = json.dumps(_local_parts(config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect a worker's coverage."""
+    raw = getattr(node, "workeroutput", {}).get(_OUTPUT_KEY)
+    if raw:
+        node.config.stash[_WORKER_PARTS].extend(json.loads(raw))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    from .coverage import merge, render, report
+
+    parts = _local_parts(config) + config.stash.get(_WORKER_PARTS, [])
+    if not parts:
+        return
+    coverage = merge(parts)
+    path = config.getoption("--picky-coverage-json")
+    if path:
+        Path(path).write_text(json.dumps(report(coverage), indent=2) + "\n", encoding="utf-8")
+    if not config.getoption("--no-picky-coverage"):
+        terminalreporter.section("picky-mock failure coverage")
+        for line in render(coverage):
+            terminalreporter.write_line(line)
+        if path:
+            terminalreporter.write_line(f"  report written to {path}")

@@ -8,10 +8,14 @@ nearest matches, in the manner of pytest-httpserver.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .accounts import Account
 from .errors import ServerError
+from .faults import FaultBook, FaultRule
 from .journal import Entry, Journal, Message
 
 if TYPE_CHECKING:
@@ -20,7 +24,44 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .server import ServerThread
 
-__all__ = ["PickyServer"]
+__all__ = ["FaultHandle", "PickyServer"]
+
+
+class FaultHandle:
+    """A fault rule added from a test: read its counters, remove it, or use it as a context
+    manager (the rule is removed on exit)::
+
+        with picky_server.fail_next(403):
+            ...
+    """
+
+    def __init__(self, book: FaultBook, rule: FaultRule) -> None:
+        self._book = book
+        self.rule = rule
+
+    @property
+    def hits(self) -> int:
+        """How many requests this rule fired on."""
+        return self.rule.hits
+
+    @property
+    def seen(self) -> int:
+        """How many requests met its criteria."""
+        return self.rule.seen
+
+    def remove(self) -> None:
+        self._book.remove(self.rule.id)
+
+    def __enter__(self) -> FaultHandle:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"<FaultHandle {self.rule.describe()} seen={self.seen} hits={self.hits}>"
 
 
 def _describe(message: Message) -> str:
@@ -89,6 +130,112 @@ class PickyServer:
         if mode not in ("strict", "lenient"):
             raise ValueError(f"mode must be 'strict' or 'lenient', not {mode!r}")
         self.backend.mode = mode  # type: ignore[assignment]
+
+    # -- faults ----------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> list[FaultRule]:
+        """The fault rules in force, with their counters (``seen``, ``hits``)."""
+        return self.backend.faults.rules
+
+    def add_fault(
+        self,
+        action: str,
+        /,
+        *,
+        times: int | None = None,
+        nth: int | None = None,
+        after: int | None = None,
+        probability: float | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> FaultHandle:
+        """Add a fault rule until the end of the test (or of the ``with`` block).
+
+        ``action`` is one of :data:`picky_mock.faults.ACTIONS`; ``options`` are its options
+        (``status``, ``message``, ``body``, ``seconds``, ``low``/``high``, ``median``/``sigma`` ...)
+        and its criteria (``token``, ``channel``, ``number``, ``number_prefix``, ``number_pattern``,
+        ``text``, ``text_pattern``, ``path``)::
+
+            picky_server.add_fault("http_error", status=502, number_prefix="55", times=2)
+            picky_server.add_fault("latency", median=0.05, sigma=1.5, probability=0.3)
+        """
+        spec = {"action": action, "times": times, "nth": nth, "after": after, "probability": probability, "name": name}
+        spec.update(options)
+        rule = self.backend.faults.add({k: v for k, v in spec.items() if v is not None})
+        return FaultHandle(self.backend.faults, rule)
+
+    def fail_next(
+        self,
+        status: int | None = None,
+        *,
+        http: int | None = None,
+        transport: str | None = None,
+        times: int = 1,
+        message: str | None = None,
+        **when: Any,
+    ) -> FaultHandle:
+        """The next ``times`` matching pushes fail: with API status ``status`` (HTTP 200, as the
+        real API), or HTTP status ``http``, or a transport fault (``"reset"``, ``"close"``,
+        ``"hang"``, ``"answer_lost"`` ...). ``when`` narrows it (``number=``, ``channel=`` ...)."""
+        chosen = [x for x in (status, http, transport) if x is not None]
+        if len(chosen) != 1:
+            raise TypeError("fail_next() takes exactly one of status, http= or transport=")
+        if status is not None:
+            return self.add_fault("api_error", status=status, message=message, times=times, **when)
+        if http is not None:
+            return self.add_fault("http_error", status=http, times=times, **when)
+        return self.add_fault(str(transport), times=times, **when)
+
+    def clear_faults(self) -> None:
+        self.backend.faults.clear()
+
+    def seed(self, value: int) -> None:
+        """Re-seed the fault generator: the same seed and requests fire the same faults."""
+        self.backend.faults.reseed(value)
+
+    # -- accounts --------------------------------------------------------------------------
+
+    def set_account(self, token: str, **spec: Any) -> Account:
+        """Create or change an account (``balance``, ``api``, ``active``, ``official``, ``window``,
+        ``templates``). Once one account exists, other tokens get 401."""
+        return self.backend.accounts.set(token, **spec)
+
+    def balance(self, token: str) -> Decimal:
+        return self.backend.accounts.balance(token)
+
+    def open_session(self, number: str | int, *, hours: float = 24.0) -> None:
+        """Open the WhatsApp 24-hour window of ``number`` (free text may be sent to it)."""
+        self.backend.accounts.open_session(str(number), hours=hours)
+
+    def close_session(self, number: str | int) -> None:
+        self.backend.accounts.close_session(str(number))
+
+    def set_rate_limit(self, per_minute: int | None = 90, *, action: str = "429") -> None:
+        """Turn on the documented rate limit (``None`` turns it off); ``action`` "429" or "drop"."""
+        spec = None if per_minute is None else {"per_minute": per_minute, "action": action}
+        self.backend.accounts.set_rate_limit(spec)
+
+    def apply_marker(self, options: Mapping[str, Any]) -> None:
+        """Apply the options of ``@pytest.mark.picky(...)``: ``mode``, ``faults``, ``accounts``,
+        ``sessions``, ``seed``, ``rate_limit``."""
+        known = {"mode", "faults", "accounts", "sessions", "seed", "rate_limit"}
+        unknown = set(options) - known
+        if unknown:
+            raise TypeError(f"@pytest.mark.picky: unknown option(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        if "mode" in options:
+            self.set_mode(options["mode"])
+        if "seed" in options:
+            self.seed(options["seed"])
+        for token, spec in (options.get("accounts") or {}).items():
+            self.set_account(token, **spec)
+        for number in options.get("sessions") or ():
+            self.open_session(number)
+        if "rate_limit" in options:
+            limit = options["rate_limit"]
+            self.backend.accounts.set_rate_limit(limit if isinstance(limit, Mapping) else {"per_minute": limit})
+        for spec in options.get("faults") or ():
+            self.backend.faults.add(spec)
 
     def check(self) -> None:
         """Raise :class:`ServerError` for an exception raised inside the server since the last check."""
