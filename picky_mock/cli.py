@@ -100,7 +100,6 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(
         args.config,
         extra=extra,
-        args.config,
         host=args.host,
         port=args.port,
         mode=args.mode,

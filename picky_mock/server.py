@@ -9,12 +9,15 @@ adds tens of milliseconds to keep-alive requests (uvicorn issue #3149).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
+import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
 import uvicorn
@@ -85,6 +88,25 @@ def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
     )
 
 
+class _ForegroundServer(uvicorn.Server):
+    """uvicorn's server, minus one habit: once shut down by SIGINT or SIGTERM, uvicorn raises the
+    signal again so that the process dies of it (``KeyboardInterrupt``, exit status 130 or -15).
+    ``picky-mock serve`` treats both signals as the normal way to stop, and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(settings: Settings, *, backend: Backend | None = None, announce: bool = True) -> None:
     """Serve in the foreground until SIGINT or SIGTERM. Raises :class:`ConfigError` when the
     address cannot be bound."""
@@ -95,7 +117,7 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
     if announce:
         print(f"picky-mock {settings.mode} mode serving {url}{PUSH_PATHS[0]}", flush=True)
         print(f"  also {', '.join(PUSH_PATHS[1:])}; admin {url}/_picky/health", flush=True)
-    server = uvicorn.Server(_config(backend, settings))
+    server = _ForegroundServer(_config(backend, settings))
     try:
         server.run(sockets=[sock])
     finally:
