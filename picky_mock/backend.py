@@ -38,7 +38,7 @@ from .errors import (
     error_for_status,
 )
 from .faults import AFTER_JUDGING, Action, Facts, FaultBook, FaultRule, proxy_html
-from .journal import Entry, Journal, Message, Push
+from .journal import NO_MESSAGES, Entry, Journal, Message, MessageBatch, Push
 from .pricing import PriceTable, format_credit
 
 __all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
@@ -375,16 +375,19 @@ class Backend:
                     for i, item in enumerate(data)
                 ],
             }
-            entry = self._entry(seq, incoming, body, 200, answer, error=f"{detail}: dropped, not processed", fired=fired, dropped=True)
+            entry = self._entry(
+                seq, incoming, body, 200, answer, error=f"{detail}: dropped, not processed", fired=fired, dropped=True
+            )
             self._record(entry, fired)
             log.warning("push dropped by the rate limit (request %d): %s", seq, detail)
-            return Outcome(200, _dumps(answer), {"x-picky-error": header_safe(f"dropped: {detail}"), "x-picky-request-id": str(seq)}, entry)
+            headers = {"x-picky-error": header_safe(f"dropped: {detail}"), "x-picky-request-id": str(seq)}
+            return Outcome(200, entry.answer_bytes or b"", headers, entry)
         answer = {"status": 429, "message": "Too Many Requests"}
         entry = self._entry(seq, incoming, body, 429, answer, error=detail, fired=fired)
         self._record(entry, fired)
         log.warning("push refused by the rate limit: HTTP 429 (request %d): %s", seq, detail)
         headers = {"retry-after": retry_after, "x-picky-error": header_safe(detail), "x-picky-request-id": str(seq)}
-        return Outcome(429, _dumps(answer), headers, entry)
+        return Outcome(429, entry.answer_bytes or b"", headers, entry)
 
     def _faulted(
         self, seq: int, incoming: Incoming, body: Any, rule: FaultRule, fired: Sequence[FaultRule]
@@ -401,7 +404,7 @@ class Backend:
             entry = self._entry(seq, incoming, body, 200, answer, error=error.detail, fired=fired)
             self._record(entry, fired)
             log.info("push answered status %d by fault %s (request %d)", action.status, described, seq)
-            return Outcome(200, _dumps(answer), headers, entry)
+            return Outcome(200, entry.answer_bytes or b"", headers, entry)
         if action.kind == "http_error":
             assert action.status is not None
             status = action.status
@@ -413,10 +416,13 @@ class Backend:
             headers.update(action.headers)
             if status == 429:
                 headers.setdefault("retry-after", str(action.retry_after if action.retry_after is not None else 60))
-            entry = self._entry(seq, incoming, body, status, None, error=f"HTTP {status} injected by {described}", fired=fired)
+            entry = self._entry(
+                seq, incoming, body, status, None, answer_bytes=text.encode("utf-8"),
+                error=f"HTTP {status} injected by {described}", fired=fired,
+            )
             self._record(entry, fired)
             log.info("push answered HTTP %d by fault %s (request %d)", status, described, seq)
-            return Outcome(status, text.encode("utf-8"), headers, entry, content_type=content_type)
+            return Outcome(status, entry.answer_bytes or b"", headers, entry, content_type=content_type)
         entry = self._entry(seq, incoming, body, 0, None, error=f"{action.kind} injected by {described}", fired=fired)
         self._record(entry, fired)
         log.info("push hit by fault %s (request %d)", described, seq)
@@ -430,31 +436,42 @@ class Backend:
         http_status: int,
         answer: Mapping[str, Any] | None,
         *,
+        answer_bytes: bytes | None = None,
         error: str | None = None,
         fired: Sequence[FaultRule] = (),
         dropped: bool = False,
         notes: Sequence[str] = (),
         violations: tuple[Violation, ...] = (),
         push: Push | None = None,
-        messages: tuple[Message, ...] = (),
+        messages: Sequence[Message] = NO_MESSAGES,
     ) -> Entry:
+        """The journal record of a request; ``answer_bytes`` is the body sent (made from
+        ``answer`` when not given). ``body`` is not stored: the entry parses its document on read."""
+        status = push_id = None
+        if answer is not None:
+            status = answer.get("status")
+            push_id = answer.get("push_id")
+            if answer_bytes is None:
+                answer_bytes = _dumps(answer)
         return Entry(
-            seq=seq,
-            time=time.time(),
-            method=incoming.method,
-            path=incoming.path,
-            headers=incoming.headers,
-            raw_body=incoming.raw_body,
-            body=body,
-            http_status=http_status,
-            answer=answer,
-            push=push,
-            messages=messages,
-            violations=violations,
-            notes=tuple(notes),
-            error=error,
-            faults=tuple(rule.describe() for rule in fired),
-            dropped=dropped,
+            seq,
+            time.time(),
+            incoming.method,
+            incoming.path,
+            incoming.headers,
+            incoming.raw_body,
+            incoming.document,
+            http_status,
+            status if isinstance(status, int) else None,
+            push_id if isinstance(push_id, str) else None,
+            answer_bytes,
+            push,
+            messages,
+            violations,
+            tuple(notes),
+            error,
+            tuple(rule.describe() for rule in fired) if fired else (),
+            dropped,
         )
 
     def _deviations(self, body: Any, notes: list[str]) -> Any:
@@ -545,48 +562,61 @@ class Backend:
         global_text = push.globalmessage
         global_media = push.globalmedia
         charge = self.pricing.charge
-        numbers = [_number_text(item) for item in items]
-        if not self.accounts.open:
-            self._account_rules(push, items, numbers)
-        resolved = []
+        numbers: list[str] = []
+        texts: list[str] = []
+        media: list[str | None] = []
+        segments: list[int] = []
+        credits: list[str] = []
+        references: list[str | None] = []
         total = Decimal(0)
-        for item, number in zip(items, numbers):
+        plain = True  # every recipient is a number of digits: the answer can be written directly
+        for item in items:
+            raw = item.get("number")
+            if type(raw) is str:
+                number = raw
+            elif raw is None:
+                number = _number_text(item)
+                plain = False
+            else:
+                number = str(int(raw))
             text = item.get("message") or global_text
-            segments, credit, credit_text = charge(channel, text)
+            count, credit, credit_text = charge(channel, text)
             total += credit
             reference = item.get("reference_number")
-            resolved.append(
-                (number, text, item.get("media") or global_media, segments, credit_text,
-                 None if reference is None else str(reference))
-            )
+            numbers.append(number)
+            texts.append(text)
+            media.append(item.get("media") or global_media)
+            segments.append(count)
+            credits.append(credit_text)
+            references.append(None if reference is None else str(reference))
+        if not self.accounts.open:
+            self._account_rules(push, items, numbers)
         if not self.accounts.debit(push.token, total):
             balance = format_credit(self.accounts.balance(push.token))
             raise InsufficientBalance(
                 f"the push costs {format_credit(total)} and the balance of {push.token!r} is {balance}", path="$.data"
             )
-        push_id_int, first = self.sequences.take(len(resolved))
+        push_id_int, first = self.sequences.take(len(numbers))
         push_id = str(push_id_int)
-        messages = tuple(
-            Message(str(first + i), push_id, i, number, text, media, channel, segments, credit, ref)
-            for i, (number, text, media, segments, credit, ref) in enumerate(resolved)
+        messages = MessageBatch(push_id, first, channel, numbers, texts, media, segments, credits, references)
+        answer_bytes = _success_bytes(push_id, first, numbers, credits, plain)
+        answer = {"status": 100, "push_id": push_id}
+        entry = self._entry(
+            seq, incoming, body, 200, answer, answer_bytes=answer_bytes,
+            fired=fired, notes=notes, push=push, messages=messages,
         )
-        answer = {
-            "status": 100,
-            "push_id": push_id,
-            "message": "Success",
-            "data": [{"msg_id": m.msg_id, "number": m.number, "credit": m.credit} for m in messages],
-        }
-        entry = self._entry(seq, incoming, body, 200, answer, fired=fired, notes=notes, push=push, messages=messages)
         self._record(entry, fired)
-        log.info(
-            "push %s channel=%s recipients=%d status=100 credit=%s",
-            push_id, channel, len(messages), format_credit(total),
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "push %s channel=%s recipients=%d status=100 credit=%s",
+                push_id, channel, len(numbers), format_credit(total),
+            )
         headers = {"x-picky-request-id": str(seq)}
-        deviations = [n for n in notes if n.startswith("deviation")]
-        if deviations:
-            headers["x-picky-deviation"] = header_safe("; ".join(deviations))
-        return Outcome(200, _dumps(answer), headers, entry)
+        if notes:
+            deviations = [n for n in notes if n.startswith("deviation")]
+            if deviations:
+                headers["x-picky-deviation"] = header_safe("; ".join(deviations))
+        return Outcome(200, answer_bytes, headers, entry)
 
     def _reject(
         self,
@@ -606,7 +636,7 @@ class Backend:
         self._record(entry, fired)
         log.warning("push rejected: status=%d %s (request %d on %s)", error.status, where, seq, incoming.path)
         headers = {"x-picky-error": header_safe(f"{error.status} {where}"), "x-picky-request-id": str(seq)}
-        return Outcome(200, _dumps(answer), headers, entry)
+        return Outcome(200, entry.answer_bytes or b"", headers, entry)
 
     # -- other endpoints -------------------------------------------------------------------
 
@@ -640,7 +670,7 @@ class Backend:
         answer = {"balance": float(balance), "status": 100, "message": "Success"}
         entry = self._entry(seq, incoming, body, 200, answer, fired=fired)
         self._record(entry, fired)
-        outcome = Outcome(200, _dumps(answer), {"x-picky-request-id": str(seq)}, entry, delay=delay)
+        outcome = Outcome(200, entry.answer_bytes or b"", {"x-picky-request-id": str(seq)}, entry, delay=delay)
         if terminal is not None:
             outcome.effect = terminal.action
         return outcome
@@ -655,7 +685,7 @@ class Backend:
         log.warning("%s %s refused: HTTP %d, %s (request %d)", incoming.method, incoming.path, http_status, detail, seq)
         return Outcome(
             http_status,
-            _dumps(error.body()),
+            entry.answer_bytes or b"",
             {"x-picky-error": header_safe(f"{api_status} {detail}"), "x-picky-request-id": str(seq)},
             entry,
         )
@@ -675,6 +705,22 @@ class Backend:
             "faults": len(self.faults),
             **self.accounts.describe(),
         }
+
+
+def _success_bytes(push_id: str, first: int, numbers: list[str], credits: list[str], plain: bool) -> bytes:
+    """The success answer of CONTRACT.md 3, in the real API's key order. When every number is
+    digits (the contract's pattern) the entries are written directly, without one dict each."""
+    if plain:
+        entries = ",".join(
+            f'{{"msg_id":"{first + i}","number":"{number}","credit":"{credit}"}}'
+            for i, (number, credit) in enumerate(zip(numbers, credits))
+        )
+        return f'{{"status":100,"push_id":"{push_id}","message":"Success","data":[{entries}]}}'.encode()
+    data = [
+        {"msg_id": str(first + i), "number": number, "credit": credit}
+        for i, (number, credit) in enumerate(zip(numbers, credits))
+    ]
+    return _dumps({"status": 100, "push_id": push_id, "message": "Success", "data": data})
 
 
 def _number_text(item: Mapping[str, Any]) -> str:

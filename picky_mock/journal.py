@@ -8,15 +8,18 @@ oldest are dropped (``Journal.dropped`` counts them), so a long run does not gro
 from __future__ import annotations
 
 import base64
+import json
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, overload
+
+import orjson
 
 from .contract import Violation
 
-__all__ = ["Entry", "Journal", "Message", "Push"]
+__all__ = ["Entry", "Journal", "Message", "MessageBatch", "Push"]
 
 
 class Message(NamedTuple):
@@ -41,6 +44,86 @@ class Message(NamedTuple):
         return self._asdict()
 
 
+class MessageBatch(Sequence[Message]):
+    """The messages of one push, stored by column and read as :class:`Message` records.
+
+    A push of 100,000 recipients is a handful of lists here, not 100,000 objects for the garbage
+    collector to walk on every collection; the records are made when a test reads them.
+    """
+
+    __slots__ = ("_channel", "_credits", "_first", "_media", "_numbers", "_push_id", "_references", "_segments", "_texts")
+
+    def __init__(
+        self,
+        push_id: str,
+        first_msg_id: int,
+        channel: int,
+        numbers: Sequence[str],
+        texts: Sequence[str],
+        media: Sequence[str | None],
+        segments: Sequence[int],
+        credits: Sequence[str],
+        references: Sequence[str | None],
+    ) -> None:
+        self._push_id, self._first, self._channel = push_id, first_msg_id, channel
+        self._numbers, self._texts, self._media = numbers, texts, media
+        self._segments, self._credits, self._references = segments, credits, references
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Message, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Message | tuple[Message, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("message index out of range")
+        return Message(
+            str(self._first + index),
+            self._push_id,
+            index,
+            self._numbers[index],
+            self._texts[index],
+            self._media[index],
+            self._channel,
+            self._segments[index],
+            self._credits[index],
+            self._references[index],
+        )
+
+    def __iter__(self) -> Iterator[Message]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MessageBatch(push_id={self._push_id!r}, messages={len(self)})"
+
+    @property
+    def numbers(self) -> Sequence[str]:
+        """The recipients, in request order (cheap: no records are made)."""
+        return self._numbers
+
+    @property
+    def texts(self) -> Sequence[str]:
+        return self._texts
+
+
+NO_MESSAGES: Sequence[Message] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Push:
     """The normalised push: the request's top level after the quirks of CONTRACT.md 2.2 are undone."""
@@ -58,9 +141,26 @@ class Push:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One request received, accepted or not, and the answer it was given."""
+def _loads(document: bytes | None) -> Any:
+    if document is None:
+        return None
+    if document.startswith(b"\xef\xbb\xbf"):
+        document = document[3:]
+    try:
+        return orjson.loads(document)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(document)
+        except (ValueError, RecursionError):
+            return None
+
+
+class Entry(NamedTuple):
+    """One request received, accepted or not, and the answer it was given. Immutable.
+
+    The request's JSON document and the answer are kept as the bytes that travelled and parsed
+    when read (``body``, ``answer``): a long journal costs memory, not garbage-collector time.
+    """
 
     seq: int
     time: float
@@ -68,33 +168,36 @@ class Entry:
     path: str
     headers: tuple[tuple[str, str], ...]
     raw_body: bytes
-    body: Any
-    """The parsed JSON document (``None`` when it did not parse)."""
+    document: bytes | None
+    """The JSON document judged: the body, or the ``data`` form field or query parameter."""
     http_status: int
-    answer: Mapping[str, Any] | None
-    """The JSON body answered (``None`` when no JSON body was sent, as for a dropped connection)."""
+    """The HTTP status sent (0 when a fault sent none)."""
+    status: int | None
+    """The API status code of the answer (100 for success), if one was sent."""
+    push_id: str | None
+    answer_bytes: bytes | None
+    """The body sent (``None`` when a fault sent none)."""
     push: Push | None = None
-    messages: tuple[Message, ...] = ()
+    messages: Sequence[Message] = NO_MESSAGES
     violations: tuple[Violation, ...] = ()
     notes: tuple[str, ...] = ()
     """Contract notes: each quirk or deviation seen (CONTRACT.md 2.2, 2.3)."""
     error: str | None = None
     """What was wrong and where, as sent in the ``X-Picky-Error`` header."""
-    faults: tuple[str, ...] = field(default=())
+    faults: tuple[str, ...] = ()
     """The fault rules that fired on this request, described."""
     dropped: bool = False
     """Answered like a success but not processed (the rate limit's "drop" action)."""
 
     @property
-    def status(self) -> int | None:
-        """The API status code of the answer (100 for success), if one was sent."""
-        value = self.answer.get("status") if self.answer is not None else None
-        return value if isinstance(value, int) else None
+    def body(self) -> Any:
+        """The parsed JSON document (``None`` when it did not parse)."""
+        return _loads(self.document)
 
     @property
-    def push_id(self) -> str | None:
-        value = self.answer.get("push_id") if self.answer is not None else None
-        return value if isinstance(value, str) else None
+    def answer(self) -> Any:
+        """The JSON body answered (``None`` when it was not JSON, or none was sent)."""
+        return _loads(self.answer_bytes)
 
     @property
     def accepted(self) -> bool:
@@ -111,6 +214,9 @@ class Entry:
             raw: dict[str, str] = {"text": self.raw_body.decode("utf-8")}
         except UnicodeDecodeError:
             raw = {"base64": base64.b64encode(self.raw_body).decode("ascii")}
+        answer = self.answer
+        if answer is None and self.answer_bytes:
+            answer = self.answer_bytes.decode("utf-8", "replace")
         return {
             "seq": self.seq,
             "time": self.time,
@@ -121,7 +227,7 @@ class Entry:
             "http_status": self.http_status,
             "status": self.status,
             "push_id": self.push_id,
-            "answer": self.answer,
+            "answer": answer,
             "push": self.push.to_json() if self.push else None,
             "messages": [m.to_json() for m in self.messages],
             "violations": [
@@ -195,9 +301,9 @@ class Journal:
                 continue
             if accepted is not None and entry.accepted != accepted:
                 continue
-            if number is not None and not any(m.number == str(number) for m in entry.messages):
+            if number is not None and str(number) not in _numbers(entry.messages):
                 continue
-            if text is not None and not any(text in m.text for m in entry.messages):
+            if text is not None and not any(text in t for t in _texts(entry.messages)):
                 continue
             found.append(entry)
         return found
@@ -216,7 +322,10 @@ class Journal:
     ) -> list[Message]:
         """Messages of accepted pushes matching every criterion (``text``: a substring)."""
         found = []
+        wanted = None if number is None else str(number)
         for entry in self.snapshot():
+            if wanted is not None and wanted not in _numbers(entry.messages):
+                continue
             for message in entry.messages:
                 if number is not None and message.number != str(number):
                     continue
@@ -228,3 +337,15 @@ class Journal:
                     continue
                 found.append(message)
         return found
+
+
+def _numbers(messages: Sequence[Message]) -> Sequence[str]:
+    if isinstance(messages, MessageBatch):
+        return messages.numbers
+    return [m.number for m in messages]
+
+
+def _texts(messages: Sequence[Message]) -> Sequence[str]:
+    if isinstance(messages, MessageBatch):
+        return messages.texts
+    return [m.text for m in messages]
