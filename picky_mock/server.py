@@ -27,7 +27,7 @@ from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
 
-__all__ = ["ServerThread", "bind", "configure_logging", "serve"]
+__all__ = ["LineFormatter", "ServerThread", "bind", "configure_logging", "serve"]
 
 log = logging.getLogger("picky_mock")
 
@@ -65,10 +65,30 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+class LineFormatter(logging.Formatter):
+    """``2026-11-22 23:15:25,751 INFO picky-mock: message``, with the date text made once a second
+    rather than once a line: a push line is logged per request, on the hot path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        line = f"{self._stamp},{int(record.msecs):03d} {record.levelname} picky-mock: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
 def configure_logging(level: str) -> None:
     """One line per event on standard error, for the ``picky_mock`` logger."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s picky-mock: %(message)s"))
+    handler.setFormatter(LineFormatter())
     log.handlers[:] = [handler]
     log.setLevel(level.upper())
     log.propagate = False
