@@ -212,7 +212,10 @@ class Contract:
 
     def is_valid(self, name: str, body: object) -> bool:
         """The fast check, by the compiled validator: ``True`` when ``body`` meets schema ``name``."""
-        return bool(self._compiled[name].is_valid(body))
+        try:
+            return bool(self._compiled[name].is_valid(body))
+        except ValueError:  # a string jsonschema-rs cannot take (a lone surrogate): ask the reference
+            return self.is_valid_reference(name, body)
 
     def is_valid_reference(self, name: str, body: object) -> bool:
         """The same check by the reference validator (jsonschema), for tests and tools."""
@@ -247,26 +250,30 @@ class Contract:
         top = {key: value for key, value in body.items() if key != "data"}
 
         def fails_in_data(items: list[object]) -> bool:
-            return any(error.instance_path[:1] == ["data"] for error in compiled.iter_errors({**top, "data": items}))
+            errors = compiled.iter_errors({**top, "data": items})
+            return any(error.instance_path[:1] == ["data"] for error in errors)
 
         failing: dict[bytes, list[int]] = {}
         representative: dict[bytes, object] = {}
         passing: list[object] = []
         verdicts: dict[bytes, bool] = {}
-        for index, item in enumerate(data):
-            key = _item_key(item)
-            fails = verdicts.get(key)
-            if fails is None:
-                fails = verdicts[key] = fails_in_data([item])
-            if fails:
-                failing.setdefault(key, []).append(index)
-                representative.setdefault(key, item)
-            else:
-                passing.append(item)
-        if len(failing) == len(data):
-            return None  # every item fails, each in its own way: nothing to gain
-        if passing and fails_in_data(passing):
-            return None  # the passing items fail together: a rule across items, judge the whole
+        try:
+            for index, item in enumerate(data):
+                key = _item_key(item)
+                fails = verdicts.get(key)
+                if fails is None:
+                    fails = verdicts[key] = fails_in_data([item])
+                if fails:
+                    failing.setdefault(key, []).append(index)
+                    representative.setdefault(key, item)
+                else:
+                    passing.append(item)
+            if len(failing) == len(data):
+                return None  # every item fails, each in its own way: nothing to gain
+            if passing and fails_in_data(passing):
+                return None  # the passing items fail together: a rule across items, judge the whole
+        except ValueError:  # a string jsonschema-rs cannot take (a lone surrogate)
+            return None
         keys = list(failing)
         reduced = {**top, "data": [representative[key] for key in keys] or data[:1]}
         return reduced, {k: failing[key] for k, key in enumerate(keys)}
