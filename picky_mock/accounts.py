@@ -114,15 +114,26 @@ class _State:
 class AccountBook:
     """The accounts of one server. ``reset()`` returns to what the config said."""
 
-    def __init__(self, config: Mapping[str, Any] | None = None, rate_limit: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        rate_limit: Mapping[str, Any] | None = None,
+        sessions: Any = None,
+    ) -> None:
+        """``config``: token -> account table; ``sessions``: numbers whose 24-hour window is open
+        from the start (also given per account, as ``sessions = [...]``)."""
         self._lock = threading.Lock()
         self._initial = _State()
+        if config is not None and not isinstance(config, Mapping):
+            raise ConfigError("accounts must be a table of [accounts.<token>] tables")
         for token, spec in (config or {}).items():
             if not isinstance(spec, Mapping):
-                raise ConfigError(f"accounts: [{token}] must be a table")
+                raise ConfigError(f"accounts: [accounts.{token}] must be a table")
             self._initial.accounts[str(token)] = Account.from_dict(str(token), spec)
-            for number in spec.get("sessions", ()):
-                self._initial.sessions[str(number)] = float("inf")
+            for number in _numbers(f"accounts.{token}.sessions", spec.get("sessions")):
+                self._initial.sessions[number] = float("inf")
+        for number in _numbers("sessions", sessions):
+            self._initial.sessions[number] = float("inf")
         if rate_limit is not None:
             self._initial.rate_limit = _rate_limit(rate_limit)
         self._state = _State()
@@ -153,15 +164,19 @@ class AccountBook:
             return list(self._state.accounts.values())
 
     def set(self, token: str, **spec: Any) -> Account:
-        """Create or change the account of ``token`` (keys as in the config file)."""
+        """Create or change the account of ``token`` (keys as in the config file; ``sessions``
+        opens the 24-hour window of those numbers)."""
+        sessions = _numbers("sessions", spec.pop("sessions", None))
         with self._lock:
             current = self._state.accounts.get(token)
             base = current.to_json() if current else {}
             base.pop("token", None)
-            base.update({k: v for k, v in spec.items()})
+            base.update(spec)
             account = Account.from_dict(token, {k: v for k, v in base.items() if v is not None or k in spec})
             self._state.accounts[token] = account
-            return account
+        for number in sessions:
+            self.open_session(number)
+        return account
 
     def remove_all(self) -> None:
         """Back to open mode (no accounts)."""
@@ -181,6 +196,8 @@ class AccountBook:
 
     def open_session(self, number: str, *, hours: float = 24.0) -> None:
         """The number wrote in: free text may be sent to it for ``hours``."""
+        if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours != hours:
+            raise ConfigError(f"session hours must be a number, not {hours!r}")
         with self._lock:
             self._state.sessions[str(number)] = time.time() + hours * 3600.0
 
@@ -244,8 +261,24 @@ class AccountBook:
         }
 
 
-def _rate_limit(spec: Mapping[str, Any]) -> RateLimit:
+def _rate_limit(spec: Any) -> RateLimit:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"rate_limit must be a table such as {{per_minute = 90, action = \"429\"}}, not {spec!r}")
     unknown = set(spec) - {"per_minute", "action"}
     if unknown:
         raise ConfigError(f"rate_limit: unknown key(s) {', '.join(sorted(unknown))} (known: per_minute, action)")
-    return RateLimit(per_minute=int(spec.get("per_minute", 90)), action=str(spec.get("action", "429")))
+    per_minute = spec.get("per_minute", 90)
+    if isinstance(per_minute, bool) or not isinstance(per_minute, int):
+        raise ConfigError(f"rate_limit: per_minute must be a whole number, not {per_minute!r}")
+    return RateLimit(per_minute=per_minute, action=str(spec.get("action", "429")))
+
+
+def _numbers(where: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ConfigError(f"{where} must be a list of numbers, not {value!r}")
+    for number in value:
+        if isinstance(number, bool) or not isinstance(number, (str, int)):
+            raise ConfigError(f"{where}: {number!r} is not a phone number")
+    return [str(number) for number in value]

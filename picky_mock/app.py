@@ -366,7 +366,10 @@ def create_app(backend: Backend | None = None) -> Starlette:
             if not isinstance(number, (str, int)):
                 return _json({"error": "send {\"number\": \"5511987654321\", \"hours\": 24}"}, 400)
             hours = spec.get("hours", 24)
-            backend.accounts.open_session(str(number), hours=float(hours))
+            try:
+                backend.accounts.open_session(str(number), hours=hours)
+            except ConfigError as exc:
+                return _json({"error": str(exc)}, 400)
             return _json({"opened": str(number), "hours": hours}, 201)
         return _json({"sessions": backend.accounts.sessions()})
 

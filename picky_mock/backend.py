@@ -37,7 +37,7 @@ from .errors import (
     ProjectNotActive,
     error_for_status,
 )
-from .faults import AFTER_JUDGING, Action, Facts, FaultBook, FaultRule, proxy_html
+from .faults import AFTER_JUDGING, NOT_FIRED, Action, Facts, FaultBook, FaultRule, Fired, proxy_html
 from .journal import NO_MESSAGES, Entry, Journal, Message, MessageBatch, Push
 from .pricing import PriceTable, format_credit
 
@@ -118,6 +118,7 @@ class Coverage:
         self.faults: Counter[str] = Counter()
 
     def count(self, entry: Entry, fired: Sequence[FaultRule] = ()) -> None:
+        """Count one journaled request and the rules that fired on it."""
         with self._lock:
             if entry.status is not None:
                 self.api_statuses[entry.status] += 1
@@ -189,12 +190,13 @@ class Backend:
             raise ConfigError(f"seed must be a whole number, not {seed!r}")
         self.faults = FaultBook(seed)
         self._configured_faults = [FaultRule.from_dict(spec) for spec in _fault_specs(extra.get("faults"))]
-        self.accounts = AccountBook(extra.get("accounts"), extra.get("rate_limit"))
+        self.accounts = AccountBook(extra.get("accounts"), extra.get("rate_limit"), extra.get("sessions"))
         self.coverage = Coverage()
         self.server_errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
         self.faults.extend(self._configured_faults)
-        log.info("fault generator seed %d (set 'seed' to repeat a run)", self.faults.seed)
+        self._seed = self.faults.seed
+        log.info("fault generator seed %d (set 'seed' to repeat a run)", self._seed)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -206,7 +208,7 @@ class Backend:
         self.mode = self.settings.mode
         self.faults.clear()
         self.faults.extend(self._configured_faults)
-        self.faults.reseed(self.faults.seed)
+        self.faults.reseed(self._seed)
         self.accounts.reset()
         with self._errors_lock:
             self.server_errors.clear()
@@ -220,9 +222,9 @@ class Backend:
             errors, self.server_errors = self.server_errors, []
             return errors
 
-    def _record(self, entry: Entry, fired: Sequence[FaultRule] = ()) -> None:
+    def _record(self, entry: Entry, fired: Fired = NOT_FIRED) -> None:
         self.journal.append(entry)
-        self.coverage.count(entry, fired)
+        self.coverage.count(entry, fired.rules)
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -251,16 +253,23 @@ class Backend:
             texts = tuple(t for t in every if isinstance(t, str) and t)
         return book.fire(Facts(path, token if isinstance(token, str) else None, channel, numbers, texts))
 
-    def _plan(self, fired: list[FaultRule]) -> tuple[float, FaultRule | None]:
-        """The total latency of the fired rules, and the first rule that changes the answer."""
+    def _plan(self, rules: list[FaultRule]) -> tuple[Fired, FaultRule | None]:
+        """What the fired rules do: their total latency, and the first rule that changes the answer
+        (the others that fired are counted and journaled, but the answer is that rule's)."""
+        if not rules:
+            return NOT_FIRED, None
         delay = 0.0
         terminal = None
-        for rule in fired:
+        notes = []
+        for rule in rules:
             if rule.action.kind == "latency":
-                delay += self.faults.draw_delay(rule.action)
-            elif terminal is None:
-                terminal = rule
-        return delay, terminal
+                drawn = self.faults.draw_delay(rule.action)
+                delay += drawn
+                notes.append(f"{rule.describe()}: delayed {drawn:.3f} s")
+            else:
+                terminal = terminal or rule
+                notes.append(rule.describe())
+        return Fired(tuple(rules), delay, tuple(notes)), terminal
 
     # -- the push --------------------------------------------------------------------------
 
@@ -273,8 +282,7 @@ class Backend:
             body = parse_document(incoming.document)
         except ApiError as error:
             parse_error = error
-        fired = self._fire(incoming.path, body)
-        delay, terminal = self._plan(fired)
+        fired, terminal = self._plan(self._fire(incoming.path, body))
         if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
         else:
@@ -283,11 +291,11 @@ class Backend:
                 outcome.effect = terminal.action
                 if terminal.action.kind == "html_label":
                     outcome.content_type = "text/html; charset=UTF-8"
-        outcome.delay = delay
+        outcome.delay = fired.delay
         return outcome
 
     def _judge(
-        self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Sequence[FaultRule]
+        self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Fired
     ) -> Outcome:
         notes: list[str] = []
         violations: Sequence[Violation] = ()
@@ -312,10 +320,10 @@ class Backend:
         except ApiError as error:
             return self._reject(seq, incoming, body, error, tuple(violations), notes, fired)
 
-    def _authenticate(self, body: Any) -> float | None:
+    def _authenticate(self, body: Any, *, push: bool = True) -> float | None:
         """The checks of the account model that come before the contract (as the real API
-        authenticates first): 401, 405, 408 and the rate limit. Returns the seconds to wait when
-        the rate limit is hit."""
+        authenticates first): 401, 405, 408 and, for a push, the rate limit. Returns the seconds
+        to wait when the rate limit is hit."""
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token.strip():
             return None  # the contract answers 401 for a missing or blank token
@@ -326,7 +334,7 @@ class Backend:
             raise PlanWithoutApi(f"account {token!r} is configured without API access (api = false)", path="$.token")
         if not account.active:
             raise ProjectNotActive(f"account {token!r} is configured inactive (active = false)", path="$.token")
-        return self.accounts.admit(token)
+        return self.accounts.admit(token) if push else None
 
     def _account_rules(self, push: Push, items: list[dict[str, Any]], numbers: Sequence[str]) -> None:
         """The checks of the account model on a push that meets the contract: 801, 804, 802."""
@@ -356,7 +364,7 @@ class Backend:
                     )
 
     def _rate_limited(
-        self, seq: int, incoming: Incoming, body: Any, wait: float, fired: Sequence[FaultRule]
+        self, seq: int, incoming: Incoming, body: Any, wait: float, fired: Fired
     ) -> Outcome:
         limit = self.accounts.rate_limit
         assert limit is not None
@@ -390,7 +398,7 @@ class Backend:
         return Outcome(429, entry.answer_bytes or b"", headers, entry)
 
     def _faulted(
-        self, seq: int, incoming: Incoming, body: Any, rule: FaultRule, fired: Sequence[FaultRule]
+        self, seq: int, incoming: Incoming, body: Any, rule: FaultRule, fired: Fired
     ) -> Outcome:
         """A request a fault answers in place of the API: an injected API error, an HTTP error, or a
         transport fault (hang, reset, close, garbage)."""
@@ -438,7 +446,7 @@ class Backend:
         *,
         answer_bytes: bytes | None = None,
         error: str | None = None,
-        fired: Sequence[FaultRule] = (),
+        fired: Fired = NOT_FIRED,
         dropped: bool = False,
         notes: Sequence[str] = (),
         violations: tuple[Violation, ...] = (),
@@ -470,8 +478,9 @@ class Backend:
             violations,
             tuple(notes),
             error,
-            tuple(rule.describe() for rule in fired) if fired else (),
+            fired.notes,
             dropped,
+            fired.delay,
         )
 
     def _deviations(self, body: Any, notes: list[str]) -> Any:
@@ -556,7 +565,7 @@ class Backend:
         push: Push,
         items: list[dict[str, Any]],
         notes: list[str],
-        fired: Sequence[FaultRule],
+        fired: Fired,
     ) -> Outcome:
         channel = push.application
         global_text = push.globalmessage
@@ -626,7 +635,7 @@ class Backend:
         error: ApiError,
         violations: tuple[Violation, ...],
         notes: list[str],
-        fired: Sequence[FaultRule] = (),
+        fired: Fired = NOT_FIRED,
     ) -> Outcome:
         answer = error.body()
         where = f"{error.path}: {error.detail}" if error.detail else error.path
@@ -649,8 +658,8 @@ class Backend:
             body = parse_document(incoming.document)
         except ApiError as error:
             return self._reject(seq, incoming, None, error, (), [])
-        fired = self._fire(incoming.path, body)
-        delay, terminal = self._plan(fired)
+        fired, terminal = self._plan(self._fire(incoming.path, body))
+        delay = fired.delay
         if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
             outcome.delay = delay
@@ -661,7 +670,7 @@ class Backend:
             token = body.get("token")
             if not isinstance(token, str) or not token.strip():
                 raise AuthenticationFailed("expected a non-blank string: your API token", path="$.token")
-            self._authenticate(body)
+            self._authenticate(body, push=False)
         except ApiError as error:
             outcome = self._reject(seq, incoming, body, error, (), [], fired)
             outcome.delay = delay

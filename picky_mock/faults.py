@@ -24,12 +24,14 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import STATUS_MESSAGES, ConfigError
 
 __all__ = [
     "ACTIONS",
+    "NOT_FIRED",
+    "Fired",
     "TRANSPORT_ACTIONS",
     "Action",
     "Facts",
@@ -67,6 +69,15 @@ _REASONS = {
     503: "Service Temporarily Unavailable",
     504: "Gateway Time-out",
 }
+
+
+class Fired(NamedTuple):
+    """The rules that fired on one request, and the latency they drew."""
+
+    rules: tuple[FaultRule, ...]
+    delay: float
+    notes: tuple[str, ...]
+    """Each rule described, with the delay it drew for a latency rule."""
 
 
 def proxy_html(status: int) -> str:
@@ -167,6 +178,8 @@ class Action:
     """dribble: bytes per chunk."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
+            raise ConfigError(f"fault: chunk must be a whole number of bytes >= 1, not {self.chunk!r}")
         if self.kind not in ACTIONS:
             raise ConfigError(f"fault: unknown action {self.kind!r} (known: {', '.join(ACTIONS)})")
         if self.kind in ("api_error", "http_error") and self.status is None:
@@ -238,9 +251,15 @@ class FaultRule:
     def __post_init__(self) -> None:
         for attr in ("times", "nth", "after"):
             value = getattr(self, attr)
-            if value is not None and (not isinstance(value, int) or value < (0 if attr == "after" else 1)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < (0 if attr == "after" else 1)
+            ):
                 raise ConfigError(f"fault: {attr} must be a whole number >= {0 if attr == 'after' else 1}")
-        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+        if self.probability is not None and (
+            isinstance(self.probability, bool)
+            or not isinstance(self.probability, (int, float))
+            or not 0.0 <= self.probability <= 1.0
+        ):
             raise ConfigError("fault: probability must be between 0 and 1")
 
     @classmethod
@@ -261,7 +280,10 @@ class FaultRule:
         kind = spec.get("action")
         if not isinstance(kind, str):
             raise ConfigError(f"fault: 'action' must be one of {', '.join(ACTIONS)}")
-        when_spec = dict(spec.get("when") or {})
+        when_given = spec.get("when") or {}
+        if not isinstance(when_given, Mapping):
+            raise ConfigError(f"fault: 'when' must be a table/object of criteria, not {when_given!r}")
+        when_spec = dict(when_given)
         when_spec.update({k: v for k, v in spec.items() if k in _WHEN_FIELDS})
         unknown_when = set(when_spec) - _WHEN_FIELDS
         if unknown_when:
@@ -382,9 +404,18 @@ class FaultBook:
             self._reindex()
             return found
 
+    def discard(self, rule: FaultRule) -> None:
+        """Remove this very rule, if it is still in the book (a handle kept past a reset does not
+        remove a newer rule that reuses its id)."""
+        with self._lock:
+            self._rules = [r for r in self._rules if r is not rule]
+            self._reindex()
+
     def clear(self) -> None:
+        """Remove every rule; ids start again at 1, so that the same test gives the same journal."""
         with self._lock:
             self._rules = []
+            self._ids = itertools.count(1)
             self._reindex()
 
     def _reindex(self) -> None:
@@ -464,3 +495,6 @@ class FaultBook:
     def draw_delay(self, action: Action) -> float:
         with self._lock:
             return action.delay(self._rng)
+
+
+NOT_FIRED = Fired((), 0.0, ())

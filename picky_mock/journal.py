@@ -51,7 +51,9 @@ class MessageBatch(Sequence[Message]):
     collector to walk on every collection; the records are made when a test reads them.
     """
 
-    __slots__ = ("_channel", "_credits", "_first", "_media", "_numbers", "_push_id", "_references", "_segments", "_texts")
+    __slots__ = (
+        "_channel", "_credits", "_first", "_media", "_numbers", "_push_id", "_references", "_segments", "_texts"
+    )
 
     def __init__(
         self,
@@ -188,6 +190,8 @@ class Entry(NamedTuple):
     """The fault rules that fired on this request, described."""
     dropped: bool = False
     """Answered like a success but not processed (the rate limit's "drop" action)."""
+    delay: float = 0.0
+    """Seconds the answer was held back by latency faults."""
 
     @property
     def body(self) -> Any:
@@ -238,6 +242,7 @@ class Entry(NamedTuple):
             "error": self.error,
             "faults": list(self.faults),
             "dropped": self.dropped,
+            "delay": self.delay,
         }
 
 

@@ -50,7 +50,7 @@ class FaultHandle:
         return self.rule.seen
 
     def remove(self) -> None:
-        self._book.remove(self.rule.id)
+        self._book.discard(self.rule)
 
     def __enter__(self) -> FaultHandle:
         return self
