@@ -17,7 +17,7 @@ import logging
 import socket
 import struct
 import traceback
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,15 +25,15 @@ import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import HANG_CAP_SECONDS, Action, FaultRule
 
-__all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "create_app"]
+__all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "PickyApp", "create_app"]
 
 log = logging.getLogger("picky_mock")
 
@@ -56,7 +56,7 @@ class FaultyAnswer(Response):
     """An answer that goes wrong on the wire, as a fault rule says: the connection is reset, closed
     with no answer or after garbage, the body is cut short or dribbled, or nothing comes at all.
 
-    Carrying these out needs the connection itself, which ASGI does not expose: :func:`expose_transport`
+    Carrying these out needs the connection itself, which ASGI does not expose: :class:`PickyApp`
     puts uvicorn's transport in the scope. Without it (in-process ASGI transports), the fault is
     raised as a :class:`ConnectionResetError` in the client, the nearest equivalent.
     """
@@ -125,76 +125,67 @@ class FaultyAnswer(Response):
             pass
 
 
-def expose_transport(app: ASGIApp) -> ASGIApp:
-    """Wrap ``app`` so that, under uvicorn, the scope carries the connection's transport (needed to
-    reset or close a connection on purpose). Costs one attribute look-up a request."""
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        cycle = getattr(send, "__self__", None)
-        transport = getattr(cycle, "transport", None)
-        if transport is not None:
-            scope[_TRANSPORT_KEY] = transport
-        await app(scope, receive, send)
-
-    return wrapped
-
-
-async def _answer_async(outcome: Outcome) -> Response:
-    """The answer after the latency a fault asked for (it does not block other requests)."""
-    if outcome.delay > 0:
-        await asyncio.sleep(outcome.delay)
-    return _answer(outcome)
-
-
 def _answer(outcome: Outcome) -> Response:
-    if outcome.effect is not None and outcome.effect.kind not in ("html_label",):
-        return FaultyAnswer(outcome, outcome.effect)
     return Response(outcome.body, outcome.http_status, outcome.headers, media_type=outcome.content_type)
 
 
-def _headers(request: Request) -> tuple[tuple[str, str], ...]:
-    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"])
+def _decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
 
 
-async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
-    """The body, or ``(first limit bytes, True)`` when it is larger: the rest is read and dropped
-    so that the client gets an answer rather than a reset connection."""
-    chunks: list[bytes] = []
-    size = 0
-    too_large = False
-    async for chunk in request.stream():
+async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
+    """``(body, too_large, disconnected)``. A body over ``limit`` is read to its end and dropped
+    (only its first ``limit`` bytes are kept), so that the client gets an answer, not a reset."""
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body", False):  # the common case: one chunk
+        if message["type"] == "http.disconnect":
+            return b"", False, True
+        return (body, False, False) if len(body) <= limit else (body[:limit], True, False)
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", False, True
+        chunk = message.get("body", b"")
         size += len(chunk)
-        if too_large:
-            continue
-        if size > limit:
-            too_large = True
-            continue
-        chunks.append(chunk)
-    return b"".join(chunks), too_large
+        if size <= limit:
+            chunks.append(chunk)
+    data = b"".join(chunks)
+    return (data, False, False) if size <= limit else (data[:limit], True, False)
 
 
-async def _document(request: Request, body: bytes) -> tuple[bytes | None, str]:
+async def _document(scope: Scope, body: bytes) -> tuple[bytes | None, str]:
     """Where the JSON document is: the body, a ``data`` form field, or a ``data`` query parameter
     (the documented fallback for tools that cannot send JSON)."""
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("application/x-www-form-urlencoded"):
+    content_type = b""
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            content_type = value.lower()
+            break
+    looks_like_json = body.lstrip()[:1] in (b"{", b"[")  # curl -d labels JSON as a form by default
+    if content_type.startswith(b"application/x-www-form-urlencoded") and not looks_like_json:
         fields = parse_qs(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8")
         if "data" in fields:
             return fields["data"][0].encode("utf-8"), "form"
-    elif content_type.startswith("multipart/form-data"):
+    elif content_type.startswith(b"multipart/form-data"):
 
         async def replay() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
 
         try:
-            form = await Request(request.scope, replay).form()
+            form = await Request(scope, replay).form()
         except Exception:  # malformed multipart: judged as a body that is not JSON
             return body, "body"
         value = form.get("data")
         if isinstance(value, str):
             return value.encode("utf-8"), "form"
-    if not body.strip() and "data" in request.query_params:
-        return request.query_params["data"].encode("utf-8"), "query"
+    query = scope.get("query_string", b"")
+    if query and not body.strip():
+        values = parse_qs(query.decode("latin-1"), keep_blank_values=True, encoding="utf-8").get("data")
+        if values:
+            return values[0].encode("utf-8"), "query"
     return body, "body"
 
 
@@ -212,10 +203,99 @@ class _AdminError(Exception):
     pass
 
 
-def create_app(backend: Backend | None = None) -> Starlette:
+class PickyApp:
+    """The ASGI app of one backend.
+
+    A ``POST`` to an API path (push, check-balance) is the hot path: it goes straight to the
+    backend, with no routing table, ``Request`` object or middleware in between, and its answer is
+    sent as pre-encoded headers. Everything else (the admin API, a wrong method, an unknown path)
+    is served by the Starlette app in :attr:`starlette`.
+    """
+
+    def __init__(self, backend: Backend | None = None) -> None:
+        self.backend = backend = backend or Backend()
+        self.starlette = _starlette_app(backend)
+        self.state = self.starlette.state
+        self._limit = backend.settings.max_body_bytes
+        # method names, looked up per request: a test may replace a backend method on the fly
+        self._judges: dict[str, str] = {}
+        for paths, judge in ((PUSH_PATHS, "push"), (BALANCE_PATHS, "check_balance")):
+            for path in paths:
+                self._judges[path] = self._judges[path + "/"] = judge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            judge = self._judges.get(scope["path"])
+            if judge is not None:
+                if scope["method"] == "POST":
+                    await self._api(getattr(self.backend, judge), scope, receive, send)
+                else:
+                    await self._wrong_method(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+    async def _wrong_method(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Any method but POST on an API path, even one HTTP does not know: 405, JSON, journaled."""
+        method, path = scope["method"], scope["path"]
+        incoming = Incoming(method, path, _decode_headers(scope["headers"]), b"", None)
+        outcome = self.backend.transport_error(incoming, 405, 410, f"method {method} not allowed on {path}: use POST")
+        outcome.headers["allow"] = "POST"
+        await _answer(outcome)(scope, receive, send)
+
+    async def _api(self, judge: Callable[[Incoming], Outcome], scope: Scope, receive: Receive, send: Send) -> None:
+        backend = self.backend
+        path: str = scope["path"]
+        started = False
+
+        async def start(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            body, too_large, gone = await _receive_body(receive, self._limit)
+            if gone:
+                return
+            headers = _decode_headers(scope["headers"])
+            if too_large:
+                incoming = Incoming("POST", path, headers, body, None)
+                detail = f"request body larger than the limit of {self._limit} bytes (max_body_bytes)"
+                outcome = backend.transport_error(incoming, 413, 410, detail)
+            else:
+                document, source = await _document(scope, body)
+                incoming = Incoming("POST", path, headers, body, document, source)
+                if document is not None and len(document) > THREADPOOL_BYTES:
+                    outcome = await run_in_threadpool(judge, incoming)
+                else:
+                    outcome = judge(incoming)
+            if outcome.delay > 0:
+                await asyncio.sleep(outcome.delay)
+            if outcome.effect is not None and outcome.effect.kind != "html_label":
+                transport = getattr(getattr(send, "__self__", None), "transport", None)
+                if transport is not None:
+                    scope[_TRANSPORT_KEY] = transport
+                await FaultyAnswer(outcome, outcome.effect)(scope, receive, start)
+                return
+            raw = [
+                (b"content-type", outcome.content_type.encode("latin-1")),
+                (b"content-length", str(len(outcome.body)).encode("latin-1")),
+            ]
+            raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
+            await start({"type": "http.response.start", "status": outcome.http_status, "headers": raw})
+            await send({"type": "http.response.body", "body": outcome.body})
+        except Exception as exc:  # a bug of picky-mock: answer, log, and tell the test
+            backend.record_server_error(exc)
+            log.error("internal error on POST %s:\n%s", path, traceback.format_exc())
+            if not started:
+                await JSONResponse({"error": "picky-mock internal error", "detail": repr(exc)}, 500)(scope, receive, send)
+
+
+def create_app(backend: Backend | None = None) -> PickyApp:
     """The ASGI app over ``backend`` (a fresh one with default settings when not given)."""
-    backend = backend or Backend()
-    limit = backend.settings.max_body_bytes
+    return PickyApp(backend)
+
+
+def _starlette_app(backend: Backend) -> Starlette:
 
     def guarded(endpoint: Endpoint) -> Endpoint:
         async def run(request: Request) -> Response:
@@ -230,37 +310,9 @@ def create_app(backend: Backend | None = None) -> Starlette:
 
         return run
 
-    async def push(request: Request) -> Response:
-        path = request.url.path
-        if request.method != "POST":
-            incoming = Incoming(request.method, path, _headers(request), b"", None)
-            outcome = backend.transport_error(
-                incoming, 405, 410, f"method {request.method} not allowed on {path}: use POST"
-            )
-            outcome.headers["allow"] = "POST"
-            return _answer(outcome)
-        body, too_large = await _read_body(request, limit)
-        if too_large:
-            incoming = Incoming("POST", path, _headers(request), body, None)
-            return _answer(
-                backend.transport_error(
-                    incoming, 413, 410, f"request body larger than the limit of {limit} bytes (max_body_bytes)"
-                )
-            )
-        document, source = await _document(request, body)
-        incoming = Incoming("POST", path, _headers(request), body, document, source)
-        judge = backend.check_balance if path.rstrip("/") in BALANCE_PATHS else backend.push
-        if document is not None and len(document) > THREADPOOL_BYTES:
-            outcome = await run_in_threadpool(judge, incoming)
-        else:
-            outcome = judge(incoming)
-        if outcome.delay > 0:
-            return await _answer_async(outcome)
-        return _answer(outcome)
-
     async def not_found(request: Request) -> Response:
         path = request.url.path
-        incoming = Incoming(request.method, path, _headers(request), b"", None)
+        incoming = Incoming(request.method, path, _decode_headers(request.scope["headers"]), b"", None)
         outcome = backend.transport_error(incoming, 404, 410, f"no such path {path}")
         return _json(
             {
@@ -393,9 +445,7 @@ def create_app(backend: Backend | None = None) -> Starlette:
         return _json({"rate_limit": None if backend.accounts.rate_limit is None else backend.accounts.rate_limit.__dict__})
 
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    api_paths = PUSH_PATHS + BALANCE_PATHS
-    routes = [Route(p + slash, guarded(push), methods=every) for p in api_paths for slash in ("", "/")]
-    routes += [
+    routes = [
         Route(f"{ADMIN_PREFIX}/health", guarded(health), methods=["GET", "HEAD"]),
         Route(f"{ADMIN_PREFIX}/journal", guarded(journal), methods=["GET", "DELETE"]),
         Route(f"{ADMIN_PREFIX}/messages", guarded(messages), methods=["GET"]),

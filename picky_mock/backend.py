@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -55,6 +55,7 @@ _KNOWN_ITEM = frozenset(
 )
 _REPAIRABLE_NUMBER = re.compile(r"^\s*(\+|00)?[0-9][0-9\s\-().]*$")
 _HEADER_LIMIT = 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Sequences:
@@ -150,13 +151,34 @@ def parse_document(document: bytes | None) -> Any:
     except orjson.JSONDecodeError as exc:
         first_error = str(exc)
     # orjson refuses integers beyond 64 bits, which the stdlib parses (and the contract then
-    # judges); NaN and Infinity are not JSON and stay refused.
+    # judges); NaN and Infinity are not JSON and stay refused, and so do lone surrogates (which
+    # no answer or journal could carry).
     try:
-        return json.loads(document.decode("utf-8"), parse_constant=_refuse_constant)
+        value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except (ValueError, RecursionError):
         raise InvalidRequest(f"the body is not valid JSON: {first_error}") from None
+    if _has_lone_surrogate(value):
+        raise InvalidRequest("the body is not valid JSON: a \\u escape names a lone UTF-16 surrogate") from None
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _refuse_constant(name: str) -> Any:
@@ -167,6 +189,7 @@ def header_safe(text: str) -> str:
     """``text`` made fit for an HTTP header: one line, ASCII, at most 1,000 characters."""
     flat = " ".join(text.split())
     flat = flat.encode("ascii", "backslashreplace").decode("ascii")
+    flat = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", flat)
     return flat if len(flat) <= _HEADER_LIMIT else flat[: _HEADER_LIMIT - 1] + "~"
 
 
@@ -192,6 +215,8 @@ class Backend:
         self._configured_faults = [FaultRule.from_dict(spec) for spec in _fault_specs(extra.get("faults"))]
         self.accounts = AccountBook(extra.get("accounts"), extra.get("rate_limit"), extra.get("sessions"))
         self.coverage = Coverage()
+        self.push_line: Callable[[str, str], None] | None = None
+        """A fast way to log the per-push line (``picky-mock serve`` sets it): ``(level, text)``."""
         self.server_errors: list[BaseException] = []
         self._errors_lock = threading.Lock()
         self.faults.extend(self._configured_faults)
@@ -304,11 +329,14 @@ class Backend:
                 raise parse_error
             if incoming.source != "body":
                 notes.append(f"quirk: the JSON document came in the '{incoming.source}' data field")
-            body = self._deviations(body, notes)
+            if not self.contract.is_valid("request", body):
+                # Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the schema refuses
+                # each): note it, or in lenient mode repair it, then report what is still wrong.
+                body = self._deviations(body, notes)
+                violations = self.contract.request_violations(body)
             limited = self._authenticate(body)
             if limited is not None:
                 return self._rate_limited(seq, incoming, body, limited, fired)
-            violations = self.contract.request_violations(body)
             if violations:
                 first = violations[0]
                 more = f" (+{len(violations) - 1} more, see the journal)" if len(violations) > 1 else ""
@@ -508,7 +536,11 @@ class Backend:
             repaired: dict[int, str] = {}
             for index, item in enumerate(data):
                 number = item.get("number") if isinstance(item, dict) else None
-                if type(number) is str and not number.isdigit() and _REPAIRABLE_NUMBER.match(number):
+                if (
+                    type(number) is str
+                    and (not number.isdigit() or number.startswith("00"))
+                    and _REPAIRABLE_NUMBER.match(number)
+                ):
                     digits = re.sub(r"\D", "", number)
                     if number.lstrip().startswith("00"):
                         digits = digits[2:]
@@ -533,17 +565,6 @@ class Backend:
         if unknown:
             notes.append("quirk: unknown keys ignored: " + ", ".join(unknown))
         items: list[dict[str, Any]] = body["data"]
-        unknown_items: set[str] = set()
-        integer_numbers = 0
-        for item in items:
-            if not item.keys() <= _KNOWN_ITEM:
-                unknown_items.update(item.keys() - _KNOWN_ITEM)
-            if type(item.get("number")) is not str and "number" in item:
-                integer_numbers += 1
-        if unknown_items:
-            notes.append("quirk: unknown keys in data[] ignored: " + ", ".join(sorted(unknown_items)))
-        if integer_numbers:
-            notes.append(f"quirk: {integer_numbers} number(s) sent as JSON integers")
         template_id = body.get("template_id")
         push = Push(
             token=body["token"],
@@ -579,7 +600,11 @@ class Backend:
         references: list[str | None] = []
         total = Decimal(0)
         plain = True  # every recipient is a number of digits: the answer can be written directly
+        unknown_keys: set[str] = set()
+        integer_numbers = 0
         for item in items:
+            if not item.keys() <= _KNOWN_ITEM:
+                unknown_keys.update(item.keys() - _KNOWN_ITEM)
             raw = item.get("number")
             if type(raw) is str:
                 number = raw
@@ -588,6 +613,7 @@ class Backend:
                 plain = False
             else:
                 number = str(int(raw))
+                integer_numbers += 1
             text = item.get("message") or global_text
             count, credit, credit_text = charge(channel, text)
             total += credit
@@ -598,6 +624,10 @@ class Backend:
             segments.append(count)
             credits.append(credit_text)
             references.append(None if reference is None else str(reference))
+        if unknown_keys:
+            notes.append("quirk: unknown keys in data[] ignored: " + ", ".join(sorted(unknown_keys)))
+        if integer_numbers:
+            notes.append(f"quirk: {integer_numbers} number(s) sent as JSON integers")
         if not self.accounts.open:
             self._account_rules(push, items, numbers)
         if not self.accounts.debit(push.token, total):
@@ -607,7 +637,12 @@ class Backend:
             )
         push_id_int, first = self.sequences.take(len(numbers))
         push_id = str(push_id_int)
-        messages = MessageBatch(push_id, first, channel, numbers, texts, media, segments, credits, references)
+        # Tuples of strings and ints are not tracked by the garbage collector once it has seen
+        # them: a long journal costs memory, not collection time.
+        messages = MessageBatch(
+            push_id, first, channel, tuple(numbers), tuple(texts), tuple(media), tuple(segments),
+            tuple(credits), tuple(references),
+        )
         answer_bytes = _success_bytes(push_id, first, numbers, credits, plain)
         answer = {"status": 100, "push_id": push_id}
         entry = self._entry(
@@ -615,7 +650,10 @@ class Backend:
             fired=fired, notes=notes, push=push, messages=messages,
         )
         self._record(entry, fired)
-        if log.isEnabledFor(logging.INFO):
+        if self.push_line is not None:
+            self.push_line("INFO", f"push {push_id} channel={channel} recipients={len(numbers)} status=100 "
+                           f"credit={format_credit(total)}")
+        elif log.isEnabledFor(logging.INFO):
             log.info(
                 "push %s channel=%s recipients=%d status=100 credit=%s",
                 push_id, channel, len(numbers), format_credit(total),

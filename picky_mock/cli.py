@@ -42,10 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1: loopback only)")
     serve.add_argument("--port", type=int, help="port to bind (default 8080; 0 picks a free port)")
-    serve.add_argument("--mode", choices=MODES, help="strict (default) rejects contract deviations; lenient accepts and notes them")
+    serve.add_argument(
+        "--mode", choices=MODES, help="strict (default) rejects contract deviations; lenient accepts and notes them"
+    )
     serve.add_argument("--config", metavar="FILE", help="TOML config file (prices, start ids, mode, retention)")
     serve.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info: one line per push)")
-    serve.add_argument("--access-log", action="store_true", default=None, help="also log every HTTP request (uvicorn's access log)")
+    serve.add_argument(
+        "--access-log", action="store_true", default=None, help="also log every HTTP request (uvicorn's access log)"
+    )
     serve.add_argument("--retention", type=int, help="requests kept in the journal (default 10000)")
     serve.add_argument("--max-body-bytes", type=int, help="larger bodies get HTTP 413 (default 64 MiB)")
     serve.add_argument(
@@ -55,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         help='a fault rule, repeatable: \'{"action": "api_error", "status": 403, "number": "5511987654321"}\', '
         '\'{"action": "http_error", "status": 502, "probability": 0.1}\' (see README, "Faults")',
     )
-    serve.add_argument("--seed", type=int, help="seed of the fault generator, to repeat a run exactly (logged at start)")
+    serve.add_argument(
+        "--seed", type=int, help="seed of the fault generator, to repeat a run exactly (logged at start)"
+    )
     serve.add_argument(
         "--rate-limit",
         type=int,
@@ -81,8 +87,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import serve  # uvicorn is imported only to serve
-
     base = load_settings(args.config)
     extra = dict(base.extra)
     if args.fault:
@@ -108,6 +112,8 @@ def _serve(args: argparse.Namespace) -> int:
         retention=args.retention,
         max_body_bytes=args.max_body_bytes,
     )
+    from .server import serve  # uvicorn is imported only to serve, once the settings are known good
+
     serve(settings)
     return 0
 
@@ -135,7 +141,8 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     violations = default_contract().request_violations(body)
     if args.json:
-        print(json.dumps({"valid": not violations, "violations": [v.__dict__ for v in violations]}, indent=2, ensure_ascii=False))
+        report = {"valid": not violations, "violations": [v.__dict__ for v in violations]}
+        print(json.dumps(report, indent=2, ensure_ascii=False))
     elif violations:
         for violation in violations:
             print(f"{args.file}: {violation}")

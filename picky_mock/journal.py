@@ -12,7 +12,6 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
 
 import orjson
@@ -126,8 +125,7 @@ class MessageBatch(Sequence[Message]):
 NO_MESSAGES: Sequence[Message] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Push:
+class Push(NamedTuple):
     """The normalised push: the request's top level after the quirks of CONTRACT.md 2.2 are undone."""
 
     token: str
@@ -140,7 +138,7 @@ class Push:
     unknown_keys: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return self._asdict()
 
 
 def _loads(document: bytes | None) -> Any:

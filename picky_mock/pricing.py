@@ -73,9 +73,12 @@ def segment(text: str) -> Segmentation:
 
 
 def format_credit(amount: Decimal) -> str:
-    """A credit as the API writes it: a plain decimal string, no exponent, no trailing zeros."""
-    text = format(amount.normalize(), "f")
-    return text
+    """A credit as the API writes it: a plain decimal string, no exponent, no trailing zeros (and
+    no sign: a price of ``-0`` is free, and the response schema allows digits only)."""
+    if amount.is_zero():
+        return "0"
+    text = format(amount, "f")  # exact: normalize() would round to the context's 28 digits
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 SMS_CHANNEL = 3

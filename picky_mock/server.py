@@ -10,11 +10,11 @@ adds tens of milliseconds to keep-alive requests (uvicorn issue #3149).
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import logging
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,12 +22,13 @@ from types import TracebackType
 
 import uvicorn
 
-from .app import PUSH_PATHS, create_app, expose_transport
+from .app import PUSH_PATHS, create_app
 from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
+from .logs import configure_logging
 
-__all__ = ["LineFormatter", "ServerThread", "bind", "configure_logging", "serve"]
+__all__ = ["ServerThread", "bind", "serve"]
 
 log = logging.getLogger("picky_mock")
 
@@ -65,38 +66,9 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-class LineFormatter(logging.Formatter):
-    """``2026-11-22 23:15:25,751 INFO picky-mock: message``, with the date text made once a second
-    rather than once a line: a push line is logged per request, on the hot path."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._second = -1
-        self._stamp = ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        line = f"{self._stamp},{int(record.msecs):03d} {record.levelname} picky-mock: {record.getMessage()}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
-
-
-def configure_logging(level: str) -> None:
-    """One line per event on standard error, for the ``picky_mock`` logger."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LineFormatter())
-    log.handlers[:] = [handler]
-    log.setLevel(level.upper())
-    log.propagate = False
-
-
 def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
-        expose_transport(create_app(backend)),
+        create_app(backend),
         loop=_loop(),
         http=_http(),
         lifespan="off",
@@ -130,9 +102,17 @@ class _ForegroundServer(uvicorn.Server):
 def serve(settings: Settings, *, backend: Backend | None = None, announce: bool = True) -> None:
     """Serve in the foreground until SIGINT or SIGTERM. Raises :class:`ConfigError` when the
     address cannot be bound."""
-    configure_logging(settings.log_level)
-    backend = backend or Backend(settings)
-    sock = bind(settings.host, settings.port)
+    handler = configure_logging(settings.log_level)
+    sock = bind(settings.host, settings.port)  # first: a port in use is one line, before any log line
+    try:
+        backend = backend or Backend(settings)
+    except BaseException:
+        sock.close()
+        handler.close()
+        raise
+    if log.isEnabledFor(logging.INFO):
+        backend.push_line = handler.line
+    gc.freeze()  # what exists now lives as long as the server: keep it out of every collection
     url = _url(sock)
     if announce:
         print(f"picky-mock {settings.mode} mode serving {url}{PUSH_PATHS[0]}", flush=True)
@@ -142,7 +122,8 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
         server.run(sockets=[sock])
     finally:
         sock.close()
-    log.info("picky-mock stopped")
+        log.info("picky-mock stopped")
+        handler.close()
 
 
 class ServerThread:

@@ -1,0 +1,335 @@
+"""The ``picky-mock`` command, run as its users run it: the console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import (
+    ROOT,
+    SEED_REQUEST,
+    TOKEN,
+    clean_env,
+    console_script,
+    expect_error,
+    expect_success,
+    number,
+    push_body,
+    with_real_numbers,
+)
+
+RUN_TIMEOUT = 30
+URL = re.compile(r"(http://\S+?)/api/v2/push")
+PUSH_LINE = re.compile(r"picky-mock: push (\d+) channel=(\d+) recipients=(\d+) status=(\d+)")
+
+
+class Served:
+    """``picky-mock serve`` in a subprocess; both output streams read as they come."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, port: str | None = "0", cwd: Path | None = None,
+                 command: list[str] | None = None) -> None:
+        argv = [*(command or console_script()), "serve", *(["--port", port] if port is not None else []), *args]
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or clean_env(), cwd=cwd or ROOT
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self.stdout), daemon=True),
+            threading.Thread(target=self._read, args=(self.process.stderr, self.stderr), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, into: list[str]) -> None:
+        for line in iter(stream.readline, b""):
+            into.append(line.decode("utf-8", "replace"))
+
+    def url(self, timeout: float = RUN_TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.stdout:
+                found = URL.search(line)
+                if found:
+                    return found.group(1)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.kill()
+        raise AssertionError(f"no URL printed; stdout={self.stdout} stderr={self.stderr}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=RUN_TIMEOUT)
+        finally:
+            self.kill()
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=RUN_TIMEOUT)
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None, command: list[str] | None = None):
+    return subprocess.run(
+        [*(command or console_script()), *args],
+        input=stdin, capture_output=True, timeout=RUN_TIMEOUT, env=env or clean_env(), cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_answers_logs_each_push_and_exits_cleanly(sig):
+    with Served() as served:
+        url = served.url()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=RUN_TIMEOUT) as client:
+            assert client.get("/_picky/health").json() == {"status": "ok", "mode": "strict"}
+            sms = push_body(number(1), number(2), number(3), application=3)
+            one = expect_success(client.post("/api/v2/push", json=sms))
+            two = expect_success(client.post("/app/api/v2/push", json=push_body(number(4))))
+            expect_error(client.post("/beta/api/v2/push", json=push_body("+1")), 406)
+        code = served.stop(sig)
+    stderr = "".join(served.stderr)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    accepted = [PUSH_LINE.search(line).groups() for line in served.stderr if PUSH_LINE.search(line)]
+    assert accepted == [(one["push_id"], "3", "3", "100"), (two["push_id"], "1", "1", "100")]
+    rejected = [line for line in served.stderr if "push rejected" in line]
+    assert len(rejected) == 1 and "status=406" in rejected[0] and "$.data[0].number" in rejected[0]
+    assert len([line for line in served.stderr if "push" in line]) == 3, "one line a push"
+
+
+def test_environment_variables_are_honoured():
+    env = clean_env(PICKY_MOCK_MODE="lenient", PICKY_MOCK_PORT="0", PICKY_MOCK_RETENTION="2",
+                    PICKY_MOCK_LOG_LEVEL="warning")
+    with Served(env=env, port=None) as served:
+        url = served.url()
+        assert "lenient mode" in "".join(served.stdout)
+        with httpx.Client(base_url=url, timeout=RUN_TIMEOUT) as client:
+            assert client.get("/_picky/health").json()["mode"] == "lenient"
+            reply = expect_success(client.post("/api/v2/push", json=push_body("+55 11 98765-4321")))
+            assert reply["data"][0]["number"] == "5511987654321"
+            state = client.get("/_picky/state").json()
+        assert served.stop() == 0
+    assert state["retention"] == 2 and state["mode"] == "lenient"
+    assert not [line for line in served.stderr if PUSH_LINE.search(line)], "log level warning: no info lines"
+
+
+def test_options_override_the_environment():
+    with Served("--mode", "strict", env=clean_env(PICKY_MOCK_MODE="lenient")) as served:
+        with httpx.Client(base_url=served.url(), timeout=RUN_TIMEOUT) as client:
+            assert client.get("/_picky/health").json()["mode"] == "strict"
+        assert served.stop() == 0
+
+
+CONFIG = """\
+mode = "lenient"
+retention = 3
+
+[ids]
+push_id_start = 1000
+msg_id_start = 50
+
+[prices]
+default = "0.25"
+3 = "0.07"
+"""
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_config_file(tmp_path, how):
+    config = tmp_path / "picky.toml"
+    config.write_text(CONFIG)
+    if how == "option":
+        served = Served("--config", str(config))
+    else:
+        served = Served(env=clean_env(PICKY_MOCK_CONFIG=str(config)))
+    with served:
+        with httpx.Client(base_url=served.url(), timeout=RUN_TIMEOUT) as client:
+            sms = expect_success(client.post("/api/v2/push", json=push_body(number(1), number(2), text="x" * 200,
+                                                                             application=3)))
+            whatsapp = expect_success(client.post("/api/v2/push", json=push_body("+55 11 98765 4321")))
+            for _ in range(3):
+                expect_success(client.post("/api/v2/push", json=push_body()))
+            state = client.get("/_picky/state").json()
+        assert served.stop() == 0
+    assert sms["push_id"] == "1000" and [d["msg_id"] for d in sms["data"]] == ["50", "51"]
+    assert [d["credit"] for d in sms["data"]] == ["0.14", "0.14"]
+    assert whatsapp["push_id"] == "1001" and whatsapp["data"][0] == {"msg_id": "52", "number": "5511987654321",
+                                                                     "credit": "0.25"}
+    assert state["mode"] == "lenient" and state["retention"] == 3
+    assert state["journal_entries"] == 3 and state["journal_dropped"] == 2
+    assert state["push_id_start"] == 1000 and state["msg_id_start"] == 50
+
+
+def _one_clear_line(done: subprocess.CompletedProcess[bytes], *words: str) -> str:
+    stderr = done.stderr.decode()
+    assert done.returncode != 0
+    assert "Traceback" not in stderr and "Traceback" not in done.stdout.decode()
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert "http://" not in done.stdout.decode(), "nothing served"
+    return lines[0]
+
+
+def test_port_in_use():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run("serve", "--port", str(port))
+    _one_clear_line(done, str(port), "in use")
+
+
+@pytest.mark.parametrize("what", ["missing", "directory"])
+def test_unreadable_config(tmp_path, what):
+    path = tmp_path / "absent.toml" if what == "missing" else tmp_path
+    done = run("serve", "--port", "0", "--config", str(path))
+    _one_clear_line(done, str(path))
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("mode = \n", "TOML"),
+        ("mode = 'bogus'\n", "bogus"),
+        ("colour = 1\n", "colour"),
+        ("[ids]\npush_id_start = 'abc'\n", "push_id_start"),
+        ("[ids]\nmsg_id_start = 0\n", "msg_id_start"),
+        ("[prices]\n3 = 'abc'\n", "prices"),
+        ("[prices]\nsms = '0.1'\n", "sms"),
+        ("retention = 0\n", "retention"),
+        ("[server]\nport = 70000\n", "port"),
+        ("[server]\nlog_level = 'loud'\n", "log level"),
+    ],
+    ids=[
+        "syntax", "mode", "unknown-key", "ids-type", "ids-zero", "price", "price-key", "retention", "port", "log-level"
+    ],
+)
+def test_invalid_config(tmp_path, text, word):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    _one_clear_line(run("serve", "--port", "0", "--config", str(config)), word)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PICKY_MOCK_MODE", "bogus"), ("PICKY_MOCK_PORT", "abc"), ("PICKY_MOCK_RETENTION", "-5")],
+)
+def test_invalid_environment(variable, value):
+    _one_clear_line(run("serve", "--port", "0", env=clean_env(**{variable: value})))
+
+
+def test_invalid_port_option():
+    _one_clear_line(run("serve", "--port", "99999"), "99999")
+
+
+# -- validate ------------------------------------------------------------------------------------
+
+
+def test_validate_a_valid_file(tmp_path):
+    path = tmp_path / "push.json"
+    path.write_text(json.dumps(with_real_numbers(SEED_REQUEST)))
+    done = run("validate", str(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valid" in done.stdout.decode()
+
+
+def test_validate_an_invalid_file_prints_each_violation_with_its_path(tmp_path):
+    path = tmp_path / "push.json"
+    body = {"application": "x", "data": [{"number": "+5511"}, {"number": number()}, {"number": "12"}]}
+    path.write_text(json.dumps(body))
+    done = run("validate", str(path))
+    out = done.stdout.decode()
+    assert done.returncode == 1, out
+    for where in ("$.token", "$.application", "$.data[0].number", "$.data[2].number", "$.data[1]"):
+        assert where in out, where
+    assert "Traceback" not in out + done.stderr.decode()
+
+
+def test_validate_the_unmodified_doc_sample_names_the_placeholders(tmp_path):
+    path = tmp_path / "sample.json"
+    path.write_text(json.dumps(SEED_REQUEST))
+    done = run("validate", str(path))
+    assert done.returncode == 1
+    assert all(f"$.data[{i}].number" in done.stdout.decode() for i in range(5))
+
+
+def test_validate_stdin():
+    good = run("validate", "-", stdin=json.dumps(push_body()).encode())
+    assert good.returncode == 0, good.stdout
+    bad = run("validate", "-", stdin=json.dumps({"token": TOKEN, "application": 1, "data": []}).encode())
+    assert bad.returncode == 1 and "$.data" in bad.stdout.decode()
+    garbage = run("validate", "-", stdin=b"\xff not json")
+    assert garbage.returncode == 1 and "$" in garbage.stdout.decode()
+    assert "Traceback" not in garbage.stdout.decode() + garbage.stderr.decode()
+
+
+def test_validate_json_output():
+    done = run("validate", "--json", "-", stdin=json.dumps(push_body("+1")).encode())
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert report["valid"] is False
+    assert report["violations"][0]["path"] == "$.data[0].number" and report["violations"][0]["status"] == 406
+    ok = json.loads(run("validate", "--json", "-", stdin=json.dumps(push_body()).encode()).stdout)
+    assert ok == {"valid": True, "violations": []}
+
+
+def test_validate_a_missing_file(tmp_path):
+    _one_clear_line(run("validate", str(tmp_path / "nope.json")), "nope.json")
+
+
+# -- help ----------------------------------------------------------------------------------------
+
+
+def _commands() -> list[str]:
+    text = run("--help").stdout.decode()
+    section = text.split("COMMAND", 2)[-1]
+    return re.findall(r"^ {4}(\w[\w-]*)\s", section, re.MULTILINE)
+
+
+def test_every_command_has_help():
+    commands = _commands()
+    assert {"serve", "validate"} <= set(commands)
+    for args in [["-h"], *[[command, "--help"] for command in commands]]:
+        done = run(*args)
+        out = done.stdout.decode()
+        assert done.returncode == 0, (args, done.stderr)
+        assert out.startswith("usage: picky-mock"), (args, out)
+    serve_help = run("serve", "--help").stdout.decode()
+    for option in ("--port", "--host", "--mode", "--config", "PICKY_MOCK_MODE", "/api/v2/push"):
+        assert option in serve_help
+
+
+def test_no_command_prints_help_and_fails():
+    done = run()
+    assert done.returncode != 0 and "usage: picky-mock" in done.stdout.decode() + done.stderr.decode()
+
+
+def test_python_dash_m_is_the_same_command():
+    import sys
+
+    done = run("--help", command=[sys.executable, "-m", "picky_mock"])
+    assert done.returncode == 0 and "serve" in done.stdout.decode()

@@ -1,0 +1,175 @@
+"""The journal: what the mock received and answered, queried from Python and over the admin API,
+bounded by ``retention``; and the health endpoint."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from conftest import TOKEN, encode, expect_error, expect_success, number, push_body
+from picky_mock.config import Settings
+from picky_mock.journal import Journal
+from picky_mock.server import ServerThread
+
+
+@pytest.fixture
+def traffic(client, picky_server):
+    """Three accepted pushes on two channels and two rejected ones."""
+    one = expect_success(client.post("/api/v2/push", json=push_body(number(1), number(2), text="first text")))
+    two = expect_success(client.post("/app/api/v2/push", json=push_body(number(2), text="second text", application=3)))
+    expect_error(client.post("/api/v2/push", json=push_body("+1")), 406)
+    expect_error(client.post("/api/v2/push", json={"application": 1, "data": []}), 401)
+    body = {"token": TOKEN, "application": 1, "data": [{"number": number(3), "message": "own text"}]}
+    three = expect_success(client.post("/beta/api/v2/push/", json=body))
+    return one, two, three
+
+
+def test_python_queries(picky_server, traffic):
+    one, two, three = traffic
+    journal = picky_server.journal
+    assert len(journal) == 5 and journal.dropped == 0
+    assert [e.seq for e in journal.snapshot()] == sorted(e.seq for e in journal.snapshot())
+    assert [e.push_id for e in journal.entries(number=number(2))] == [one["push_id"], two["push_id"]]
+    assert [e.push_id for e in journal.entries(push_id=two["push_id"])] == [two["push_id"]]
+    assert [e.push_id for e in journal.entries(push_id=int(three["push_id"]))] == [three["push_id"]]
+    assert [e.status for e in journal.entries(status=406)] == [406]
+    assert len(journal.entries(status=100)) == 3
+    assert [e.push_id for e in journal.entries(text="second")] == [two["push_id"]]
+    assert len(journal.entries(accepted=False)) == 2
+    assert [e.path for e in journal.entries(path="/beta/api/v2/push/")] == ["/beta/api/v2/push/"]
+    assert journal.entries(number=number(9)) == []
+    assert journal.entries(number=number(2), text="first")[0].push_id == one["push_id"]
+
+    assert [m.number for m in journal.messages(number=number(2))] == [number(2), number(2)]
+    assert [m.text for m in journal.messages(number=number(2))] == ["first text", "second text"]
+    assert [m.msg_id for m in journal.messages(push_id=one["push_id"])] == [d["msg_id"] for d in one["data"]]
+    assert [m.channel for m in journal.messages(channel=3)] == [3]
+    assert [m.text for m in journal.messages(text="own")] == ["own text"]
+    assert journal.messages(number=number(2), channel=3)[0].push_id == two["push_id"]
+    assert len(journal.messages()) == 4
+    assert [e.push_id for e in journal.pushes()] == [one["push_id"], two["push_id"], three["push_id"]]
+
+
+def test_entries_hold_request_and_answer(picky_server, traffic):
+    one = traffic[0]
+    entry = picky_server.journal.entries(push_id=one["push_id"])[0]
+    assert entry.method == "POST" and entry.path == "/api/v2/push" and entry.http_status == 200
+    assert entry.answer == one and entry.accepted
+    assert entry.header("Content-Type") == "application/json"
+    assert entry.body == push_body(number(1), number(2), text="first text")
+    assert entry.push is not None and entry.push.token == TOKEN and entry.push.recipients == 2
+    first = entry.messages[0]
+    assert (first.msg_id, first.push_id, first.number, first.text, first.channel, first.segments, first.credit) == (
+        one["data"][0]["msg_id"], one["push_id"], number(1), "first text", 1, 1, "0.005",
+    )
+    rejected = picky_server.journal.entries(status=406)[0]
+    assert rejected.error and rejected.error.startswith("$.data[0].number")
+    assert rejected.violations[0].path == "$.data[0].number" and rejected.violations[0].status == 406
+
+
+def test_http_queries(client, traffic):
+    one, two, _ = traffic
+    everything = client.get("/_picky/journal").json()
+    assert len(everything["entries"]) == 5 and everything["dropped"] == 0
+    by_number = client.get("/_picky/journal", params={"number": number(2)}).json()["entries"]
+    assert [e["push_id"] for e in by_number] == [one["push_id"], two["push_id"]]
+    assert [e["status"] for e in client.get("/_picky/journal", params={"status": "406"}).json()["entries"]] == [406]
+    rejected = client.get("/_picky/journal", params={"accepted": "false"}).json()["entries"]
+    assert [e["status"] for e in rejected] == [406, 401]
+    assert rejected[0]["violations"][0]["path"] == "$.data[0].number" and rejected[0]["error"]
+    by_push = client.get("/_picky/journal", params={"push_id": two["push_id"]}).json()["entries"]
+    assert by_push[0]["messages"][0]["text"] == "second text" and by_push[0]["answer"] == two
+    by_text = client.get("/_picky/journal", params={"text": "first"}).json()["entries"]
+    assert [e["push_id"] for e in by_text] == [one["push_id"]]
+
+    messages = client.get("/_picky/messages").json()["messages"]
+    assert [m["number"] for m in messages] == [number(1), number(2), number(2), number(3)]
+    sms = client.get("/_picky/messages", params={"channel": 3}).json()["messages"]
+    assert [(m["number"], m["credit"]) for m in sms] == [(number(2), "0.01")]
+    assert len(client.get("/_picky/messages", params={"number": number(2)}).json()["messages"]) == 2
+    of_push = client.get("/_picky/messages", params={"push_id": one["push_id"]}).json()["messages"]
+    assert [m["number"] for m in of_push] == [number(1), number(2)]
+
+
+def test_delete_journal_and_reset(client, picky_server, traffic):
+    assert client.delete("/_picky/journal").json() == {"cleared": True}
+    assert len(picky_server.journal) == 0
+    assert client.get("/_picky/journal").json()["entries"] == []
+    after_clear = expect_success(client.post("/api/v2/push", json=push_body()))
+    assert int(after_clear["push_id"]) == int(traffic[2]["push_id"]) + 1, "clearing the journal keeps the ids going"
+    assert client.post("/_picky/reset").json() == {"reset": True}
+    assert client.get("/_picky/journal").json()["entries"] == []
+    after_reset = expect_success(client.post("/api/v2/push", json=push_body()))
+    assert after_reset["push_id"] == "7478630" and after_reset["data"][0]["msg_id"] == "9844217"
+
+
+def test_admin_requests_are_not_journaled(client, picky_server):
+    client.get("/_picky/health")
+    client.get("/_picky/journal")
+    client.get("/_picky/messages")
+    client.get("/_picky/state")
+    assert len(picky_server.journal) == 0
+
+
+def test_invalid_utf8_body_is_shown_as_base64(client):
+    expect_error(client.post("/api/v2/push", content=b"\xff\xfe garbage"), 410)
+    (entry,) = client.get("/_picky/journal").json()["entries"]
+    assert entry["raw_body"] == {"base64": "//4gZ2FyYmFnZQ=="}
+
+
+def test_retention_bounds_the_journal():
+    with ServerThread(Settings(port=0, retention=5, log_level="warning")) as server:
+        with httpx.Client(base_url=server.url) as client:
+            for i in range(8):
+                if i % 2 == 0:
+                    expect_success(client.post("/api/v2/push", json=push_body(number(i))))
+                else:
+                    expect_error(client.post("/api/v2/push", json=push_body("+1")), 406)
+            view = client.get("/_picky/journal").json()
+            state = client.get("/_picky/state").json()
+        journal = server.backend.journal
+        assert len(journal) == 5 and journal.dropped == 3
+        assert [e.seq for e in journal.snapshot()] == [4, 5, 6, 7, 8], "the oldest are dropped"
+        assert len(view["entries"]) == 5 and view["dropped"] == 3
+        assert state["journal_entries"] == 5 and state["journal_dropped"] == 3 and state["retention"] == 5
+        assert [m.number for m in journal.messages()] == [number(4), number(6)]
+
+
+def test_journal_unit():
+    journal = Journal(retention=3)
+    assert journal.next_seq() == 1 and journal.next_seq() == 2
+    with pytest.raises(ValueError):
+        Journal(retention=0)
+
+
+def test_journal_appends_from_many_threads():
+    from picky_mock.backend import Backend, Incoming
+
+    backend = Backend(Settings(retention=1000))
+    body = push_body()
+
+    def work() -> None:
+        for _ in range(100):
+            raw = encode(body)
+            backend.push(Incoming("POST", "/api/v2/push", (), raw, raw))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    entries = backend.journal.snapshot()
+    assert len(entries) == 800 and backend.journal.dropped == 0
+    assert len({e.seq for e in entries}) == 800
+    assert len({e.push_id for e in entries}) == 800
+
+
+def test_health(client, picky_server):
+    answer = client.get("/_picky/health")
+    assert answer.status_code == 200 and answer.json() == {"status": "ok", "mode": "strict"}
+    assert answer.headers["content-type"].startswith("application/json")
+    assert client.head("/_picky/health").status_code == 200
+    state = client.get("/_picky/state").json()
+    assert state["push_id_start"] == 7478630 and state["msg_id_start"] == 9844217

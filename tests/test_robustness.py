@@ -1,0 +1,312 @@
+"""Hostile and huge input: the mock always answers (never a 500, never a dropped connection), the
+answer meets the response contract, the next request is served as usual, and the journal records
+every request."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import time
+
+import httpx
+import pytest
+
+from conftest import (
+    CLIENTS,
+    TOKEN,
+    check_answer,
+    encode,
+    expect_error,
+    expect_success,
+    number,
+    push_body,
+    send,
+)
+from picky_mock.config import Settings
+from picky_mock.contract import validate_request
+from picky_mock.server import ServerThread
+
+
+def _served_as_usual(client: httpx.Client) -> None:
+    expect_success(client.post("/api/v2/push", json=push_body(text="still serving")), recipients=1)
+
+
+def _garbage() -> list[bytes]:
+    rnd = random.Random(20261122)
+    blobs = [bytes(rnd.randrange(256) for _ in range(size)) for size in (1, 7, 100, 4096)]
+    blobs += [
+        b"\x00" * 64,
+        b"\xc3\x28",  # invalid continuation byte
+        b"\xc0\xaf",  # overlong encoding
+        b"\xed\xa0\x80",  # an encoded surrogate
+        b"\xf8\x88\x80\x80\x80",  # five-byte sequence
+        b'{"token": "\xff\xfe", "application": 1, "data": []}',  # invalid UTF-8 inside JSON strings
+        b'{"token": "t", "application": 1, "globalmessage": "caf\xe9", "data": [{"number": "5511987000000"}]}',
+        b"\xef\xbb\xbf",  # a BOM and nothing else
+        b"\xef\xbb\xbf\xef\xbb\xbf{}",  # two BOMs
+        b"GET / HTTP/1.1\r\n\r\n",
+        bytes(rnd.randrange(256) for _ in range(300_000)),  # judged in a worker thread
+    ]
+    return blobs
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain", "application/x-www-form-urlencoded"])
+def test_garbage_and_invalid_utf8_are_410(client, picky_server, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    blobs = _garbage()
+    for blob in blobs:
+        expect_error(client.post("/api/v2/push", content=blob, headers=headers), 410)
+    entries = picky_server.journal.snapshot()
+    assert len(entries) == len(blobs), "every request is journaled"
+    assert all(e.status == 410 and e.error for e in entries)
+    assert [e.raw_body for e in entries] == blobs
+    _served_as_usual(client)
+
+
+BROKEN_MULTIPART = {"content-type": "multipart/form-data; boundary=x"}
+
+
+def test_garbage_in_the_data_field_fallbacks(client, picky_server):
+    answers = [
+        client.post("/api/v2/push", data={"data": "not json"}),
+        client.post("/api/v2/push", data={"data": ""}),
+        client.post("/api/v2/push", files={"data": (None, b"\xff\xfe\x00")}),
+        client.post("/api/v2/push", files={"data": ("push.json", b"{}", "application/json")}),
+        client.post("/api/v2/push", content=b"--x\r\nbroken", headers=BROKEN_MULTIPART),
+        client.post("/api/v2/push", params={"data": "[" * 5000}),
+        client.post("/api/v2/push", params={"data": "null"}),
+    ]
+    for answer in answers:
+        expect_error(answer, 410)
+    assert len(picky_server.journal) == len(answers)
+    _served_as_usual(client)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 100_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        b'{"token": "t", "application": 1, "contact": ' + b"[" * 50_000 + b"]" * 50_000 + b', "data": []}',
+    ],
+    ids=["open-arrays", "closed-arrays", "open-objects", "closed-objects", "deep-field"],
+)
+def test_deeply_nested_json_is_410(client, picky_server, raw):
+    expect_error(client.post("/api/v2/push", content=raw), 410)
+    (entry,) = picky_server.journal.snapshot()
+    assert entry.status == 410
+    _served_as_usual(client)
+
+
+def test_moderately_deep_values_in_an_open_field(client, picky_server):
+    """``contact`` may be any array: nesting a JSON parser takes is judged like any value."""
+    for depth in (10, 200, 1000, 3000):
+        raw = b'{"token": "t", "application": 1, "contact": ' + b"[" * depth + b"]" * depth
+        raw += b', "data": [{"number": "5511987000000"}]}'
+        check_answer(client.post("/api/v2/push", content=raw))
+    assert len(picky_server.journal) == 4
+    for entry in picky_server.journal.snapshot():  # the admin view of each entry stays JSON
+        json.dumps(entry.to_json())
+    assert client.get("/_picky/journal").status_code == 200
+    _served_as_usual(client)
+
+
+VALUES = [None, True, False, 0, -1, 1.5, 10**20, "", " ", "x", "\u0000", "😀", [], {}, [None], {"a": []}, [[[]]]]
+TOP_KEYS = [
+    "token", "application", "globalmessage", "globalmedia", "globalmedia_code", "media_name", "priority",
+    "priority ", "template_id", "language", "template_globalmessage", "template_header", "voice", "sticker",
+    "action", "location", "contact", "data",
+]
+ITEM_KEYS = ["number", "messenger_id", "message", "template_message", "language", "media", "media_code",
+             "reference_number"]
+
+
+def _expected_status(body: dict[str, object]) -> int:
+    violations = validate_request(body)
+    return violations[0].status if violations else 100
+
+
+def test_wrong_types_at_every_level(client, picky_server):
+    """Every JSON type in every known key, top level and data[]: each answer meets the response
+    contract and is the status the contract gives the body offline."""
+    sent = 0
+    for key in TOP_KEYS:
+        for value in VALUES:
+            body = {**push_body(), key: value}
+            answer = client.post("/api/v2/push", content=encode(body))
+            assert check_answer(answer)["status"] == _expected_status(body), (key, value)
+            sent += 1
+    for key in ITEM_KEYS:
+        for value in VALUES:
+            body = push_body()
+            body["data"] = [{"number": number(1)}, {"number": number(2), key: value}]
+            answer = client.post("/api/v2/push", content=encode(body))
+            assert check_answer(answer)["status"] == _expected_status(body), (key, value)
+            sent += 1
+    for value in VALUES:  # the whole body, and each data[] item, of every type
+        for body in (value, {**push_body(), "data": [value]}, {**push_body(), "data": [value, {"number": number()}]}):
+            check_answer(client.post("/api/v2/push", content=encode(body)))
+            sent += 1
+    assert len(picky_server.journal) == sent
+    _served_as_usual(client)
+
+
+def _raw_push(top: bytes, number_json: bytes) -> bytes:
+    return b'{"token": "t", ' + top + b', "globalmessage": "x", "data": [{"number": ' + number_json + b"}]}"
+
+
+def test_numbers_beyond_64_bits(client, picky_server):
+    big = b"123456789012345678901234567890"
+    good = b"5511987000000"
+    expect_error(client.post("/api/v2/push", content=_raw_push(b'"application": 1', big)), 406)
+    check_answer(client.post("/api/v2/push", content=_raw_push(b'"application": 100000000000000000000000', good)))
+    expect_error(client.post("/api/v2/push", content=_raw_push(b'"application": 1, "priority": 1e400', good)), 410)
+    assert len(picky_server.journal) == 3
+
+
+def test_duplicate_keys_the_last_one_wins(client):
+    raw = _raw_push(b'"token": "", "application": 1', b"5511987000000")
+    expect_error(client.post("/api/v2/push", content=raw), 401)
+
+
+def test_100000_recipients(client, picky_server):
+    count = 100_000
+    raw = encode(push_body(*[number(i) for i in range(count)], text="bulk"))
+    started = time.perf_counter()
+    answer = client.post("/api/v2/push", content=raw, timeout=60)
+    elapsed = time.perf_counter() - started
+    reply = expect_success(answer, recipients=count)
+    assert elapsed < 10, f"100,000 recipients answered in {elapsed:.1f} s"
+    assert reply["data"][0]["number"] == number(0) and reply["data"][-1]["number"] == number(count - 1)
+    assert reply["data"][-1]["msg_id"] == str(9844217 + count - 1)
+    (entry,) = picky_server.pushes()
+    assert len(entry.messages) == count and entry.messages[-1].number == number(count - 1)
+    _served_as_usual(client)
+
+
+def test_100000_recipients_one_bad_number_is_answered_quickly(client, picky_server):
+    count = 100_000
+    raw = encode(push_body(*[number(i) for i in range(count - 1)], "+5511987"))
+    started = time.perf_counter()
+    answer = client.post("/api/v2/push", content=raw, timeout=60)
+    elapsed = time.perf_counter() - started
+    error = expect_error(answer, 406)
+    assert error.startswith(f"406 $.data[{count - 1}].number"), error
+    assert elapsed < 10, f"answered in {elapsed:.1f} s"
+    (entry,) = picky_server.journal.snapshot()
+    assert [(v.path, v.status) for v in entry.violations] == [(f"$.data[{count - 1}].number", 406)]
+
+
+# -- bodies over the size limit ----------------------------------------------------------------
+
+LIMIT = 1000
+
+
+@pytest.fixture(scope="module")
+def small_server():
+    with ServerThread(Settings(port=0, max_body_bytes=LIMIT, log_level="warning")) as server:
+        yield server
+
+
+def _padded(size: int) -> bytes:
+    raw = encode(push_body(text="limit"))
+    return raw + b" " * (size - len(raw))
+
+
+def _chunks(raw: bytes, size: int = 100):
+    for start in range(0, len(raw), size):
+        yield raw[start : start + size]
+
+
+@pytest.mark.parametrize("client_name", CLIENTS)
+def test_bodies_over_the_limit_are_413_json(small_server, client_name):
+    small_server.backend.reset()
+    url = small_server.push_url
+    at_limit = send(client_name, url, content=_padded(LIMIT), headers={"Content-Type": "application/json"})
+    expect_success(at_limit, recipients=1)
+    for size in (LIMIT + 1, 50_000, 5_000_000):
+        answer = send(client_name, url, content=_padded(size), headers={"Content-Type": "application/json"})
+        error = expect_error(answer, 410, http_status=413)
+        assert "max_body_bytes" in error
+    expect_success(send(client_name, url, content=_padded(200), headers={"Content-Type": "application/json"}))
+    entries = small_server.backend.journal.snapshot()
+    assert [e.http_status for e in entries] == [200, 413, 413, 413, 200], "every request journaled"
+    assert all(len(e.raw_body) <= LIMIT for e in entries)
+
+
+def test_chunked_bodies_without_content_length(small_server):
+    small_server.backend.reset()
+    url = small_server.push_url
+    with httpx.Client(timeout=30) as client:
+        big = client.post(url, content=_chunks(_padded(20_000)))
+        small = client.post(url, content=_chunks(_padded(900)))
+    assert "content-length" not in big.request.headers and big.request.headers["transfer-encoding"] == "chunked"
+    expect_error(big, 410, http_status=413)
+    expect_success(small)
+    import requests
+
+    answer = requests.post(url, data=_chunks(_padded(20_000)), timeout=30)
+    assert answer.request.headers.get("Transfer-Encoding") == "chunked"
+    expect_error(answer, 410, http_status=413)
+    curl_answer = send("curl", url, content=_padded(20_000), headers={"Transfer-Encoding": "chunked"})
+    expect_error(curl_answer, 410, http_status=413)
+    assert [e.http_status for e in small_server.backend.journal.snapshot()] == [413, 200, 413, 413]
+
+
+def test_the_limit_over_a_raw_socket_is_an_answer_not_a_reset(small_server):
+    host, port = small_server.url.removeprefix("http://").split(":")
+    body = _padded(300_000)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/v2/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        received = b""
+        while b"\r\n\r\n" not in received or not received.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 413"), received[:200]
+    assert json.loads(received.partition(b"\r\n\r\n")[2]) == {"status": 410, "message": "Invalid Request"}
+
+
+def test_not_http_at_all_then_served_as_usual(picky_server, client):
+    host, port = picky_server.url.removeprefix("http://").split(":")
+    for garbage in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 50, b"HELLO\r\n\r\n", b"\xff" * 1000):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(garbage)
+            sock.settimeout(5)
+            try:
+                reply = sock.recv(4096)
+            except (TimeoutError, ConnectionResetError):
+                reply = b""
+        assert not reply.startswith(b"HTTP/1.1 5"), reply[:100]
+    _served_as_usual(client)
+
+
+def test_a_large_text(client, picky_server):
+    text = "ж" * 1_000_000
+    reply = expect_success(client.post("/api/v2/push", json=push_body(number(1), number(2), text=text, application=3)))
+    assert [d["credit"] for d in reply["data"]] == ["149.26", "149.26"]  # 14,926 segments at 0.01
+    (message, _) = picky_server.messages()
+    assert message.segments == 14926  # 1,000,000 UCS-2 units, 67 a part
+    assert message.text == text
+
+
+def test_lone_surrogate_in_an_echoed_value_is_not_a_500(client, picky_server):
+    raw = b'{"token": "' + TOKEN.encode() + b'", "application": 5, "globalmessage": "a", '
+    raw += b'"data": [{"messenger_id": "\\udc00"}]}'
+    check_answer(client.post("/api/v2/push", content=raw))
+    assert client.get("/_picky/journal").status_code == 200
+
+
+def test_lone_surrogate_in_a_text_keeps_the_admin_api_working(client, picky_server):
+    raw = encode(push_body()).replace(b'"hello"', b'"\\ud800"')
+    check_answer(client.post("/api/v2/push", content=raw))
+    assert client.get("/_picky/journal").status_code == 200
+    assert client.get("/_picky/messages").status_code == 200
