@@ -266,17 +266,31 @@ class Backend:
             channel = application
         elif type(application) is str and application.isdigit():
             channel = int(application)
-        numbers: tuple[str, ...] = ()
-        texts: tuple[str, ...] = ()
+        numbers: list[str] = []
+        texts: list[str] = []
+        want_numbers, want_texts = book.needs_numbers, book.needs_texts
+        if want_texts:
+            text = body.get("globalmessage")
+            if type(text) is str and text:
+                texts.append(text)
         data = body.get("data")
-        items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
-        if book.needs_numbers:
-            found = (item.get("number", item.get("messenger_id")) for item in items)
-            numbers = tuple(str(n) for n in found if isinstance(n, (str, int)))
-        if book.needs_texts:
-            every = [body.get("globalmessage")] + [item.get("message") for item in items]
-            texts = tuple(t for t in every if isinstance(t, str) and t)
-        return book.fire(Facts(path, token if isinstance(token, str) else None, channel, numbers, texts))
+        if (want_numbers or want_texts) and type(data) is list:
+            for item in data:
+                if type(item) is not dict:
+                    continue
+                if want_numbers:
+                    number = item.get("number")
+                    if number is None:
+                        number = item.get("messenger_id")
+                    if type(number) is str:
+                        numbers.append(number)
+                    elif type(number) is int:
+                        numbers.append(str(number))
+                if want_texts:
+                    text = item.get("message")
+                    if type(text) is str and text:
+                        texts.append(text)
+        return book.fire(Facts(path, token if type(token) is str else None, channel, tuple(numbers), tuple(texts)))
 
     def _plan(self, rules: list[FaultRule]) -> tuple[Fired, FaultRule | None]:
         """What the fired rules do: their total latency, and the first rule that changes the answer

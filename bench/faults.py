@@ -1,0 +1,134 @@
+"""Fault-injection benchmark: what loaded fault rules and a hung request cost the other requests.
+
+Two figures, each a ratio against a baseline measured in the same run, rounds interleaved:
+
+1. 100 rules that match nothing (exact numbers, number prefixes, tokens, channels, paths, number
+   patterns and texts, in the proportions a real suite might have) against no rules:
+   single-recipient push requests/s with wrk. Target: >= 0.95x.
+2. One request hung by a ``hang`` rule (held open by a client for the whole run) against none,
+   on the same server with the same rules: requests/s of the others. Target: >= 0.90x.
+
+Run: ``python bench/faults.py [--duration S] [--rounds N] [--quick]`` (``bash bench/run`` runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench import RESULTS, Proc, median, picky_cmd, run_wrk  # noqa: E402
+
+CONNECTIONS = (16, 64)
+HANG_NUMBER = "5500000000001"
+
+
+def rules_toml(count: int) -> str:
+    """``count`` [[faults]] that match none of the bench's pushes, plus one hang rule."""
+    kinds = [
+        ("number", lambda i: f'"55990000{i:05d}"'),
+        ("number", lambda i: f'"55880000{i:05d}"'),
+        ("number_prefix", lambda i: f'"4{i:03d}"'),
+        ("token", lambda i: f'"other-token-{i}"'),
+        ("channel", lambda i: str(1000 + i)),
+        ("path", lambda i: f'"/api/v2/nowhere-{i}"'),
+        ("number_pattern", lambda i: f'"^99{i:02d}"'),
+        ("text", lambda i: f'"never sent {i}"'),
+    ]
+    lines = ["seed = 1"]
+    for i in range(count):
+        key, value = kinds[i % len(kinds)]
+        lines += ["[[faults]]", 'action = "api_error"', "status = 409", f"{key} = {value(i)}"]
+    lines += ["[[faults]]", 'action = "hang"', "seconds = 600", f'number = "{HANG_NUMBER}"']
+    return "\n".join(lines) + "\n"
+
+
+def hold_hung_request(url: str) -> socket.socket:
+    """Send one push that the hang rule holds; return its socket (close it to end the hang)."""
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps(
+        {"token": "t", "application": "1", "globalmessage": "hello", "data": [{"number": HANG_NUMBER}]}
+    ).encode()
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    sock.sendall(
+        b"POST /api/v2/push HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    time.sleep(0.2)
+    sock.settimeout(0.05)
+    try:
+        if sock.recv(1):
+            raise SystemExit("bench: the hung request was answered")
+    except TimeoutError:
+        pass  # no answer: it hangs, as it should
+    return sock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=5, help="whole seconds per wrk run (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--quick", action="store_true", help="smoke test: 1 s runs, 1 round")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds = 1, 1
+    RESULTS.mkdir(exist_ok=True)
+    config = Path(tempfile.mkdtemp()) / "rules.toml"
+    config.write_text(rules_toml(100))
+    cmd = [*picky_cmd(), "serve", "--port", "0", "--log-level", "warning"]
+    procs = []
+    try:
+        plain = Proc("no rules", cmd, str(RESULTS / "faults-plain.log"), "serving")
+        procs.append(plain)
+        ruled = Proc("100 rules", [*cmd, "--config", str(config)], str(RESULTS / "faults-rules.log"), "serving")
+        procs.append(ruled)
+        servers = {"plain": plain, "rules": ruled}
+        samples: dict[str, dict[int, list[float]]] = {k: {c: [] for c in CONNECTIONS} for k in ("plain", "rules", "hung")}
+        for name, proc in servers.items():  # warm-up
+            run_wrk(proc.url, 16, 1, [], None)
+        for r in range(args.rounds):
+            for conns in CONNECTIONS:
+                order = ["plain", "rules", "hung"] if r % 2 == 0 else ["hung", "rules", "plain"]
+                for name in order:
+                    proc = servers["rules" if name == "hung" else name]
+                    hung = hold_hung_request(proc.url) if name == "hung" else None
+                    try:
+                        result = run_wrk(proc.url, conns, args.duration, [], proc.proc.pid)
+                    finally:
+                        if hung is not None:
+                            hung.close()
+                    samples[name][conns].append(float(result["rps"]))  # type: ignore[arg-type]
+            print(f"  faults round {r + 1}/{args.rounds} done", flush=True)
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+    print()
+    print("4. Fault injection: single-recipient push, wrk, medians of interleaved rounds")
+    print("   conns  no rules rps  100 rules rps  rules/none   1 hung + rules rps  hung/rules")
+    verdicts = []
+    table = {}
+    for conns in CONNECTIONS:
+        plain_rps = median(samples["plain"][conns])
+        rules_rps = median(samples["rules"][conns])
+        hung_rps = median(samples["hung"][conns])
+        table[str(conns)] = {"plain": plain_rps, "rules": rules_rps, "hung": hung_rps, "raw": {k: v[conns] for k, v in samples.items()}}
+        print(f"   {conns:5d}  {plain_rps:12.0f}  {rules_rps:13.0f}  {rules_rps / plain_rps:9.2f}x"
+              f"   {hung_rps:18.0f}  {hung_rps / rules_rps:9.2f}x")
+        verdicts.append((conns, rules_rps / plain_rps, hung_rps / rules_rps))
+    for conns, rules_ratio, hung_ratio in verdicts:
+        print(f"   target 100 rules >= 0.95x at {conns} conns: {'PASS' if rules_ratio >= 0.95 else 'FAIL'} "
+              f"({rules_ratio:.2f}x); one hang >= 0.90x: {'PASS' if hung_ratio >= 0.90 else 'FAIL'} ({hung_ratio:.2f}x)")
+    (RESULTS / "faults.json").write_text(json.dumps(table, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
