@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="whole seconds per wrk run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 s runs, 1 round")
+    parser.add_argument("--pin", action="store_true", help="accepted with bench/run's options; no pinning here")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds = 1, 1
