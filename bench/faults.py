@@ -92,8 +92,10 @@ def main() -> None:
         ruled = Proc("100 rules", [*cmd, "--config", str(config)], str(RESULTS / "faults-rules.log"), "serving")
         procs.append(ruled)
         servers = {"plain": plain, "rules": ruled}
-        samples: dict[str, dict[int, list[float]]] = {k: {c: [] for c in CONNECTIONS} for k in ("plain", "rules", "hung")}
-        for name, proc in servers.items():  # warm-up
+        samples: dict[str, dict[int, list[float]]] = {
+            k: {c: [] for c in CONNECTIONS} for k in ("plain", "rules", "hung")
+        }
+        for proc in servers.values():  # warm-up
             run_wrk(proc.url, 16, 1, [], None)
         for r in range(args.rounds):
             for conns in CONNECTIONS:
@@ -121,13 +123,22 @@ def main() -> None:
         plain_rps = median(samples["plain"][conns])
         rules_rps = median(samples["rules"][conns])
         hung_rps = median(samples["hung"][conns])
-        table[str(conns)] = {"plain": plain_rps, "rules": rules_rps, "hung": hung_rps, "raw": {k: v[conns] for k, v in samples.items()}}
-        print(f"   {conns:5d}  {plain_rps:12.0f}  {rules_rps:13.0f}  {rules_rps / plain_rps:9.2f}x"
-              f"   {hung_rps:18.0f}  {hung_rps / rules_rps:9.2f}x")
+        table[str(conns)] = {
+            "plain": plain_rps,
+            "rules": rules_rps,
+            "hung": hung_rps,
+            "raw": {k: v[conns] for k, v in samples.items()},
+        }
+        print(
+            f"   {conns:5d}  {plain_rps:12.0f}  {rules_rps:13.0f}  {rules_rps / plain_rps:9.2f}x"
+            f"   {hung_rps:18.0f}  {hung_rps / rules_rps:9.2f}x"
+        )
         verdicts.append((conns, rules_rps / plain_rps, hung_rps / rules_rps))
     for conns, rules_ratio, hung_ratio in verdicts:
-        print(f"   target 100 rules >= 0.95x at {conns} conns: {'PASS' if rules_ratio >= 0.95 else 'FAIL'} "
-              f"({rules_ratio:.2f}x); one hang >= 0.90x: {'PASS' if hung_ratio >= 0.90 else 'FAIL'} ({hung_ratio:.2f}x)")
+        print(
+            f"   target 100 rules >= 0.95x at {conns} conns: {'PASS' if rules_ratio >= 0.95 else 'FAIL'} "
+            f"({rules_ratio:.2f}x); one hang >= 0.90x: {'PASS' if hung_ratio >= 0.90 else 'FAIL'} ({hung_ratio:.2f}x)"
+        )
     (RESULTS / "faults.json").write_text(json.dumps(table, indent=1) + "\n")
 
 

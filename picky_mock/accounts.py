@@ -10,7 +10,8 @@ balance. Once one account is configured, only configured tokens are (others: 401
 * ``official = false``: a push on an Official, Cloud or Business API channel (8, 101, 121) is 801;
 * ``templates``: the approved template ids; any other ``template_id`` is 804 (``None``: not checked);
 * ``window`` (default true): on an official channel, free text (no template) to a number without
-  an open session is 802 (the WhatsApp 24-hour window). Open mode does not enforce it. Sessions are opened and closed from tests, the config or the admin API.
+  an open session is 802 (the WhatsApp 24-hour window). Open mode does not enforce it. Sessions
+  are opened and closed from tests, the config or the admin API.
 
 The rate limit (off by default) counts push requests a token made in the last 60 s; past the limit
 a request is answered HTTP 429 with ``Retry-After``, or "dropped": answered like a success and not
@@ -54,7 +55,9 @@ class Account:
         known = {"balance", "api", "active", "official", "window", "templates", "sessions"}
         unknown = set(spec) - known
         if unknown:
-            raise ConfigError(f"account {token!r}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"account {token!r}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
+            )
         balance = spec.get("balance")
         if balance is not None:
             try:
@@ -105,7 +108,7 @@ class RateLimit:
         if self.per_minute < 1:
             raise ConfigError("rate_limit: per_minute must be >= 1")
         if self.action not in ("429", "drop"):
-            raise ConfigError("rate_limit: action must be \"429\" or \"drop\"")
+            raise ConfigError('rate_limit: action must be "429" or "drop"')
 
 
 @dataclass
@@ -146,9 +149,7 @@ class AccountBook:
 
     def reset(self) -> None:
         with self._lock:
-            self._state = _State(
-                dict(self._initial.accounts), dict(self._initial.sessions), self._initial.rate_limit
-            )
+            self._state = _State(dict(self._initial.accounts), dict(self._initial.sessions), self._initial.rate_limit)
             self._windows = {}
 
     @property
@@ -269,7 +270,7 @@ class AccountBook:
 
 def _rate_limit(spec: Any) -> RateLimit:
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"rate_limit must be a table such as {{per_minute = 90, action = \"429\"}}, not {spec!r}")
+        raise ConfigError(f'rate_limit must be a table such as {{per_minute = 90, action = "429"}}, not {spec!r}')
     unknown = set(spec) - {"per_minute", "action"}
     if unknown:
         raise ConfigError(f"rate_limit: unknown key(s) {', '.join(sorted(unknown))} (known: per_minute, action)")

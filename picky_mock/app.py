@@ -287,7 +287,9 @@ class PickyApp:
             backend.record_server_error(exc)
             log.error("internal error on POST %s:\n%s", path, traceback.format_exc())
             if not started:
-                await JSONResponse({"error": "picky-mock internal error", "detail": repr(exc)}, 500)(scope, receive, send)
+                await JSONResponse({"error": "picky-mock internal error", "detail": repr(exc)}, 500)(
+                    scope, receive, send
+                )
 
 
 def create_app(backend: Backend | None = None) -> PickyApp:
@@ -364,10 +366,10 @@ def _starlette_app(backend: Backend) -> Starlette:
             try:
                 change = orjson.loads(await request.body())
             except orjson.JSONDecodeError:
-                return _json({"error": "send a JSON object such as {\"mode\": \"lenient\"}"}, 400)
+                return _json({"error": 'send a JSON object such as {"mode": "lenient"}'}, 400)
             mode = change.get("mode") if isinstance(change, dict) else None
             if mode not in ("strict", "lenient"):
-                return _json({"error": "mode must be \"strict\" or \"lenient\""}, 400)
+                return _json({"error": 'mode must be "strict" or "lenient"'}, 400)
             backend.mode = mode
         return _json(backend.describe())
 
@@ -399,7 +401,7 @@ def _starlette_app(backend: Backend) -> Starlette:
         if request.method in ("PUT", "POST", "PATCH") and token is not None:
             spec = await _admin_json(request)
             if not isinstance(spec, dict):
-                return _json({"error": "send a JSON object such as {\"balance\": \"1.5\"}"}, 400)
+                return _json({"error": 'send a JSON object such as {"balance": "1.5"}'}, 400)
             try:
                 account = backend.accounts.set(token, **spec)
             except (ConfigError, TypeError) as exc:
@@ -416,7 +418,7 @@ def _starlette_app(backend: Backend) -> Starlette:
             spec = await _admin_json(request)
             number = spec.get("number") if isinstance(spec, dict) else None
             if not isinstance(number, (str, int)):
-                return _json({"error": "send {\"number\": \"5511987654321\", \"hours\": 24}"}, 400)
+                return _json({"error": 'send {"number": "5511987654321", "hours": 24}'}, 400)
             hours = spec.get("hours", 24)
             try:
                 backend.accounts.open_session(str(number), hours=hours)
@@ -429,7 +431,7 @@ def _starlette_app(backend: Backend) -> Starlette:
         spec = await _admin_json(request)
         value = spec.get("seed") if isinstance(spec, dict) else None
         if isinstance(value, bool) or not isinstance(value, int):
-            return _json({"error": "send {\"seed\": 42}"}, 400)
+            return _json({"error": 'send {"seed": 42}'}, 400)
         backend.faults.reseed(value)
         return _json({"seed": value})
 
@@ -442,7 +444,9 @@ def _starlette_app(backend: Backend) -> Starlette:
             backend.accounts.set_rate_limit(None if spec is None or spec == {} else spec)
         except (ConfigError, TypeError, ValueError) as exc:
             return _json({"error": str(exc)}, 400)
-        return _json({"rate_limit": None if backend.accounts.rate_limit is None else backend.accounts.rate_limit.__dict__})
+        return _json(
+            {"rate_limit": None if backend.accounts.rate_limit is None else backend.accounts.rate_limit.__dict__}
+        )
 
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     routes = [

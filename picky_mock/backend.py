@@ -333,9 +333,7 @@ class Backend:
         outcome.delay = fired.delay
         return outcome
 
-    def _judge(
-        self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Fired
-    ) -> Outcome:
+    def _judge(self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Fired) -> Outcome:
         notes: list[str] = []
         violations: Sequence[Violation] = ()
         try:
@@ -397,7 +395,7 @@ class Backend:
                 path="$.template_id",
             )
         if official and account.window and push.template_id is None:
-            for index, (item, number) in enumerate(zip(items, numbers)):
+            for index, (item, number) in enumerate(zip(items, numbers, strict=True)):
                 if "template_message" not in item and not self.accounts.session_open(number):
                     raise NotContactable(
                         f"free text to {number} outside the 24-hour window: send a template, or open a session "
@@ -405,9 +403,7 @@ class Backend:
                         path=f"$.data[{index}]",
                     )
 
-    def _rate_limited(
-        self, seq: int, incoming: Incoming, body: Any, wait: float, fired: Fired
-    ) -> Outcome:
+    def _rate_limited(self, seq: int, incoming: Incoming, body: Any, wait: float, fired: Fired) -> Outcome:
         limit = self.accounts.rate_limit
         assert limit is not None
         token = body.get("token")
@@ -439,9 +435,7 @@ class Backend:
         headers = {"retry-after": retry_after, "x-picky-error": header_safe(detail), "x-picky-request-id": str(seq)}
         return Outcome(429, entry.answer_bytes or b"", headers, entry)
 
-    def _faulted(
-        self, seq: int, incoming: Incoming, body: Any, rule: FaultRule, fired: Fired
-    ) -> Outcome:
+    def _faulted(self, seq: int, incoming: Incoming, body: Any, rule: FaultRule, fired: Fired) -> Outcome:
         """A request a fault answers in place of the API: an injected API error, an HTTP error, or a
         transport fault (hang, reset, close, garbage)."""
         action = rule.action
@@ -467,8 +461,14 @@ class Backend:
             if status == 429:
                 headers.setdefault("retry-after", str(action.retry_after if action.retry_after is not None else 60))
             entry = self._entry(
-                seq, incoming, body, status, None, answer_bytes=text.encode("utf-8"),
-                error=f"HTTP {status} injected by {described}", fired=fired,
+                seq,
+                incoming,
+                body,
+                status,
+                None,
+                answer_bytes=text.encode("utf-8"),
+                error=f"HTTP {status} injected by {described}",
+                fired=fired,
             )
             self._record(entry, fired)
             log.info("push answered HTTP %d by fault %s (request %d)", status, described, seq)
@@ -654,23 +654,43 @@ class Backend:
         # Tuples of strings and ints are not tracked by the garbage collector once it has seen
         # them: a long journal costs memory, not collection time.
         messages = MessageBatch(
-            push_id, first, channel, tuple(numbers), tuple(texts), tuple(media), tuple(segments),
-            tuple(credits), tuple(references),
+            push_id,
+            first,
+            channel,
+            tuple(numbers),
+            tuple(texts),
+            tuple(media),
+            tuple(segments),
+            tuple(credits),
+            tuple(references),
         )
         answer_bytes = _success_bytes(push_id, first, numbers, credits, plain)
         answer = {"status": 100, "push_id": push_id}
         entry = self._entry(
-            seq, incoming, body, 200, answer, answer_bytes=answer_bytes,
-            fired=fired, notes=notes, push=push, messages=messages,
+            seq,
+            incoming,
+            body,
+            200,
+            answer,
+            answer_bytes=answer_bytes,
+            fired=fired,
+            notes=notes,
+            push=push,
+            messages=messages,
         )
         self._record(entry, fired)
         if self.push_line is not None:
-            self.push_line("INFO", f"push {push_id} channel={channel} recipients={len(numbers)} status=100 "
-                           f"credit={format_credit(total)}")
+            self.push_line(
+                "INFO",
+                f"push {push_id} channel={channel} recipients={len(numbers)} status=100 credit={format_credit(total)}",
+            )
         elif log.isEnabledFor(logging.INFO):
             log.info(
                 "push %s channel=%s recipients=%d status=100 credit=%s",
-                push_id, channel, len(numbers), format_credit(total),
+                push_id,
+                channel,
+                len(numbers),
+                format_credit(total),
             )
         headers = {"x-picky-request-id": str(seq)}
         if notes:
@@ -774,12 +794,12 @@ def _success_bytes(push_id: str, first: int, numbers: list[str], credits: list[s
     if plain:
         entries = ",".join(
             f'{{"msg_id":"{first + i}","number":"{number}","credit":"{credit}"}}'
-            for i, (number, credit) in enumerate(zip(numbers, credits))
+            for i, (number, credit) in enumerate(zip(numbers, credits, strict=True))
         )
         return f'{{"status":100,"push_id":"{push_id}","message":"Success","data":[{entries}]}}'.encode()
     data = [
         {"msg_id": str(first + i), "number": number, "credit": credit}
-        for i, (number, credit) in enumerate(zip(numbers, credits))
+        for i, (number, credit) in enumerate(zip(numbers, credits, strict=True))
     ]
     return _dumps({"status": 100, "push_id": push_id, "message": "Success", "data": data})
 

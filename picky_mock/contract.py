@@ -138,9 +138,7 @@ def _violations(error: jsonschema.ValidationError, items: Mapping[int, list[int]
     path = list(error.absolute_path)
     if items is not None and len(path) > 1 and path[0] == "data" and isinstance(path[1], int):
         return [
-            violation
-            for index in items[path[1]]
-            for violation in _violations_at(error, ["data", index, *path[2:]])
+            violation for index in items[path[1]] for violation in _violations_at(error, ["data", index, *path[2:]])
         ]
     return _violations_at(error, path)
 
@@ -237,12 +235,8 @@ class Contract:
         for name, filename in SCHEMA_FILES.items():
             with open(self.directory / filename, encoding="utf-8") as handle:
                 self.schemas[name] = json.load(handle)
-        self._reference = {
-            name: _Reference(schema) for name, schema in self.schemas.items()
-        }
-        self._compiled = {
-            name: jsonschema_rs.validator_for(schema) for name, schema in self.schemas.items()
-        }
+        self._reference = {name: _Reference(schema) for name, schema in self.schemas.items()}
+        self._compiled = {name: jsonschema_rs.validator_for(schema) for name, schema in self.schemas.items()}
         self._independent = {name: _items_independent(schema) for name, schema in self.schemas.items()}
 
     def is_valid(self, name: str, body: object) -> bool:

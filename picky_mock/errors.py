@@ -143,9 +143,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
-def error_for_status(
-    status: int, detail: str = "", *, path: str = "$", message: str | None = None
-) -> ApiError:
+def error_for_status(status: int, detail: str = "", *, path: str = "$", message: str | None = None) -> ApiError:
     """An :class:`ApiError` for any status code, documented or custom."""
     cls = _BY_STATUS.get(status)
     if cls is None:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from functools import lru_cache
 import random
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from .errors import STATUS_MESSAGES, ConfigError
@@ -32,12 +32,12 @@ from .errors import STATUS_MESSAGES, ConfigError
 __all__ = [
     "ACTIONS",
     "NOT_FIRED",
-    "Fired",
     "TRANSPORT_ACTIONS",
     "Action",
     "Facts",
     "FaultBook",
     "FaultRule",
+    "Fired",
     "When",
     "proxy_html",
 ]
@@ -198,7 +198,12 @@ class Action:
             raise ConfigError(f"fault: {self.kind} needs a status")
         if self.kind == "http_error" and self.status is not None and not 100 <= self.status <= 599:
             raise ConfigError(f"fault: HTTP status {self.status} is not 100 to 599")
-        if self.kind == "latency" and self.seconds is None and self.median is None and (self.low is None or self.high is None):
+        if (
+            self.kind == "latency"
+            and self.seconds is None
+            and self.median is None
+            and (self.low is None or self.high is None)
+        ):
             raise ConfigError("fault: latency needs seconds, low and high, or median (and sigma)")
         for name in ("seconds", "low", "high", "median", "sigma"):
             value = getattr(self, name)
@@ -278,8 +283,8 @@ class FaultRule:
     def from_dict(cls, spec: Mapping[str, Any]) -> FaultRule:
         """A rule from its JSON/TOML form, flat or nested::
 
-            {"action": "api_error", "status": 403, "number": "5511987654321", "times": 1}
-            {"action": "latency", "median": 0.2, "when": {"channel": 3}, "probability": 0.5}
+        {"action": "api_error", "status": 403, "number": "5511987654321", "times": 1}
+        {"action": "latency", "median": 0.2, "when": {"channel": 3}, "probability": 0.5}
         """
         if not isinstance(spec, Mapping):
             raise ConfigError(f"fault: expected a table/object, got {spec!r}")
@@ -334,7 +339,9 @@ class FaultRule:
         if self.probability is not None:
             how.append(f"p={self.probability}")
         label = f"rule {self.id}" + (f" {self.name!r}" if self.name else "")
-        return f"{label}: {self.action.describe()} when {self.when.describe()}" + (f" ({', '.join(how)})" if how else "")
+        return f"{label}: {self.action.describe()} when {self.when.describe()}" + (
+            f" ({', '.join(how)})" if how else ""
+        )
 
     def to_json(self) -> dict[str, Any]:
         action = {k: v for k, v in self.action.__dict__.items() if v not in (None, {}) and k != "kind"}
@@ -473,9 +480,7 @@ class FaultBook:
             re.escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in texts
         )
         self._prefix_lengths = tuple(sorted({len(p) for p in by_prefix}))
-        self.needs_numbers = any(
-            r.when.number or r.when.number_prefix or r.when.number_pattern for r in self._rules
-        )
+        self.needs_numbers = any(r.when.number or r.when.number_prefix or r.when.number_pattern for r in self._rules)
         self.needs_texts = any(r.when.text is not None or r.when.text_pattern for r in self._rules)
 
     def _candidates(self, facts: Facts) -> list[FaultRule]:

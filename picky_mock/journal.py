@@ -51,7 +51,15 @@ class MessageBatch(Sequence[Message]):
     """
 
     __slots__ = (
-        "_channel", "_credits", "_first", "_media", "_numbers", "_push_id", "_references", "_segments", "_texts"
+        "_channel",
+        "_credits",
+        "_first",
+        "_media",
+        "_numbers",
+        "_push_id",
+        "_references",
+        "_segments",
+        "_texts",
     )
 
     def __init__(
@@ -233,8 +241,7 @@ class Entry(NamedTuple):
             "push": self.push.to_json() if self.push else None,
             "messages": [m.to_json() for m in self.messages],
             "violations": [
-                {"path": v.path, "expected": v.expected, "found": v.found, "status": v.status}
-                for v in self.violations
+                {"path": v.path, "expected": v.expected, "found": v.found, "status": v.status} for v in self.violations
             ],
             "notes": list(self.notes),
             "error": self.error,

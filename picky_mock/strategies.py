@@ -76,7 +76,14 @@ CHANNELS: Mapping[int, str] = {
 }
 #: The request variants :func:`push_requests` draws (see its docstring).
 VARIANTS: tuple[Variant, ...] = (
-    "bulk", "dynamic", "media", "template", "messenger", "number_filter", "location", "contact",
+    "bulk",
+    "dynamic",
+    "media",
+    "template",
+    "messenger",
+    "number_filter",
+    "location",
+    "contact",
 )
 #: The text classes :func:`message_texts` draws.
 ENCODINGS: tuple[Encoding, ...] = ("gsm7", "gsm7_extended", "ucs2", "emoji")
@@ -180,8 +187,13 @@ class _Numbers:
 
     def __init__(self, countries: Sequence[tuple[str, tuple[int, ...], str]], shapes: Sequence[str]) -> None:
         self.plans = st.sampled_from(
-            [(code, lead, size, shape) for code, sizes, leads in countries for size in sizes for lead in leads
-             for shape in shapes]
+            [
+                (code, lead, size, shape)
+                for code, sizes, leads in countries
+                for size in sizes
+                for lead in leads
+                for shape in shapes
+            ]
         )
         self.rests = {size: st.integers(0, 10 ** (size - 1) - 1) for _, sizes, _ in countries for size in sizes}
 
@@ -282,8 +294,10 @@ def phone_numbers(
     if malformed is False:
         shapes = ["str", "int"] if json_integers is None else ["int"] if json_integers else ["str"]
         return _Numbers(table, shapes).strategy()
-    forms = list(MALFORMED_NUMBER_FORMS) if malformed is True else _check_choices(
-        "malformed", malformed, MALFORMED_NUMBER_FORMS
+    forms = (
+        list(MALFORMED_NUMBER_FORMS)
+        if malformed is True
+        else _check_choices("malformed", malformed, MALFORMED_NUMBER_FORMS)
     )
     if json_integers:
         raise InvalidArgument("malformed numbers are strings: json_integers=True cannot be met")
@@ -307,7 +321,13 @@ _UCS2 = "".join(
         ch
         for ch in (
             "çãõâêôáíóúÁÍÓÚœ\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u2022₹ıİğş"  # Latin, typography
-            "नमस्तेधन्यवाद" "مرحباشكر" "приветДОБРЫЙ" "你好谢谢" "안녕" "ありがとう" "✅★☎"  # other scripts, BMP symbols
+            "नमस्तेधन्यवाद"
+            "مرحباشكر"
+            "приветДОБРЫЙ"
+            "你好谢谢"
+            "안녕"
+            "ありがとう"
+            "✅★☎"  # other scripts, BMP symbols
         )
         if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION and ord(ch) <= 0xFFFF
     )
@@ -546,8 +566,11 @@ _LOCATIONS = st.one_of(
     st.sampled_from(("12.971599,77.594566", "-23.550520,-46.633308")),
 )
 _CONTACTS = st.one_of(
-    st.builds(lambda name, number: {"name": name, "number": number},
-              st.sampled_from(("Support desk", "Ravi Kumar", "Ana Souza")), phone_numbers(json_integers=False)),
+    st.builds(
+        lambda name, number: {"name": name, "number": number},
+        st.sampled_from(("Support desk", "Ravi Kumar", "Ana Souza")),
+        phone_numbers(json_integers=False),
+    ),
     st.just("BEGIN:VCARD\nVERSION:3.0\nFN:Support desk\nTEL:+919876543210\nEND:VCARD"),
 )
 _REFERENCES = st.one_of(st.integers(1, 10**9).map(lambda n: f"ORD-{n}"), st.integers(1, 10**9))
@@ -669,7 +692,12 @@ def _recipient(draw: st.DrawFn, plan: _PushPlan, variant: str, item_mode: str, h
 # Bits of a body's flags.
 _B_APP_STRING, _B_SPACED_PRIORITY, _B_MESSENGER_BULK, _B_MEDIA_CODE, _B_CAPTION = 1, 2, 4, 8, 16
 _B_MEDIA_NAME, _B_VOICE, _B_TEMPLATE_VALUES, _B_TEMPLATE_HEADER, _B_EMPTY_MEDIA, _B_UNKNOWN = (
-    32, 64, 128, 256, 512, 1024
+    32,
+    64,
+    128,
+    256,
+    512,
+    1024,
 )
 _B_QUIRKS = _B_APP_STRING | _B_SPACED_PRIORITY | _B_EMPTY_MEDIA | _B_UNKNOWN
 _BODY_FLAGS = st.integers(0, 2047)
@@ -855,8 +883,16 @@ class InvalidPushRequest(NamedTuple):
     """The rule broken, in words (``"token blank"``, ``"number too long"``...)."""
 
 
-_GLOBAL_CONTENT = ("globalmessage", "globalmedia", "globalmedia_code", "template_id", "template_globalmessage",
-                   "location", "contact", "action")
+_GLOBAL_CONTENT = (
+    "globalmessage",
+    "globalmedia",
+    "globalmedia_code",
+    "template_id",
+    "template_globalmessage",
+    "location",
+    "contact",
+    "action",
+)
 _ITEM_CONTENT = ("message", "media", "media_code", "template_message")
 _FALLBACK_TEXT = "Your order has shipped"
 
@@ -908,28 +944,42 @@ _BAD_ITEM: Mapping[str, tuple[object, ...]] = {
     "media": (5, None, ["https://cdn.example.com/a.jpg"]),
     "media_code": (5, None),
 }
-_BAD_NUMBERS: Mapping[str, SearchStrategy[Any]] = dict((
-    ("number in a malformed form", phone_numbers(malformed=True)),
-    ("number too short", st.integers(1, 999999).map(str)),
-    ("number too long", st.integers(10**15, 10**16 - 1).map(str)),
-    ("number with letters", st.sampled_from(("NUMBER 1", "91987654321O", "55 11 9xxxx-xxxx", "phone", "+"))),
-    ("number empty", st.sampled_from(("", " "))),
-    ("number integer out of range", st.sampled_from((0, -919876543210, 123456, 10**15, 10**20))),
-    ("number not a string or integer", st.sampled_from((919876543210.5, None, True, ["919876543210"], {"n": 1}))),
-))
+_BAD_NUMBERS: Mapping[str, SearchStrategy[Any]] = dict(
+    (
+        ("number in a malformed form", phone_numbers(malformed=True)),
+        ("number too short", st.integers(1, 999999).map(str)),
+        ("number too long", st.integers(10**15, 10**16 - 1).map(str)),
+        ("number with letters", st.sampled_from(("NUMBER 1", "91987654321O", "55 11 9xxxx-xxxx", "phone", "+"))),
+        ("number empty", st.sampled_from(("", " "))),
+        ("number integer out of range", st.sampled_from((0, -919876543210, 123456, 10**15, 10**20))),
+        ("number not a string or integer", st.sampled_from((919876543210.5, None, True, ["919876543210"], {"n": 1}))),
+    )
+)
 _WRONG_NUMBER_KEYS = ("phone", "mobile", "Number", "to", "msisdn")
 _RULES: Mapping[int, tuple[str, ...]] = {
     401: ("token missing", "token empty", "token blank", "token not a string"),
     402: ("data missing", "data empty"),
     410: (
-        "body not an object", "body double-encoded as a JSON string", "application missing",
-        "application not a channel id", "priority not 0 or 1", "data not a list", "recipient not an object",
-        "top-level field of the wrong type", "recipient field of the wrong type", "messenger_id empty",
+        "body not an object",
+        "body double-encoded as a JSON string",
+        "application missing",
+        "application not a channel id",
+        "priority not 0 or 1",
+        "data not a list",
+        "recipient not an object",
+        "top-level field of the wrong type",
+        "recipient field of the wrong type",
+        "messenger_id empty",
         "globalmessage not a string",
     ),
     406: (*_BAD_NUMBERS, "recipient without number or messenger_id"),
-    407: ("no content at all", "one recipient without content", "empty texts copied from the docs' sample",
-          "globalmedia empty means no media", "number filter off"),
+    407: (
+        "no content at all",
+        "one recipient without content",
+        "empty texts copied from the docs' sample",
+        "globalmedia empty means no media",
+        "number filter off",
+    ),
 }
 
 
@@ -1106,9 +1156,7 @@ def _echo(recipient: Any) -> str:
 
 
 @st.composite
-def _push_response(
-    draw: st.DrawFn, numbers: SearchStrategy[list[str]], credits: SearchStrategy[str]
-) -> Json:
+def _push_response(draw: st.DrawFn, numbers: SearchStrategy[list[str]], credits: SearchStrategy[str]) -> Json:
     recipients = draw(numbers)
     push_id = draw(st.integers(1, 10**10))
     msg_id = draw(st.integers(1, 10**10))
@@ -1192,8 +1240,9 @@ _REPORT_TEXTS = message_texts(segment_boundaries=False, max_size=160)
 _STRING_NUMBERS = phone_numbers(json_integers=False)
 
 
-def _channel_strategy(name: str, value: Collection[int] | SearchStrategy[int] | None,
-                      default: Sequence[int]) -> SearchStrategy[int]:
+def _channel_strategy(
+    name: str, value: Collection[int] | SearchStrategy[int] | None, default: Sequence[int]
+) -> SearchStrategy[int]:
     if value is None:
         return st.sampled_from(default)
     if isinstance(value, SearchStrategy):
@@ -1205,7 +1254,12 @@ def _channel_strategy(name: str, value: Collection[int] | SearchStrategy[int] | 
 
 @st.composite
 def _report_entry(
-    draw: st.DrawFn, push_id: str, msg_id: str, number: str, channel: int, states: Sequence[int],
+    draw: st.DrawFn,
+    push_id: str,
+    msg_id: str,
+    number: str,
+    channel: int,
+    states: Sequence[int],
     reference: str | None,
 ) -> dict[str, str]:
     possible = [s for s in states if not (s == 3 and channel in _PHONE_AUTOMATION)] or [0]
@@ -1228,8 +1282,12 @@ def _report_entry(
 
 @st.composite
 def _delivery_event(
-    draw: st.DrawFn, response: Mapping[str, Any] | None, states: Sequence[int], channels: SearchStrategy[int],
-    min_size: int, max_size: int,
+    draw: st.DrawFn,
+    response: Mapping[str, Any] | None,
+    states: Sequence[int],
+    channels: SearchStrategy[int],
+    min_size: int,
+    max_size: int,
 ) -> Json:
     channel = draw(channels)
     entries = []
@@ -1238,18 +1296,22 @@ def _delivery_event(
         chosen = draw(st.lists(st.integers(0, len(data) - 1), min_size=1, max_size=len(data), unique=True))
         for index in sorted(chosen):
             item = data[index]
-            entries.append(draw(_report_entry(
-                str(response["push_id"]), str(item["msg_id"]), str(item["number"]), channel, states, None
-            )))
+            entries.append(
+                draw(
+                    _report_entry(
+                        str(response["push_id"]), str(item["msg_id"]), str(item["number"]), channel, states, None
+                    )
+                )
+            )
     else:
         count = draw(st.integers(min_size, max_size))
         push_id = draw(st.integers(1, 10**10))
         first = draw(st.integers(1, 10**10))
         for i in range(count):
             reference = draw(st.none() | _REFERENCES.map(str))
-            entries.append(draw(_report_entry(
-                str(push_id), str(first + i), draw(_STRING_NUMBERS), channel, states, reference
-            )))
+            entries.append(
+                draw(_report_entry(str(push_id), str(first + i), draw(_STRING_NUMBERS), channel, states, reference))
+            )
     return {"project_id": draw(_PROJECT_IDS), "event_id": 1, "data": entries}
 
 
@@ -1287,8 +1349,10 @@ def delivery_report_events(
     channels = _channel_strategy("application", application, (1, 8, 101, 2, 3, 10, 5, 11, 121))
     lo, hi = _check_range("min_size", min_size, "max_size", max_size, low=1)
     if response is not None and (
-        not isinstance(response, Mapping) or response.get("status") != 100
-        or not isinstance(response.get("data"), list) or not response["data"]
+        not isinstance(response, Mapping)
+        or response.get("status") != 100
+        or not isinstance(response.get("data"), list)
+        or not response["data"]
     ):
         raise InvalidArgument("response must be a success answer (status 100) with a non-empty data[] list")
     return _delivery_event(response, states, channels, lo, hi)
@@ -1371,4 +1435,3 @@ def inbound_messages(
     kinds = list(_INBOUND_TYPES) if types is None else _check_choices("types", types, _INBOUND_TYPES)
     _check_bool("mixed_types", mixed_types)
     return _inbound(channels, kinds, mixed_types)
-

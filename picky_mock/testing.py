@@ -66,7 +66,9 @@ class FaultHandle:
 
 def _describe(message: Message) -> str:
     text = message.text if len(message.text) <= 60 else message.text[:59] + "…"
-    return f"push {message.push_id} msg {message.msg_id}: number={message.number} channel={message.channel} text={text!r}"
+    return (
+        f"push {message.push_id} msg {message.msg_id}: number={message.number} channel={message.channel} text={text!r}"
+    )
 
 
 class PickyServer:
@@ -222,7 +224,10 @@ class PickyServer:
         known = {"mode", "faults", "accounts", "sessions", "seed", "rate_limit"}
         unknown = set(options) - known
         if unknown:
-            raise TypeError(f"@pytest.mark.picky: unknown option(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+            raise TypeError(
+                f"@pytest.mark.picky: unknown option(s) {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(sorted(known))})"
+            )
         if "mode" in options:
             self.set_mode(options["mode"])
         if "seed" in options:
@@ -319,7 +324,7 @@ class PickyServer:
         self, *, number: str | int | None = None, text: str | None = None, channel: int | None = None
     ) -> None:
         """Assert that no accepted message matches every criterion given."""
-        found, every = self._matching(number, text, channel, None)
+        found, _ = self._matching(number, text, channel, None)
         if found:
             raise AssertionError(
                 f"expected no message with number={number!r} text={text!r} channel={channel!r}, found:\n"

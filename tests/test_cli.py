@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from conftest import (
+from pushing import (
     ROOT,
     SEED_REQUEST,
     TOKEN,

@@ -9,8 +9,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-
-from conftest import (
+from pushing import (
     CLIENTS,
     TOKEN,
     check_answer,
@@ -21,6 +20,7 @@ from conftest import (
     send,
     send_json,
 )
+
 from picky_mock.app import PUSH_PATHS
 from picky_mock.config import Settings
 from picky_mock.pricing import PriceTable

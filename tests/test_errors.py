@@ -5,8 +5,7 @@ JSON path, the data[] index), goes to the ``X-Picky-Error`` header and the journ
 from __future__ import annotations
 
 import pytest
-
-from conftest import TOKEN, encode, expect_error, expect_success, number, push_body
+from pushing import TOKEN, encode, expect_error, expect_success, number, push_body
 
 GOOD = number(0)
 

@@ -7,8 +7,8 @@ import threading
 
 import httpx
 import pytest
+from pushing import TOKEN, encode, expect_error, expect_success, number, push_body
 
-from conftest import TOKEN, encode, expect_error, expect_success, number, push_body
 from picky_mock.config import Settings
 from picky_mock.journal import Journal
 from picky_mock.server import ServerThread

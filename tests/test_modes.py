@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pushing import TOKEN, expect_error, expect_success, number, push_body
 
-from conftest import TOKEN, expect_error, expect_success, number, push_body
 from picky_mock.config import Settings
 from picky_mock.server import ServerThread
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from conftest import ROOT, expect_success, push_body
+from pushing import ROOT, expect_success, push_body
 
 pytestmark = pytest.mark.slow
 

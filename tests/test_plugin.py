@@ -9,8 +9,7 @@ import json
 
 import httpx
 import pytest
-
-from conftest import check_answer, expect_error, expect_success, number, push_body
+from pushing import check_answer, expect_error, expect_success, number, push_body
 
 pytest_plugins = ["pytester"]
 

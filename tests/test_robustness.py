@@ -11,8 +11,7 @@ import time
 
 import httpx
 import pytest
-
-from conftest import (
+from pushing import (
     CLIENTS,
     TOKEN,
     check_answer,
@@ -23,6 +22,7 @@ from conftest import (
     push_body,
     send,
 )
+
 from picky_mock.config import Settings
 from picky_mock.contract import validate_request
 from picky_mock.server import ServerThread

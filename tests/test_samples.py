@@ -14,8 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-
-from conftest import (
+from pushing import (
     CONTRACT_RESPONSE,
     REAL_NUMBERS,
     SEED_REQUEST,
@@ -25,6 +24,7 @@ from conftest import (
     expect_success,
     with_real_numbers,
 )
+
 from picky_mock.contract import validate_request, validate_response
 
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from pushing import expect_success, number, push_body
 
-from conftest import expect_success, number, push_body
 from picky_mock.backend import Sequences
 
 
