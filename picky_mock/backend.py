@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -49,7 +49,7 @@ _BOM = b"\xef\xbb\xbf"
 _KNOWN_TOP = frozenset(
     "token application globalmessage globalmedia globalmedia_code media_name priority template_id "
     "language template_globalmessage template_header voice sticker action location contact data".split()
-)
+) | {"priority "}
 _KNOWN_ITEM = frozenset(
     "number messenger_id message template_message language media media_code reference_number".split()
 )
@@ -79,8 +79,7 @@ class Sequences:
             self._next_push, self._next_msg = self.push_id_start, self.msg_id_start
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
     """A request as the HTTP layer hands it over."""
 
     method: str
@@ -93,7 +92,7 @@ class Incoming:
     """Where ``document`` came from: ``body``, ``form`` or ``query``."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What the HTTP layer sends back, and how."""
 
@@ -114,30 +113,49 @@ class Coverage:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.api_statuses: Counter[int] = Counter()
-        self.http_statuses: Counter[int] = Counter()
+        self._answers: dict[tuple[int | None, int], int] = {}
         self.faults: Counter[str] = Counter()
 
     def count(self, entry: Entry, fired: Sequence[FaultRule] = ()) -> None:
         """Count one journaled request and the rules that fired on it."""
+        key = (entry.status, entry.http_status)
         with self._lock:
-            if entry.status is not None:
-                self.api_statuses[entry.status] += 1
-            self.http_statuses[entry.http_status] += 1
-            for rule in fired:
-                self.faults[rule.action.kind] += 1
-            if entry.dropped:
-                self.faults["rate_limit_drop"] += 1
-            elif entry.http_status == 429 and not fired:
-                self.faults["rate_limit_429"] += 1
+            self._answers[key] = self._answers.get(key, 0) + 1
+            if fired or entry.dropped or entry.http_status == 429:
+                for rule in fired:
+                    self.faults[rule.action.kind] += 1
+                if entry.dropped:
+                    self.faults["rate_limit_drop"] += 1
+                elif entry.http_status == 429 and not fired:
+                    self.faults["rate_limit_429"] += 1
+
+    @property
+    def api_statuses(self) -> Counter[int]:
+        with self._lock:
+            return _sum(self._answers, 0)
+
+    @property
+    def http_statuses(self) -> Counter[int]:
+        with self._lock:
+            return _sum(self._answers, 1)
 
     def to_json(self) -> dict[str, dict[str, int]]:
         with self._lock:
+            api = _sum(self._answers, 0)
+            http = _sum(self._answers, 1)
             return {
-                "api_statuses": {str(k): v for k, v in sorted(self.api_statuses.items())},
-                "http_statuses": {str(k): v for k, v in sorted(self.http_statuses.items())},
+                "api_statuses": {str(k): v for k, v in sorted(api.items())},
+                "http_statuses": {str(k): v for k, v in sorted(http.items())},
                 "faults": dict(sorted(self.faults.items())),
             }
+
+
+def _sum(answers: Mapping[tuple[int | None, int], int], part: int) -> Counter[int]:
+    totals: Counter[int] = Counter()
+    for key, count in answers.items():
+        if key[part] is not None:
+            totals[key[part]] += count  # type: ignore[index]
+    return totals
 
 
 def parse_document(document: bytes | None) -> Any:
@@ -575,20 +593,21 @@ class Backend:
         application = body["application"]
         if type(application) is str:
             notes.append("quirk: application sent as a string")
-        unknown = tuple(sorted(k for k in body if k not in _KNOWN_TOP and k != "priority "))
-        if unknown:
+        unknown: tuple[str, ...] = ()
+        if not body.keys() <= _KNOWN_TOP:
+            unknown = tuple(sorted(body.keys() - _KNOWN_TOP))
             notes.append("quirk: unknown keys ignored: " + ", ".join(unknown))
         items: list[dict[str, Any]] = body["data"]
         template_id = body.get("template_id")
         push = Push(
-            token=body["token"],
-            application=int(application),
-            priority=int(priority or 0),
-            globalmessage=body.get("globalmessage") or "",
-            globalmedia=body.get("globalmedia") or None,
-            template_id=None if template_id is None else str(template_id),
-            recipients=len(items),
-            unknown_keys=unknown,
+            body["token"],
+            int(application),
+            int(priority or 0),
+            body.get("globalmessage") or "",
+            body.get("globalmedia") or None,
+            None if template_id is None else str(template_id),
+            len(items),
+            unknown,
         )
         return push, items
 
@@ -606,12 +625,7 @@ class Backend:
         global_text = push.globalmessage
         global_media = push.globalmedia
         charge = self.pricing.charge
-        numbers: list[str] = []
-        texts: list[str] = []
-        media: list[str | None] = []
-        segments: list[int] = []
-        credits: list[str] = []
-        references: list[str | None] = []
+        rows = []
         total = Decimal(0)
         plain = True  # every recipient is a number of digits: the answer can be written directly
         unknown_keys: set[str] = set()
@@ -632,64 +646,70 @@ class Backend:
             count, credit, credit_text = charge(channel, text)
             total += credit
             reference = item.get("reference_number")
-            numbers.append(number)
-            texts.append(text)
-            media.append(item.get("media") or global_media)
-            segments.append(count)
-            credits.append(credit_text)
-            references.append(None if reference is None else str(reference))
+            rows.append(
+                (
+                    number,
+                    text,
+                    item.get("media") or global_media,
+                    count,
+                    credit_text,
+                    None if reference is None else str(reference),
+                )
+            )
         if unknown_keys:
             notes.append("quirk: unknown keys in data[] ignored: " + ", ".join(sorted(unknown_keys)))
         if integer_numbers:
             notes.append(f"quirk: {integer_numbers} number(s) sent as JSON integers")
-        if not self.accounts.open:
+        # Columns as tuples: tuples of strings and ints are not tracked by the garbage collector
+        # once it has seen them, so a long journal costs memory, not collection time.
+        numbers, texts, media, segments, credits, references = zip(*rows, strict=True)
+        accounts = self.accounts
+        if not accounts.open:
             self._account_rules(push, items, numbers)
-        if not self.accounts.debit(push.token, total):
-            balance = format_credit(self.accounts.balance(push.token))
-            raise InsufficientBalance(
-                f"the push costs {format_credit(total)} and the balance of {push.token!r} is {balance}", path="$.data"
-            )
-        push_id_int, first = self.sequences.take(len(numbers))
+            if not accounts.debit(push.token, total):
+                balance = format_credit(accounts.balance(push.token))
+                raise InsufficientBalance(
+                    f"the push costs {format_credit(total)} and the balance of {push.token!r} is {balance}",
+                    path="$.data",
+                )
+        push_id_int, first = self.sequences.take(len(rows))
         push_id = str(push_id_int)
-        # Tuples of strings and ints are not tracked by the garbage collector once it has seen
-        # them: a long journal costs memory, not collection time.
-        messages = MessageBatch(
-            push_id,
-            first,
-            channel,
-            tuple(numbers),
-            tuple(texts),
-            tuple(media),
-            tuple(segments),
-            tuple(credits),
-            tuple(references),
-        )
+        messages = MessageBatch(push_id, first, channel, numbers, texts, media, segments, credits, references)
         answer_bytes = _success_bytes(push_id, first, numbers, credits, plain)
-        answer = {"status": 100, "push_id": push_id}
-        entry = self._entry(
+        entry = Entry(
             seq,
-            incoming,
-            body,
+            time.time(),
+            incoming.method,
+            incoming.path,
+            incoming.headers,
+            incoming.raw_body,
+            incoming.document,
             200,
-            answer,
-            answer_bytes=answer_bytes,
-            fired=fired,
-            notes=notes,
-            push=push,
-            messages=messages,
+            100,
+            push_id,
+            answer_bytes,
+            push,
+            messages,
+            (),
+            tuple(notes),
+            None,
+            fired.notes,
+            False,
+            fired.delay,
         )
-        self._record(entry, fired)
+        self.journal.append(entry)
+        self.coverage.count(entry, fired.rules)
         if self.push_line is not None:
             self.push_line(
                 "INFO",
-                f"push {push_id} channel={channel} recipients={len(numbers)} status=100 credit={format_credit(total)}",
+                f"push {push_id} channel={channel} recipients={len(rows)} status=100 credit={format_credit(total)}",
             )
         elif log.isEnabledFor(logging.INFO):
             log.info(
                 "push %s channel=%s recipients=%d status=100 credit=%s",
                 push_id,
                 channel,
-                len(numbers),
+                len(rows),
                 format_credit(total),
             )
         headers = {"x-picky-request-id": str(seq)}
@@ -788,7 +808,7 @@ class Backend:
         }
 
 
-def _success_bytes(push_id: str, first: int, numbers: list[str], credits: list[str], plain: bool) -> bytes:
+def _success_bytes(push_id: str, first: int, numbers: Sequence[str], credits: Sequence[str], plain: bool) -> bytes:
     """The success answer of CONTRACT.md 3, in the real API's key order. When every number is
     digits (the contract's pattern) the entries are written directly, without one dict each."""
     if plain:

@@ -8,6 +8,7 @@ oldest are dropped (``Journal.dropped`` counts them), so a long run does not gro
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import threading
 from collections import deque
@@ -260,13 +261,12 @@ class Journal:
         self.retention = retention
         self._entries: deque[Entry] = deque(maxlen=retention)
         self._lock = threading.Lock()
-        self._seq = 0
+        self._seq = itertools.count(1)
         self.dropped = 0
 
     def next_seq(self) -> int:
-        with self._lock:
-            self._seq += 1
-            return self._seq
+        """The next request number (``next`` on an ``itertools.count`` is atomic: no lock)."""
+        return next(self._seq)
 
     def append(self, entry: Entry) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """``send_bulk``: send one text to many numbers through the Picky Assist push API.
 
-What a production client has to get right, and what its tests (``examples/tests``) check against
-picky-mock:
+What a production client has to get right, and what its tests (``examples/test_example_*.py``) check
+against picky-mock:
 
 * **Business errors come back as HTTP 200** with ``{"status": <code>, "message": ...}``: checking
   the HTTP status is not enough. Each code becomes a typed exception.
@@ -98,7 +98,8 @@ class UnavailableError(PickyError):
 
 
 class ProtocolError(PickyError):
-    """An answer that is not the API's JSON (a proxy's error page, a truncated body...)."""
+    """An answer that is not the API's JSON (a proxy's error page, a truncated body...). Not
+    retried: on HTTP 200 the push may have been accepted."""
 
 
 class AmbiguousSendError(Exception):
@@ -138,14 +139,16 @@ class _Retry(Exception):
         self.error, self.wait = error, wait
 
 
-def _parse(response: httpx.Response) -> dict[str, Any]:
+def _parse(response: httpx.Response, partial: BulkResult) -> dict[str, Any]:
     """The answer's JSON, whatever the content type says (the API labels JSON ``text/html`` at times)."""
     try:
         answer = json.loads(response.content)
     except ValueError:
-        raise ProtocolError(response.status_code, f"answer is not JSON: {response.text[:80]!r}") from None
+        raise ProtocolError(response.status_code, f"answer is not JSON: {response.text[:80]!r}", partial) from None
     if not isinstance(answer, dict) or type(answer.get("status")) is not int:
-        raise ProtocolError(response.status_code, f"answer without a numeric status: {str(answer)[:80]!r}")
+        raise ProtocolError(
+            response.status_code, f"answer without a numeric status: {str(answer)[:80]!r}", partial
+        )
     return answer
 
 
@@ -163,7 +166,7 @@ def _push_once(client: httpx.Client, url: str, body: dict[str, Any], partial: Bu
     if response.status_code >= 500:
         raise AmbiguousSendError(httpx.HTTPStatusError("server error", request=response.request, response=response),
                                  partial)
-    answer = _parse(response)
+    answer = _parse(response, partial)
     status = answer["status"]
     if status == 100:
         return answer
@@ -173,14 +176,17 @@ def _push_once(client: httpx.Client, url: str, body: dict[str, Any], partial: Bu
     raise error
 
 
-def _messages(answer: dict[str, Any]) -> list[SentMessage]:
+def _sent(answer: dict[str, Any], partial: BulkResult) -> tuple[str, list[SentMessage]]:
+    """The ``push_id`` and the messages of a success answer."""
     try:
-        return [
+        push_id = str(answer["push_id"])
+        messages = [
             SentMessage(str(item["msg_id"]), str(item["number"]), Decimal(str(item["credit"])))
             for item in answer.get("data") or []
         ]
     except (KeyError, TypeError, InvalidOperation) as exc:
-        raise ProtocolError(100, f"unexpected success answer: {exc!r}") from None
+        raise ProtocolError(100, f"unexpected success answer: {exc!r}", partial) from None
+    return push_id, messages
 
 
 def send_bulk(
@@ -220,8 +226,9 @@ def send_bulk(
                 "data": [{"number": number} for number in batch],
             }
             answer = _with_retries(http, url, body, result, retries, backoff, sleep)
-            result.push_ids.append(str(answer["push_id"]))
-            result.messages.extend(_messages(answer))
+            push_id, messages = _sent(answer, result)
+            result.push_ids.append(push_id)
+            result.messages.extend(messages)
         return result
     finally:
         if own_client:
