@@ -76,6 +76,7 @@ def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
         log_config=None,
         log_level=settings.log_level,
         server_header=False,
+        proxy_headers=False,  # a mock on loopback has no proxy to trust: skip uvicorn's per-request check
         timeout_graceful_shutdown=2,
     )
 
