@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -88,10 +88,12 @@ class Violation:
     found: str
     """What was sent (abridged), or ``nothing`` for a missing key."""
     status: int
-    """The status code the API answers for this violation (CONTRACT.md section 4)."""
+    """The status code the API answers for this violation of a request (CONTRACT.md section 4);
+    0 for a violation of a response, which no status code answers."""
 
     def __str__(self) -> str:
-        return f"{self.path}: expected {self.expected}, found {self.found} (status {self.status})"
+        answered = f" (status {self.status})" if self.status else ""
+        return f"{self.path}: expected {self.expected}, found {self.found}{answered}"
 
 
 def _expected(error: jsonschema.ValidationError) -> str:
@@ -151,6 +153,19 @@ def _violations_at(error: jsonschema.ValidationError, path: list[Any]) -> list[V
             Violation(json_path([*path, key]), "a value (required)", "nothing", _status(error, key))
             for key in required
             if key not in instance
+        ]
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = list(schema.get("properties", {}))
+        extra = [key for key in error.instance if key not in allowed]
+        return [
+            Violation(
+                json_path([*path, key]),
+                "no such key (allowed: " + ", ".join(allowed) + ")",
+                _show(error.instance[key]),
+                _status(error, None),
+            )
+            for key in extra
         ]
     return [Violation(json_path(path), _expected(error), _show(error.instance), _status(error, None))]
 
@@ -318,7 +333,7 @@ class Contract:
         name = "response" if isinstance(body, Mapping) and body.get("status") == 100 else "error"
         if self.is_valid(name, body):  # the fast check first, as for requests: answers can be 100,000 long
             return []
-        return self.violations(name, body)
+        return [replace(violation, status=0) for violation in self.violations(name, body)]
 
 
 @lru_cache(maxsize=1)
@@ -340,9 +355,9 @@ def validate_response(body: object) -> list[Violation]:
 def _assert_valid(kind: str, body: object, violations: list[Violation]) -> None:
     if violations:
         lines = [f"{kind} breaks the Picky Assist contract in {len(violations)} place(s):"]
-        lines += [
-            f"  {v.path}: expected {v.expected}, found {v.found} (the API answers {v.status})" for v in violations
-        ]
+        for v in violations:
+            answered = f" (the API answers {v.status})" if v.status else ""
+            lines.append(f"  {v.path}: expected {v.expected}, found {v.found}{answered}")
         lines.append(f"the {kind}: {_show(body, 500)}")
         raise AssertionError("\n".join(lines))
 
