@@ -34,7 +34,6 @@ __all__ = ["OFFICIAL_CHANNELS", "Account", "AccountBook", "RateLimit"]
 
 #: WhatsApp Official (8), Cloud API (101), Business API / Official Managed (121).
 OFFICIAL_CHANNELS = frozenset({8, 101, 121})
-SESSION_SECONDS = 24 * 3600.0
 #: [ours] The balance check-balance reports for an account without a configured balance.
 UNLIMITED_BALANCE_REPORTED = Decimal("999999")
 
@@ -168,7 +167,7 @@ class AccountBook:
         with self._lock:
             return list(self._state.accounts.values())
 
-    def set(self, token: str, **spec: Any) -> Account:
+    def set(self, token: str, /, **spec: Any) -> Account:
         """Create or change the account of ``token`` (keys as in the config file; ``sessions``
         opens the 24-hour window of those numbers)."""
         sessions = _numbers("sessions", spec.pop("sessions", None))
@@ -243,9 +242,9 @@ class AccountBook:
 
     # -- rate limit ------------------------------------------------------------------------
 
-    def admit(self, token: str, now: float | None = None) -> float | None:
+    def admit(self, token: str, now: float | None = None) -> tuple[float, RateLimit] | None:
         """Count a push request of ``token``: ``None`` when within the limit, else the seconds until
-        the window has room again."""
+        the window has room again and the limit that refused it."""
         limit = self._state.rate_limit
         if limit is None:
             return None
@@ -255,7 +254,7 @@ class AccountBook:
             while window and window[0] <= now - 60.0:
                 window.popleft()
             if len(window) >= limit.per_minute:
-                return max(0.0, window[0] + 60.0 - now)
+                return max(0.0, window[0] + 60.0 - now), limit
             window.append(now)
             return None
 

@@ -33,7 +33,7 @@ from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import HANG_CAP_SECONDS, Action, FaultRule
 
-__all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "PickyApp", "create_app"]
+__all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "InProcessFault", "PickyApp", "create_app"]
 
 log = logging.getLogger("picky_mock")
 
@@ -50,6 +50,11 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(value, default=str), status, headers, media_type="application/json")
+
+
+class InProcessFault(ConnectionResetError):
+    """A transport fault where there is no connection to break (an in-process ASGI transport):
+    raised to the client, as the nearest equivalent of the broken connection."""
 
 
 class FaultyAnswer(Response):
@@ -80,9 +85,10 @@ class FaultyAnswer(Response):
             return
         transport = scope.get(_TRANSPORT_KEY)
         if transport is None:
-            raise ConnectionResetError(f"picky-mock fault: {kind} (in-process: no connection to break)")
+            raise InProcessFault(f"picky-mock fault: {kind} (in-process: no connection to break)")
         if kind == "hang":
-            await self._until_disconnect(receive, self.action.seconds or HANG_CAP_SECONDS)
+            seconds = self.action.seconds
+            await self._until_disconnect(receive, HANG_CAP_SECONDS if seconds is None else seconds)
             transport.close()
         elif kind == "truncate":
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -120,7 +126,7 @@ class FaultyAnswer(Response):
                 pass
 
         try:
-            await asyncio.wait_for(wait(), timeout=seconds)
+            await asyncio.wait_for(wait(), timeout=seconds)  # seconds 0: close at once
         except asyncio.TimeoutError:
             pass
 
@@ -283,6 +289,8 @@ class PickyApp:
             raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
             await start({"type": "http.response.start", "status": outcome.http_status, "headers": raw})
             await send({"type": "http.response.body", "body": outcome.body})
+        except InProcessFault:
+            raise  # the fault itself, for the in-process client
         except Exception as exc:  # a bug of picky-mock: answer, log, and tell the test
             backend.record_server_error(exc)
             log.error("internal error on POST %s:\n%s", path, traceback.format_exc())
@@ -314,17 +322,20 @@ def _starlette_app(backend: Backend) -> Starlette:
 
     async def not_found(request: Request) -> Response:
         path = request.url.path
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):  # the admin API is not journaled
+            methods = admin_methods.get(path)
+            if methods:
+                error = {"error": f"method {request.method} not allowed on {path}", "allowed": methods}
+                return _json(error, 405, {"allow": ", ".join(methods)})
+            return _json({"error": "no such admin endpoint", "path": path, "admin": sorted(admin_methods)}, 404)
         incoming = Incoming(request.method, path, _decode_headers(request.scope["headers"]), b"", None)
-        outcome = backend.transport_error(incoming, 404, 410, f"no such path {path}")
-        return _json(
-            {
-                "error": "not found",
-                "path": path,
-                "served": [f"POST {p}" for p in PUSH_PATHS + BALANCE_PATHS] + [f"{ADMIN_PREFIX}/..."],
-            },
-            404,
-            outcome.headers,
-        )
+        body = {
+            "error": "not found",
+            "path": path,
+            "served": [f"POST {p}" for p in PUSH_PATHS + BALANCE_PATHS] + [f"{ADMIN_PREFIX}/..."],
+        }
+        outcome = backend.transport_error(incoming, 404, 410, f"no such path {path}", body=body)
+        return _answer(outcome)
 
     async def health(request: Request) -> Response:
         return _json({"status": "ok", "mode": backend.mode})
@@ -367,10 +378,10 @@ def _starlette_app(backend: Backend) -> Starlette:
                 change = orjson.loads(await request.body())
             except orjson.JSONDecodeError:
                 return _json({"error": 'send a JSON object such as {"mode": "lenient"}'}, 400)
-            mode = change.get("mode") if isinstance(change, dict) else None
-            if mode not in ("strict", "lenient"):
-                return _json({"error": 'mode must be "strict" or "lenient"'}, 400)
-            backend.mode = mode
+            try:
+                backend.set_mode(change.get("mode") if isinstance(change, dict) else None)  # type: ignore[arg-type]
+            except ConfigError as exc:
+                return _json({"error": str(exc)}, 400)
         return _json(backend.describe())
 
     async def faults(request: Request) -> Response:
@@ -466,6 +477,11 @@ def _starlette_app(backend: Backend) -> Starlette:
         Route(f"{ADMIN_PREFIX}/coverage", guarded(coverage), methods=["GET"]),
         Route("/{rest:path}", guarded(not_found), methods=every),
     ]
+    admin_methods = {
+        route.path: sorted(route.methods or ())
+        for route in routes
+        if route.path.startswith(ADMIN_PREFIX) and "{" not in route.path
+    }
     app = Starlette(routes=routes)
     app.router.redirect_slashes = False
     app.state.backend = backend

@@ -2,8 +2,11 @@
 
 The HTTP layer (:mod:`picky_mock.app`) only parses requests and shapes answers; everything that
 decides, counts or remembers lives here, on one object per server: the contract, the mode, the id
-sequences, the price table and the journal. One lock guards the step that takes ids and writes the
-journal, so ids stay unique, contiguous per push and increasing across concurrent requests.
+sequences, the price table, the accounts, the fault rules and the journal. Requests are judged on the
+event loop's thread, except bodies over 256 KiB, judged in a worker thread; the id sequences, the
+journal, the accounts and the fault book each lock their own state, so ids stay unique, contiguous per
+push and increasing across concurrent requests. (Journal order is the order pushes finish in: a large
+push judged in a worker thread may land after a small one that came later.)
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from .accounts import OFFICIAL_CHANNELS, AccountBook
-from .config import Settings
+from .accounts import OFFICIAL_CHANNELS, AccountBook, RateLimit
+from .config import MODES, Settings
 from .contract import Contract, Violation, default_contract
 from .errors import (
     ApiError,
@@ -44,6 +47,9 @@ from .pricing import PriceTable, format_credit
 __all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
 
 log = logging.getLogger("picky_mock")
+
+#: How an endpoint judges a request: ``(seq, incoming, body, parse_error, fired) -> Outcome``.
+Judge = Callable[[int, "Incoming", Any, "ApiError | None", Fired], "Outcome"]
 
 _BOM = b"\xef\xbb\xbf"
 _KNOWN_TOP = frozenset(
@@ -117,18 +123,16 @@ class Coverage:
         self._answers: dict[tuple[int | None, int], int] = {}
         self.faults: Counter[str] = Counter()
 
-    def count(self, entry: Entry, fired: Sequence[FaultRule] = ()) -> None:
-        """Count one journaled request and the rules that fired on it."""
+    def count(self, entry: Entry, fired: Sequence[FaultRule] = (), kind: str | None = None) -> None:
+        """Count one journaled request, the rules that fired on it, and ``kind``, a failure that
+        is no rule's (the rate limit's)."""
         key = (entry.status, entry.http_status)
         with self._lock:
             self._answers[key] = self._answers.get(key, 0) + 1
-            if fired or entry.dropped or entry.http_status == 429:
-                for rule in fired:
-                    self.faults[rule.action.kind] += 1
-                if entry.dropped:
-                    self.faults["rate_limit_drop"] += 1
-                elif entry.http_status == 429 and not fired:
-                    self.faults["rate_limit_429"] += 1
+            for rule in fired:
+                self.faults[rule.action.kind] += 1
+            if kind is not None:
+                self.faults[kind] += 1
 
     @property
     def api_statuses(self) -> Counter[int]:
@@ -257,6 +261,12 @@ class Backend:
         with self._errors_lock:
             self.server_errors.clear()
 
+    def set_mode(self, mode: str) -> None:
+        """``strict`` or ``lenient`` (CONTRACT.md 2.3) until the next reset."""
+        if mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.mode = mode  # type: ignore[assignment]
+
     def record_server_error(self, exc: BaseException) -> None:
         with self._errors_lock:
             self.server_errors.append(exc)
@@ -266,9 +276,9 @@ class Backend:
             errors, self.server_errors = self.server_errors, []
             return errors
 
-    def _record(self, entry: Entry, fired: Fired = NOT_FIRED) -> None:
+    def _record(self, entry: Entry, fired: Fired = NOT_FIRED, kind: str | None = None) -> None:
         self.journal.append(entry)
-        self.coverage.count(entry, fired.rules)
+        self.coverage.count(entry, fired.rules, kind)
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -333,6 +343,15 @@ class Backend:
 
     def push(self, incoming: Incoming) -> Outcome:
         """Judge one push request, answer it as the real API would (or as a fault says), journal it."""
+        return self._handle(incoming, self._judge)
+
+    def check_balance(self, incoming: Incoming) -> Outcome:
+        """``POST /api/v2/check-balance`` ``{token}``: the balance of the account, as
+        ``{"balance": 59.108, "status": 100, "message": "Success"}`` (CONTRACT.md 5)."""
+        return self._handle(incoming, self._judge_balance)
+
+    def _handle(self, incoming: Incoming, judge: Judge) -> Outcome:
+        """What every API request goes through: parse, let the fault rules speak, judge, journal."""
         seq = self.journal.next_seq()
         body: Any = None
         parse_error: ApiError | None = None
@@ -344,7 +363,7 @@ class Backend:
         if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
         else:
-            outcome = self._judge(seq, incoming, body, parse_error, fired)
+            outcome = judge(seq, incoming, body, parse_error, fired)
             if terminal is not None:
                 outcome.effect = terminal.action
                 if terminal.action.kind == "html_label":
@@ -367,7 +386,7 @@ class Backend:
                 violations = self.contract.request_violations(body)
             limited = self._authenticate(body)
             if limited is not None:
-                return self._rate_limited(seq, incoming, body, limited, fired)
+                return self._rate_limited(seq, incoming, body, *limited, fired)
             if violations:
                 first = violations[0]
                 more = f" (+{len(violations) - 1} more, see the journal)" if len(violations) > 1 else ""
@@ -379,10 +398,10 @@ class Backend:
         except ApiError as error:
             return self._reject(seq, incoming, body, error, tuple(violations), notes, fired)
 
-    def _authenticate(self, body: Any, *, push: bool = True) -> float | None:
+    def _authenticate(self, body: Any, *, push: bool = True) -> tuple[float, RateLimit] | None:
         """The checks of the account model that come before the contract (as the real API
         authenticates first): 401, 405, 408 and, for a push, the rate limit. Returns the seconds
-        to wait when the rate limit is hit."""
+        to wait, and the limit, when the rate limit is hit."""
         accounts = self.accounts
         if accounts.open and accounts.rate_limit is None:
             return None  # open mode: every token passes, and the contract judges a blank one
@@ -425,9 +444,9 @@ class Backend:
                         path=f"$.data[{index}]",
                     )
 
-    def _rate_limited(self, seq: int, incoming: Incoming, body: Any, wait: float, fired: Fired) -> Outcome:
-        limit = self.accounts.rate_limit
-        assert limit is not None
+    def _rate_limited(
+        self, seq: int, incoming: Incoming, body: Any, wait: float, limit: RateLimit, fired: Fired
+    ) -> Outcome:
         token = body.get("token")
         detail = f"rate limit: more than {limit.per_minute} push requests a minute from token {token!r}"
         retry_after = str(max(1, int(wait + 0.999)))
@@ -446,13 +465,13 @@ class Backend:
             entry = self._entry(
                 seq, incoming, body, 200, answer, error=f"{detail}: dropped, not processed", fired=fired, dropped=True
             )
-            self._record(entry, fired)
+            self._record(entry, fired, "rate_limit_drop")
             log.warning("push dropped by the rate limit (request %d): %s", seq, detail)
             headers = {"x-picky-error": header_safe(f"dropped: {detail}"), "x-picky-request-id": str(seq)}
             return Outcome(200, entry.answer_bytes or b"", headers, entry)
         answer = {"status": 429, "message": "Too Many Requests"}
         entry = self._entry(seq, incoming, body, 429, answer, error=detail, fired=fired)
-        self._record(entry, fired)
+        self._record(entry, fired, "rate_limit_429")
         log.warning("push refused by the rate limit: HTTP 429 (request %d): %s", seq, detail)
         headers = {"retry-after": retry_after, "x-picky-error": header_safe(detail), "x-picky-request-id": str(seq)}
         return Outcome(429, entry.answer_bytes or b"", headers, entry)
@@ -745,22 +764,12 @@ class Backend:
 
     # -- other endpoints -------------------------------------------------------------------
 
-    def check_balance(self, incoming: Incoming) -> Outcome:
-        """``POST /api/v2/check-balance`` ``{token}``: the balance of the account, as
-        ``{"balance": 59.108, "status": 100, "message": "Success"}`` (CONTRACT.md 5)."""
-        seq = self.journal.next_seq()
-        body: Any = None
+    def _judge_balance(
+        self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Fired
+    ) -> Outcome:
         try:
-            body = parse_document(incoming.document)
-        except ApiError as error:
-            return self._reject(seq, incoming, None, error, (), [])
-        fired, terminal = self._plan(self._fire(incoming.path, body))
-        delay = fired.delay
-        if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
-            outcome = self._faulted(seq, incoming, body, terminal, fired)
-            outcome.delay = delay
-            return outcome
-        try:
+            if parse_error is not None:
+                raise parse_error
             if not isinstance(body, dict):
                 raise InvalidRequest(f"expected a JSON object, found {type(body).__name__}")
             token = body.get("token")
@@ -768,24 +777,27 @@ class Backend:
                 raise AuthenticationFailed("expected a non-blank string: your API token", path="$.token")
             self._authenticate(body, push=False)
         except ApiError as error:
-            outcome = self._reject(seq, incoming, body, error, (), [], fired)
-            outcome.delay = delay
-            return outcome
-        balance = self.accounts.balance(token)
-        answer = {"balance": float(balance), "status": 100, "message": "Success"}
+            return self._reject(seq, incoming, body, error, (), [], fired)
+        answer = {"balance": float(self.accounts.balance(token)), "status": 100, "message": "Success"}
         entry = self._entry(seq, incoming, body, 200, answer, fired=fired)
         self._record(entry, fired)
-        outcome = Outcome(200, entry.answer_bytes or b"", {"x-picky-request-id": str(seq)}, entry, delay=delay)
-        if terminal is not None:
-            outcome.effect = terminal.action
-        return outcome
+        return Outcome(200, entry.answer_bytes or b"", {"x-picky-request-id": str(seq)}, entry)
 
-    def transport_error(self, incoming: Incoming, http_status: int, api_status: int, detail: str) -> Outcome:
+    def transport_error(
+        self,
+        incoming: Incoming,
+        http_status: int,
+        api_status: int,
+        detail: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+    ) -> Outcome:
         """A request refused before it reached the contract (too large, wrong method, unknown
-        path): journaled like any other, answered with ``http_status`` and the API's error shape."""
+        path): journaled like any other, answered with ``http_status`` and the API's error shape
+        (or ``body``, when given: what is sent is what is journaled)."""
         error = error_for_status(api_status, detail)
         seq = self.journal.next_seq()
-        entry = self._entry(seq, incoming, None, http_status, error.body(), error=detail)
+        entry = self._entry(seq, incoming, None, http_status, body if body is not None else error.body(), error=detail)
         self._record(entry)
         log.warning("%s %s refused: HTTP %d, %s (request %d)", incoming.method, incoming.path, http_status, detail, seq)
         return Outcome(
@@ -828,14 +840,21 @@ def _success_bytes(push_id: str, first: int, numbers: Sequence[str], credits: Se
     return _dumps({"status": 100, "push_id": push_id, "message": "Success", "data": data})
 
 
-def _number_text(item: Mapping[str, Any]) -> str:
-    """The recipient of a ``data[]`` item as digits (the ``messenger_id`` for Messenger)."""
+def _number_text(item: Any) -> str:
+    """The recipient of a ``data[]`` item as digits (the ``messenger_id`` for Messenger); ``""``
+    for an item that names none (only a request the contract was not asked about has one)."""
+    if not isinstance(item, Mapping):
+        return ""
     raw = item.get("number")
     if raw is None:
         raw = item.get("messenger_id")
     if type(raw) is str:
         return raw
-    return str(int(raw)) if isinstance(raw, (int, float)) else str(raw)
+    if type(raw) is int:
+        return str(raw)
+    if type(raw) is float and raw.is_integer():
+        return str(int(raw))
+    return "" if raw is None else str(raw)
 
 
 def _fault_specs(value: Any) -> list[Mapping[str, Any]]:

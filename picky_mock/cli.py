@@ -23,7 +23,9 @@ environment variables (overridden by options, override the config file):
   PICKY_MOCK_CONFIG, PICKY_MOCK_RETENTION, PICKY_MOCK_MAX_BODY_BYTES
 
 push paths: POST /api/v2/push, /app/api/v2/push, /beta/api/v2/push
-admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state
+admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state,
+            /_picky/faults, /_picky/accounts, /_picky/sessions, /_picky/seed, /_picky/rate-limit,
+            /_picky/coverage (see README, "Admin API")
 """
 
 
@@ -45,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--mode", choices=MODES, help="strict (default) rejects contract deviations; lenient accepts and notes them"
     )
-    serve.add_argument("--config", metavar="FILE", help="TOML config file (prices, start ids, mode, retention)")
+    serve.add_argument(
+        "--config", metavar="FILE", help="TOML config file (prices, ids, mode, retention, accounts, faults; see README)"
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info: one line per push)")
     serve.add_argument(
         "--access-log", action="store_true", default=None, help="also log every HTTP request (uvicorn's access log)"
@@ -71,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--rate-limit-action",
         choices=("429", "drop"),
-        default="429",
-        help="past the limit: answer HTTP 429 with Retry-After (default), or drop: answer success, process nothing",
+        default=None,
+        help="past the limit: answer HTTP 429 with Retry-After (the default), or drop: answer success, "
+        "process nothing",
     )
 
     validate = commands.add_parser(
@@ -93,16 +98,25 @@ def _serve(args: argparse.Namespace) -> int:
         faults = list(extra.get("faults") or [])
         for text in args.fault:
             try:
-                faults.append(json.loads(text))
+                rule = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"--fault {text!r} is not JSON: {exc.msg}") from None
+            if not isinstance(rule, dict):
+                raise ConfigError(f"--fault takes one JSON object (repeat the option for more rules), not {text!r}")
+            faults.append(rule)
         extra["faults"] = faults
     if args.seed is not None:
         extra["seed"] = args.seed
-    if args.rate_limit is not None:
-        extra["rate_limit"] = {"per_minute": args.rate_limit, "action": args.rate_limit_action}
-    settings = load_settings(
-        args.config,
+    if args.rate_limit is not None or args.rate_limit_action is not None:
+        limit = dict(extra.get("rate_limit") or {})
+        if args.rate_limit is None and not limit:
+            raise ConfigError("--rate-limit-action needs a rate limit: --rate-limit N or [rate_limit] in the config")
+        if args.rate_limit is not None:
+            limit["per_minute"] = args.rate_limit
+        if args.rate_limit_action is not None:
+            limit["action"] = args.rate_limit_action
+        extra["rate_limit"] = limit
+    settings = base.with_options(
         extra=extra,
         host=args.host,
         port=args.port,

@@ -60,7 +60,8 @@ class Settings:
     retention: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
-    """Config sections that other parts of picky-mock read (accounts, faults)."""
+    """Config sections that other parts of picky-mock read: ``accounts``, ``faults``, ``rate_limit``,
+    ``sessions`` and ``seed`` (see :class:`~picky_mock.backend.Backend`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -105,7 +106,7 @@ _ENV = {
 CONFIG_ENV = "PICKY_MOCK_CONFIG"
 
 
-def _typed(where: str, value: Any, kind: type) -> Any:
+def _typed(where: str, value: Any, kind: type, field_name: str = "") -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -117,7 +118,7 @@ def _typed(where: str, value: Any, kind: type) -> Any:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
     elif isinstance(value, str):
-        return value.lower() if where.endswith(("mode", "log_level")) else value
+        return value.lower() if field_name in ("mode", "log_level") else value
     raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 
@@ -138,7 +139,7 @@ def _from_file(path: Path) -> dict[str, Any]:
                 if target is None:
                     known = ", ".join(k for s, k in _FILE_KEYS if s == key)
                     raise ConfigError(f"{path}: unknown key [{key}] {sub} (known: {known})")
-                values[target[0]] = _typed(f"{path}: [{key}] {sub}", subvalue, target[1])
+                values[target[0]] = _typed(f"{path}: [{key}] {sub}", subvalue, target[1], target[0])
         elif key == "prices":
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: prices must be a table of channel = price")
@@ -147,7 +148,7 @@ def _from_file(path: Path) -> dict[str, Any]:
             extra[key] = value
         elif ("", key) in _FILE_KEYS:
             field_name, kind = _FILE_KEYS[("", key)]
-            values[field_name] = _typed(f"{path}: {key}", value, kind)
+            values[field_name] = _typed(f"{path}: {key}", value, kind, field_name)
         else:
             names = ["mode", "retention", "max_body_bytes", "[server]", "[ids]", "[prices]"]
             names += [f"[{s}]" for s in EXTRA_SECTIONS]
@@ -172,7 +173,10 @@ def load_settings(
         values.update(_from_file(Path(path)))
     for name, (field_name, kind) in _ENV.items():
         if env.get(name):
-            values[field_name] = _typed(name, env[name], kind)
+            values[field_name] = _typed(name, env[name], kind, field_name)
+            choices = {"mode": MODES, "log_level": LOG_LEVELS}.get(field_name)
+            if choices and values[field_name] not in choices:
+                raise ConfigError(f"{name}={env[name]!r}: must be one of {', '.join(choices)}")
     values.update({k: v for k, v in options.items() if v is not None})
     known = {f.name for f in fields(Settings)}
     unknown = set(values) - known

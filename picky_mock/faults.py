@@ -32,7 +32,6 @@ from .errors import STATUS_MESSAGES, ConfigError
 __all__ = [
     "ACTIONS",
     "NOT_FIRED",
-    "TRANSPORT_ACTIONS",
     "Action",
     "Facts",
     "FaultBook",
@@ -57,8 +56,6 @@ ACTIONS = (
     "html_label",
     "answer_lost",
 )
-#: Faults carried out on the connection by the HTTP layer.
-TRANSPORT_ACTIONS = frozenset({"hang", "reset", "close", "garbage", "truncate", "malformed", "dribble", "answer_lost"})
 #: Faults that let the push be judged (and journaled) as usual, then change how the answer travels.
 AFTER_JUDGING = frozenset({"truncate", "malformed", "dribble", "html_label", "answer_lost"})
 HANG_CAP_SECONDS = 300.0
@@ -79,6 +76,14 @@ class Fired(NamedTuple):
     delay: float
     notes: tuple[str, ...]
     """Each rule described, with the delay it drew for a latency rule."""
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return "\r" not in text and "\n" not in text
 
 
 def proxy_html(status: int) -> str:
@@ -127,6 +132,12 @@ class When:
     path: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("token", "number", "number_prefix", "number_pattern", "text", "text_pattern", "path"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"fault: {name} must be a non-empty string, not {value!r}")
+        if self.channel is not None and (isinstance(self.channel, bool) or not isinstance(self.channel, int)):
+            raise ConfigError(f"fault: channel must be a whole number, not {self.channel!r}")
         for name in ("number_pattern", "text_pattern"):
             pattern = getattr(self, name)
             if pattern is not None:
@@ -194,6 +205,18 @@ class Action:
             raise ConfigError(f"fault: chunk must be a whole number of bytes >= 1, not {self.chunk!r}")
         if self.kind not in ACTIONS:
             raise ConfigError(f"fault: unknown action {self.kind!r} (known: {', '.join(ACTIONS)})")
+        if self.body is not None and not isinstance(self.body, str):
+            raise ConfigError(f"fault: body must be a string, not {self.body!r}")
+        if not isinstance(self.headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and _latin1(k) and _latin1(v) and k.strip()
+            for k, v in self.headers.items()
+        ):
+            raise ConfigError(f"fault: headers must map header names to latin-1 strings, not {self.headers!r}")
+        if self.message is not None and not isinstance(self.message, str):
+            raise ConfigError(f"fault: message must be a string, not {self.message!r}")
+        retry_after = self.retry_after
+        if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int)):
+            raise ConfigError(f"fault: retry_after must be whole seconds, not {self.retry_after!r}")
         if self.kind in ("api_error", "http_error") and self.status is None:
             raise ConfigError(f"fault: {self.kind} needs a status")
         if self.kind == "http_error" and self.status is not None and not 100 <= self.status <= 599:
@@ -242,7 +265,10 @@ class Action:
 
 _WHEN_FIELDS = frozenset(When.__dataclass_fields__)
 _ACTION_FIELDS = frozenset(Action.__dataclass_fields__) - {"kind"}
-_RULE_FIELDS = frozenset({"action", "when", "times", "nth", "after", "probability", "id", "name"})
+_RULE_FIELDS = frozenset({"action", "when", "times", "nth", "after", "probability", "name"})
+#: Keys of a rule's JSON form (``GET /_picky/faults``) that describe it and are not read back:
+#: a listed rule can be POSTed again as it is.
+_READ_ONLY_FIELDS = frozenset({"id", "seen", "hits", "description"})
 
 
 @dataclass
@@ -288,6 +314,7 @@ class FaultRule:
         """
         if not isinstance(spec, Mapping):
             raise ConfigError(f"fault: expected a table/object, got {spec!r}")
+        spec = {k: v for k, v in spec.items() if k not in _READ_ONLY_FIELDS}
         unknown = set(spec) - _RULE_FIELDS - _WHEN_FIELDS - _ACTION_FIELDS
         if unknown:
             raise ConfigError(
@@ -373,6 +400,96 @@ def _rule_id(rule: FaultRule) -> int:
     return rule.id
 
 
+class _Index:
+    """The rules of a book, arranged for look-up by their most selective criterion. Immutable once
+    built: the book swaps a whole new index in with one assignment, so a request on another thread
+    reads either the old index or the new one, never half of each."""
+
+    def __init__(self, rules: list[FaultRule]) -> None:
+        self.rules = tuple(rules)
+        self.by_number: dict[str, list[FaultRule]] = {}
+        self.by_prefix: dict[str, list[FaultRule]] = {}
+        self.by_token: dict[str, list[FaultRule]] = {}
+        self.by_channel: dict[int, list[FaultRule]] = {}
+        self.by_path: dict[str, list[FaultRule]] = {}
+        self.number_patterns: list[FaultRule] = []
+        self.texts: list[FaultRule] = []
+        self.scan: list[FaultRule] = []
+        for rule in rules:
+            when = rule.when
+            if when.number is not None:
+                self.by_number.setdefault(when.number, []).append(rule)
+            elif when.number_prefix is not None:
+                self.by_prefix.setdefault(when.number_prefix, []).append(rule)
+            elif when.token is not None:
+                self.by_token.setdefault(when.token, []).append(rule)
+            elif when.channel is not None:
+                self.by_channel.setdefault(when.channel, []).append(rule)
+            elif when.path is not None:
+                self.by_path.setdefault(when.path.rstrip("/"), []).append(rule)
+            elif when.number_pattern is not None:
+                self.number_patterns.append(rule)
+            elif when.text is not None or when.text_pattern is not None:
+                self.texts.append(rule)
+            else:
+                self.scan.append(rule)
+        self.prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
+        self.number_filter = _any_of(str(r.when.number_pattern) for r in self.number_patterns)
+        self.text_filter = _any_of(
+            re.escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in self.texts
+        )
+        self.needs_numbers = any(r.when.number or r.when.number_prefix or r.when.number_pattern for r in rules)
+        self.needs_texts = any(r.when.text is not None or r.when.text_pattern for r in rules)
+
+    def candidates(self, facts: Facts) -> list[FaultRule]:
+        """The rules that may hold for ``facts``, in the order they were added. Written flat: with
+        a hundred rules that match nothing, this is the cost of each request."""
+        hits: list[FaultRule] = []
+        numbers = facts.numbers
+        by_number, by_prefix = self.by_number, self.by_prefix
+        if by_number or by_prefix:
+            for number in numbers:
+                rules = by_number.get(number)
+                if rules:
+                    hits += rules
+                for length in self.prefix_lengths:
+                    rules = by_prefix.get(number[:length])
+                    if rules:
+                        hits += rules
+        if facts.token is not None:
+            rules = self.by_token.get(facts.token)
+            if rules:
+                hits += rules
+        if facts.channel is not None:
+            rules = self.by_channel.get(facts.channel)
+            if rules:
+                hits += rules
+        if self.by_path:
+            rules = self.by_path.get(facts.path[:-1] if facts.path.endswith("/") else facts.path)
+            if rules:
+                hits += rules
+        prefilter = self.number_filter
+        if prefilter is not None:
+            for number in numbers:
+                if prefilter.search(number):
+                    hits += self.number_patterns
+                    break
+        prefilter = self.text_filter
+        if prefilter is not None:
+            for text in facts.texts:
+                if prefilter.search(text):
+                    hits += self.texts
+                    break
+        if self.scan:
+            hits += self.scan
+        if len(hits) > 1:
+            hits = sorted({rule.id: rule for rule in hits}.values(), key=_rule_id)
+        return hits
+
+
+_EMPTY_INDEX = _Index([])
+
+
 class FaultBook:
     """The rules of one server and the seeded generator they draw from. Thread-safe."""
 
@@ -381,28 +498,24 @@ class FaultBook:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._rules: list[FaultRule] = []
-        self._by_number: dict[str, list[FaultRule]] = {}
-        self._by_prefix: dict[str, list[FaultRule]] = {}
-        self._prefix_lengths: tuple[int, ...] = ()
-        self._by_token: dict[str, list[FaultRule]] = {}
-        self._by_channel: dict[int, list[FaultRule]] = {}
-        self._by_path: dict[str, list[FaultRule]] = {}
-        self._scan: list[FaultRule] = []
-        self._number_patterns: list[FaultRule] = []
-        self._texts: list[FaultRule] = []
-        self._number_filter: re.Pattern[str] | None = None
-        self._text_filter: re.Pattern[str] | None = None
-        self.needs_numbers = False
-        self.needs_texts = False
+        self._index = _EMPTY_INDEX
 
     def __len__(self) -> int:
-        return len(self._rules)
+        return len(self._index.rules)
 
     @property
     def rules(self) -> list[FaultRule]:
-        with self._lock:
-            return list(self._rules)
+        """The rules in force, oldest first (the objects themselves: their counters are live)."""
+        return list(self._index.rules)
+
+    @property
+    def needs_numbers(self) -> bool:
+        """Whether any rule looks at recipient numbers (else a request's numbers are not read)."""
+        return self._index.needs_numbers
+
+    @property
+    def needs_texts(self) -> bool:
+        return self._index.needs_texts
 
     def reseed(self, seed: int) -> None:
         """Restart the generator: the same seed and the same requests repeat the same faults."""
@@ -416,8 +529,7 @@ class FaultBook:
             rule = FaultRule.from_dict(rule)
         with self._lock:
             rule = replace(rule, id=next(self._ids), seen=0, hits=0)
-            self._rules.append(rule)
-            self._reindex()
+            self._index = _Index([*self._index.rules, rule])
         return rule
 
     def extend(self, rules: Iterable[FaultRule | Mapping[str, Any]]) -> list[FaultRule]:
@@ -425,117 +537,31 @@ class FaultBook:
 
     def remove(self, rule_id: int) -> bool:
         with self._lock:
-            kept = [r for r in self._rules if r.id != rule_id]
-            found = len(kept) != len(self._rules)
-            self._rules = kept
-            self._reindex()
+            kept = [r for r in self._index.rules if r.id != rule_id]
+            found = len(kept) != len(self._index.rules)
+            self._index = _Index(kept)
             return found
 
     def discard(self, rule: FaultRule) -> None:
         """Remove this very rule, if it is still in the book (a handle kept past a reset does not
         remove a newer rule that reuses its id)."""
         with self._lock:
-            self._rules = [r for r in self._rules if r is not rule]
-            self._reindex()
+            self._index = _Index([r for r in self._index.rules if r is not rule])
 
     def clear(self) -> None:
         """Remove every rule; ids start again at 1, so that the same test gives the same journal."""
         with self._lock:
-            self._rules = []
+            self._index = _EMPTY_INDEX
             self._ids = itertools.count(1)
-            self._reindex()
-
-    def _reindex(self) -> None:
-        by_number: dict[str, list[FaultRule]] = {}
-        by_prefix: dict[str, list[FaultRule]] = {}
-        by_token: dict[str, list[FaultRule]] = {}
-        by_channel: dict[int, list[FaultRule]] = {}
-        by_path: dict[str, list[FaultRule]] = {}
-        number_patterns: list[FaultRule] = []
-        texts: list[FaultRule] = []
-        scan: list[FaultRule] = []
-        for rule in self._rules:
-            when = rule.when
-            if when.number is not None:
-                by_number.setdefault(when.number, []).append(rule)
-            elif when.number_prefix is not None:
-                by_prefix.setdefault(when.number_prefix, []).append(rule)
-            elif when.token is not None:
-                by_token.setdefault(when.token, []).append(rule)
-            elif when.channel is not None:
-                by_channel.setdefault(when.channel, []).append(rule)
-            elif when.path is not None:
-                by_path.setdefault(when.path.rstrip("/"), []).append(rule)
-            elif when.number_pattern is not None:
-                number_patterns.append(rule)
-            elif when.text is not None or when.text_pattern is not None:
-                texts.append(rule)
-            else:
-                scan.append(rule)
-        self._by_number, self._by_prefix, self._by_token = by_number, by_prefix, by_token
-        self._by_channel, self._by_path, self._scan = by_channel, by_path, scan
-        self._number_patterns, self._texts = number_patterns, texts
-        self._number_filter = _any_of(r.when.number_pattern for r in number_patterns if r.when.number_pattern)
-        self._text_filter = _any_of(
-            re.escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in texts
-        )
-        self._prefix_lengths = tuple(sorted({len(p) for p in by_prefix}))
-        self.needs_numbers = any(r.when.number or r.when.number_prefix or r.when.number_pattern for r in self._rules)
-        self.needs_texts = any(r.when.text is not None or r.when.text_pattern for r in self._rules)
-
-    def _candidates(self, facts: Facts) -> list[FaultRule]:
-        """The rules that may hold for ``facts``, by the index, in the order they were added.
-        Written flat: with a hundred rules that match nothing, this is the cost of each request."""
-        hits: list[FaultRule] = []
-        numbers = facts.numbers
-        by_number, by_prefix = self._by_number, self._by_prefix
-        if by_number or by_prefix:
-            for number in numbers:
-                rules = by_number.get(number)
-                if rules:
-                    hits += rules
-                for length in self._prefix_lengths:
-                    rules = by_prefix.get(number[:length])
-                    if rules:
-                        hits += rules
-        if facts.token is not None:
-            rules = self._by_token.get(facts.token)
-            if rules:
-                hits += rules
-        if facts.channel is not None:
-            rules = self._by_channel.get(facts.channel)
-            if rules:
-                hits += rules
-        if self._by_path:
-            path = facts.path[:-1] if facts.path.endswith("/") else facts.path
-            rules = self._by_path.get(path)
-            if rules:
-                hits += rules
-        prefilter = self._number_filter
-        if prefilter is not None:
-            for number in numbers:
-                if prefilter.search(number):
-                    hits += self._number_patterns
-                    break
-        prefilter = self._text_filter
-        if prefilter is not None:
-            for text in facts.texts:
-                if prefilter.search(text):
-                    hits += self._texts
-                    break
-        if self._scan:
-            hits += self._scan
-        if len(hits) > 1:
-            hits = sorted({rule.id: rule for rule in hits}.values(), key=_rule_id)
-        return hits
 
     def fire(self, facts: Facts) -> list[FaultRule]:
         """The rules that fire on a request with ``facts``, in the order they were added; their
         counters are updated. Probabilities are drawn only for rules whose other conditions hold,
         so a run of the same requests against the same seed fires the same faults."""
-        if not self._rules:
+        index = self._index
+        if not index.rules:
             return []
-        candidates = self._candidates(facts)  # the index is only ever replaced whole: no lock needed
+        candidates = index.candidates(facts)  # the index is replaced whole, never changed: no lock
         if not candidates:
             return []
         fired = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import TextIO
 
 __all__ = ["BatchedLineHandler", "LineFormatter", "configure_logging"]
@@ -50,7 +51,7 @@ class BatchedLineHandler(logging.Handler):
         self.interval = interval
         self.formatter_ = LineFormatter()
         self.setFormatter(self.formatter_)
-        self._pending: list[str] = []
+        self._pending: deque[str] = deque()
         self._wake = threading.Event()
         self._closed = False
         self._writer = threading.Thread(target=self._run, name="picky-mock log", daemon=True)
@@ -58,7 +59,7 @@ class BatchedLineHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._pending.append(self.format(record))  # list.append is atomic
+            self._pending.append(self.format(record))  # deque.append is atomic
         except Exception:
             self.handleError(record)
 
@@ -67,10 +68,11 @@ class BatchedLineHandler(logging.Handler):
         self._pending.append(f"{self.formatter_.stamp(time.time())} {level} picky-mock: {message}")
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
+        pending = self._pending
+        lines = [pending.popleft() for _ in range(len(pending))]  # appends meanwhile wait for the next flush
+        if lines:
             try:
-                self.stream.write("\n".join(pending) + "\n")
+                self.stream.write("\n".join(lines) + "\n")
                 self.stream.flush()
             except (OSError, ValueError):  # the stream is gone (a closed pipe): nothing to tell
                 pass

@@ -103,8 +103,12 @@ class _ForegroundServer(uvicorn.Server):
 def serve(settings: Settings, *, backend: Backend | None = None, announce: bool = True) -> None:
     """Serve in the foreground until SIGINT or SIGTERM. Raises :class:`ConfigError` when the
     address cannot be bound."""
-    handler = configure_logging(settings.log_level)
     sock = bind(settings.host, settings.port)  # first: a port in use is one line, before any log line
+    try:
+        handler = configure_logging(settings.log_level)
+    except BaseException:
+        sock.close()
+        raise
     try:
         backend = backend or Backend(settings)
     except BaseException:
@@ -178,7 +182,9 @@ class ServerThread:
         deadline = time.monotonic() + self.startup_timeout
         while not self._server.started:
             if self._failure is not None or not self._thread.is_alive():
-                raise ConfigError(f"picky-mock failed to start on {self.url}: {self._failure!r}")
+                failure = self._failure
+                self.stop()
+                raise ConfigError(f"picky-mock failed to start on {self.url}: {failure!r}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise ConfigError(f"picky-mock did not start on {self.url} within {self.startup_timeout} s")

@@ -124,14 +124,14 @@ class PickyServer:
     # -- control ---------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Empty the journal, restart the id sequences, restore the configured mode."""
+        """Back to the configured state: empty journal, id sequences at their start, configured mode,
+        faults, accounts, sessions, rate limit and seed. Exceptions the server raised and
+        :meth:`check` has not reported yet are dropped."""
         self.backend.reset()
 
     def set_mode(self, mode: str) -> None:
         """``strict`` or ``lenient`` until the next reset (the next test)."""
-        if mode not in ("strict", "lenient"):
-            raise ValueError(f"mode must be 'strict' or 'lenient', not {mode!r}")
-        self.backend.mode = mode  # type: ignore[assignment]
+        self.backend.set_mode(mode)
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -238,7 +238,10 @@ class PickyServer:
             self.open_session(number)
         if "rate_limit" in options:
             limit = options["rate_limit"]
-            self.backend.accounts.set_rate_limit(limit if isinstance(limit, Mapping) else {"per_minute": limit})
+            if limit is None or isinstance(limit, Mapping):
+                self.backend.accounts.set_rate_limit(limit)
+            else:
+                self.set_rate_limit(limit)
         for spec in options.get("faults") or ():
             self.backend.faults.add(spec)
 

@@ -9,6 +9,7 @@ import pytest
 from pushing import TOKEN, expect_error, expect_success, number, push_body
 
 from picky_mock.config import Settings
+from picky_mock.errors import ConfigError
 from picky_mock.server import ServerThread
 
 GOOD = number(7)
@@ -134,7 +135,7 @@ def test_mode_switch_refuses_bad_values(client, picky_server, change):
 
 
 def test_set_mode_refuses_bad_values(picky_server):
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="mode must be one of strict, lenient, not 'loose'"):
         picky_server.set_mode("loose")
 
 
