@@ -30,7 +30,9 @@ def test_in_process_transport_fault_reaches_the_client_not_the_server_errors():
     assert isinstance(InProcessFault("x"), ConnectionResetError)
 
 
-@pytest.mark.parametrize("criteria", [{"text": 5}, {"path": 5}, {"number_pattern": 7}, {"number": ""}, {"channel": "x"}])
+@pytest.mark.parametrize(
+    "criteria", [{"text": 5}, {"path": 5}, {"number_pattern": 7}, {"number": ""}, {"channel": "x"}]
+)
 def test_a_bad_criterion_is_refused_and_leaves_the_book_usable(client, picky_server, criteria):
     answer = client.post("/_picky/faults", json={"action": "api_error", "status": 403, **criteria})
     assert answer.status_code == 400 and "fault:" in answer.json()["error"]
