@@ -25,10 +25,11 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from .errors import ConfigError
+from .pricing import parse_amount
 
 __all__ = ["OFFICIAL_CHANNELS", "Account", "AccountBook", "RateLimit"]
 
@@ -59,12 +60,7 @@ class Account:
             )
         balance = spec.get("balance")
         if balance is not None:
-            try:
-                balance = Decimal(str(balance))
-            except InvalidOperation:
-                raise ConfigError(f"account {token!r}: balance {spec['balance']!r} is not a number") from None
-            if not balance.is_finite() or balance < 0:
-                raise ConfigError(f"account {token!r}: balance must be >= 0")
+            balance = parse_amount(f"account {token!r}: balance", balance)
         templates = spec.get("templates")
         for flag in ("api", "active", "official", "window"):
             if flag in spec and not isinstance(spec[flag], bool):

@@ -101,7 +101,7 @@ def picky_server(picky_server_session: ServerThread, request: pytest.FixtureRequ
 
 @pytest.fixture
 def picky_asgi(picky_settings: Settings) -> Any:
-    """An ``httpx.ASGITransport`` over a fresh in-process app; ``.app.state.backend`` is the
+    """An ``httpx.ASGITransport`` over a fresh in-process app; ``.app.backend`` is the
     backend (journal, sequences) the requests reach."""
     import httpx
 

@@ -24,6 +24,7 @@ __all__ = [
     "PriceTable",
     "Segmentation",
     "format_credit",
+    "parse_amount",
     "segment",
 ]
 
@@ -72,6 +73,20 @@ def segment(text: str) -> Segmentation:
     return Segmentation("UCS-2", sum(sizes), _fill(sizes, _SINGLE_UCS2, _MULTI_UCS2))
 
 
+def parse_amount(where: str, value: object) -> Decimal:
+    """An amount of money from a config value (``"0.005"``, ``0.005``, ``5``): exact, finite, >= 0;
+    else a :class:`ConfigError` that says ``where``. Floats are read by their shortest repr."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where} = {value!r} is not an amount")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ConfigError(f"{where} = {value!r} is not a decimal number") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{where} = {value!r} must be a finite amount >= 0")
+    return amount
+
+
 def format_credit(amount: Decimal) -> str:
     """A credit as the API writes it: a plain decimal string, no exponent, no trailing zeros (and
     no sign: a price of ``-0`` is free, and the response schema allows digits only)."""
@@ -104,13 +119,7 @@ class PriceTable:
         for key, value in merged.items():
             if key != "default" and not key.isdigit():
                 raise ConfigError(f"prices: key {key!r} is neither a channel id nor 'default'")
-            try:
-                price = Decimal(str(value))
-            except InvalidOperation:
-                raise ConfigError(f"prices: {key} = {value!r} is not a decimal number") from None
-            if not price.is_finite() or price < 0:
-                raise ConfigError(f"prices: {key} = {value!r} must be a finite amount >= 0")
-            self._prices[key] = price
+            self._prices[key] = parse_amount(f"prices: {key}", value)
         self._memo: dict[tuple[int, str], tuple[int, Decimal, str]] = {}
 
     def unit_price(self, channel: int) -> Decimal:

@@ -405,8 +405,8 @@ def test_accounts_admin_api(picky_server, client):
 @pytest.mark.parametrize(
     ("spec", "fragment"),
     [
-        ({"balance": "lots"}, "is not a number"),
-        ({"balance": -1}, "balance must be >= 0"),
+        ({"balance": "lots"}, "is not a decimal number"),
+        ({"balance": -1}, "balance = -1 must be a finite amount >= 0"),
         ({"api": "yes"}, "api must be true or false"),
         ({"templates": "welcome"}, "templates must be a list"),
         ({"colour": "red"}, "unknown key(s) colour"),

@@ -179,7 +179,7 @@ BAD_CLI = [
 ]
 
 BAD_TOML = [
-    ('[accounts.tok]\nbalance = "lots"\n', "balance 'lots' is not a number"),
+    ('[accounts.tok]\nbalance = "lots"\n', "balance = 'lots' is not a decimal number"),
     ("[accounts.tok]\ncolour = 1\n", "unknown key(s) colour"),
     ('[accounts.tok]\napi = "yes"\n', "api must be true or false"),
     ("accounts = {tok = 5}\n", "must be a table"),
