@@ -1,0 +1,119 @@
+"""Instructions per request, counted by valgrind's callgrind: a figure that noise cannot move.
+
+Wall-clock throughput on a shared 2-core machine moves by 20% from one minute to the next; the number
+of instructions a server executes per request does not. Each server runs under callgrind, gets N1 and
+then (in a second run) N2 sequential single-recipient pushes over one keep-alive connection, and
+(instructions(N2) - instructions(N1)) / (N2 - N1) is its cost per request, start-up excluded.
+
+Servers: the bare Starlette app (the baseline), ``picky-mock serve --log-level warning`` and
+``picky-mock serve`` (info: one log line per push). The ratio bare / picky is the throughput ratio
+the servers would have if every instruction cost the same (it ignores cache misses, which a larger
+program pays more of: read it beside the wrk figures, not instead of them).
+
+Run: ``python bench/instructions.py [--requests N]`` (needs valgrind; ``bash bench/run`` runs it when
+valgrind is installed). About a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SINGLE = b'{"token":"t","application":"1","globalmessage":"hello","data":[{"number":"5511987654321"}]}'
+ANSWER = (
+    b'{"status":100,"push_id":"7478630","message":"Success","data":[{"msg_id":"9844217",'
+    b'"number":"5511987654321","credit":"0.005"}]}'
+)
+
+
+def python() -> str:
+    """The real interpreter (a pyenv shim is a shell script, which valgrind would trace instead)."""
+    return os.path.realpath(sys.executable)
+
+
+def count(argv: list[str], requests: int) -> int:
+    """Total instructions of the server process ``argv`` after ``requests`` pushes."""
+    out = tempfile.NamedTemporaryFile(prefix="callgrind.", delete=False).name
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        url = ""
+        deadline = time.monotonic() + 300
+        while not url and time.monotonic() < deadline:
+            line = proc.stdout.readline().decode()
+            if not line:
+                raise SystemExit(f"bench: {argv} exited before serving")
+            found = re.search(r"http://([0-9.]+):(\d+)", line)
+            if found and "serving" in line:
+                url = found.group(0)
+                host, port = found.group(1), int(found.group(2))
+        conn = http.client.HTTPConnection(host, port, timeout=120)
+        for _ in range(requests):
+            conn.request("POST", "/api/v2/push", SINGLE, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"bench: {argv} answered HTTP {response.status}")
+        conn.close()
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=120)
+    text = Path(out).read_text(errors="replace")
+    Path(out).unlink(missing_ok=True)
+    total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    if total is None:
+        raise SystemExit(f"bench: no callgrind total for {argv}")
+    return int(total.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1000, help="extra requests of the second run (default 1000)")
+    parser.add_argument("--quick", action="store_true", help="300 extra requests")
+    parser.add_argument("--pin", action="store_true", help="accepted with bench/run's options; not used here")
+    parser.add_argument("--duration", help="accepted with bench/run's options; not used here")
+    parser.add_argument("--rounds", help="accepted with bench/run's options; not used here")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("bench: valgrind not found (apt-get install valgrind): instruction counts skipped")
+        return
+    extra = 300 if args.quick else args.requests
+    RESULTS.mkdir(exist_ok=True)
+    answer = RESULTS / "answer-instructions.json"
+    answer.write_bytes(ANSWER)
+    servers = {
+        "bare": [python(), str(HERE / "bare_app.py"), str(answer)],
+        "picky (warning)": [python(), "-m", "picky_mock", "serve", "--port", "0", "--log-level", "warning"],
+        "picky (info)": [python(), "-m", "picky_mock", "serve", "--port", "0"],
+    }
+    base = 200
+    per_request = {}
+    for name, argv in servers.items():
+        per_request[name] = (count(argv, base + extra) - count(argv, base)) / extra
+    print()
+    print(f"6. Instructions per single-recipient push (valgrind callgrind, {extra} requests, one connection)")
+    bare = per_request["bare"]
+    for name, value in per_request.items():
+        ratio = "" if name == "bare" else f"   bare/picky {bare / value:.2f}x"
+        print(f"   {name:16s} {value / 1000:8.1f}k instructions{ratio}")
+    (RESULTS / "instructions.json").write_text(json.dumps(per_request, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
