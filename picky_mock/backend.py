@@ -723,9 +723,9 @@ class Backend:
         self.journal.append(entry)
         self.coverage.count(entry, fired.rules)
         if self.push_line is not None:
+            total_text = credits[0] if len(rows) == 1 else format_credit(total)
             self.push_line(
-                "INFO",
-                f"push {push_id} channel={channel} recipients={len(rows)} status=100 credit={format_credit(total)}",
+                "INFO", f"push {push_id} channel={channel} recipients={len(rows)} status=100 credit={total_text}"
             )
         elif log.isEnabledFor(logging.INFO):
             log.info(
@@ -827,6 +827,11 @@ class Backend:
 def _success_bytes(push_id: str, first: int, numbers: Sequence[str], credits: Sequence[str], plain: bool) -> bytes:
     """The success answer of CONTRACT.md 3, in the real API's key order. When every number is
     digits (the contract's pattern) the entries are written directly, without one dict each."""
+    if plain and len(numbers) == 1:  # the common push: no generator, no join
+        return (
+            f'{{"status":100,"push_id":"{push_id}","message":"Success","data":[{{"msg_id":"{first}",'
+            f'"number":"{numbers[0]}","credit":"{credits[0]}"}}]}}'
+        ).encode()
     if plain:
         entries = ",".join(
             f'{{"msg_id":"{first + i}","number":"{number}","credit":"{credit}"}}'

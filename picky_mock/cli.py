@@ -76,8 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit-action",
         choices=("429", "drop"),
         default=None,
-        help="past the limit: answer HTTP 429 with Retry-After (the default), or drop: answer success, "
-        "process nothing",
+        help="past the limit: answer HTTP 429 with Retry-After (the default), or drop: answer success, process nothing",
     )
 
     validate = commands.add_parser(
