@@ -7,6 +7,7 @@ import copy
 
 import pytest
 from hypothesis import given, settings
+from pushing import SEED_REQUEST, SEED_RESPONSE
 
 from picky_mock import validate_request as exported_validate_request
 from picky_mock import validate_response as exported_validate_response
@@ -27,25 +28,8 @@ from picky_mock.strategies import (
     push_responses,
 )
 
-#: The "Sample Request Body JSON" of the docs' bulk page, verbatim (placeholders included).
-DOCS_SAMPLE_REQUEST = {
-    "token": "PICKY_API_TOKEN",
-    "priority ": "0",
-    "application": "1",
-    "globalmessage": "",
-    "globalmedia": "MEDIA FILE UNIQUE URL",
-    "data": [{"number": f"NUMBER {i}", "message": f"MESSAGE FOR NUMBER {i}"} for i in range(1, 6)],
-}
-#: The docs' "Sample Response", verbatim.
-DOCS_SAMPLE_RESPONSE = {
-    "status": 100,
-    "push_id": "7478630",
-    "message": "Success",
-    "data": [
-        {"msg_id": "9844217", "number": "934343442290", "credit": "0.005"},
-        {"msg_id": "9844218", "number": "35435304220", "credit": "0.005"},
-    ],
-}
+#: The docs' bulk page: its "Sample Request Body JSON" (placeholders included) and "Sample Response".
+DOCS_SAMPLE_REQUEST, DOCS_SAMPLE_RESPONSE = SEED_REQUEST, SEED_RESPONSE
 
 
 def test_the_package_exports_the_same_helpers():
