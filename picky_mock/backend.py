@@ -40,7 +40,7 @@ from .errors import (
     ProjectNotActive,
     error_for_status,
 )
-from .faults import AFTER_JUDGING, NOT_FIRED, Action, Facts, FaultBook, FaultRule, Fired, proxy_html
+from .faults import AFTER_JUDGING, NOT_FIRED, Action, FaultBook, FaultRule, Fired, proxy_html
 from .journal import NO_MESSAGES, Entry, Journal, Message, MessageBatch, Push
 from .pricing import PriceTable, format_credit
 
@@ -286,40 +286,7 @@ class Backend:
         book = self.faults
         if not len(book):
             return []
-        if not isinstance(body, dict):
-            return book.fire(Facts(path))
-        token = body.get("token")
-        application = body.get("application")
-        channel = None
-        if type(application) is int:
-            channel = application
-        elif type(application) is str and application.isdigit():
-            channel = int(application)
-        numbers: list[str] = []
-        texts: list[str] = []
-        want_numbers, want_texts = book.needs_numbers, book.needs_texts
-        if want_texts:
-            text = body.get("globalmessage")
-            if type(text) is str and text:
-                texts.append(text)
-        data = body.get("data")
-        if (want_numbers or want_texts) and type(data) is list:
-            for item in data:
-                if type(item) is not dict:
-                    continue
-                if want_numbers:
-                    number = item.get("number")
-                    if number is None:
-                        number = item.get("messenger_id")
-                    if type(number) is str:
-                        numbers.append(number)
-                    elif type(number) is int:
-                        numbers.append(str(number))
-                if want_texts:
-                    text = item.get("message")
-                    if type(text) is str and text:
-                        texts.append(text)
-        return book.fire(Facts(path, token if type(token) is str else None, channel, tuple(numbers), tuple(texts)))
+        return book.fire_on(path, body)
 
     def _plan(self, rules: list[FaultRule]) -> tuple[Fired, FaultRule | None]:
         """What the fired rules do: their total latency, and the first rule that changes the answer

@@ -38,6 +38,7 @@ __all__ = [
     "FaultRule",
     "Fired",
     "When",
+    "facts_of",
     "proxy_html",
 ]
 
@@ -96,13 +97,50 @@ def proxy_html(status: int) -> str:
 
 
 class Facts(NamedTuple):
-    """What a rule can match on, read from a request before it is judged."""
+    """What a rule can match on, read from a request before it is judged (:func:`facts_of`)."""
 
     path: str
     token: str | None = None
     channel: int | None = None
     numbers: tuple[str, ...] = ()
     texts: tuple[str, ...] = ()
+
+
+def _recipient(item: Mapping[str, Any]) -> str | None:
+    number = item.get("number")
+    if number is None:
+        number = item.get("messenger_id")
+    if type(number) is str:
+        return number
+    return str(number) if type(number) is int else None
+
+
+def facts_of(path: str, body: Any) -> Facts:
+    """What the rules can match on in a request's parsed body (anything: it is not judged yet)."""
+    if type(body) is not dict:
+        return Facts(path)
+    token = body.get("token")
+    application = body.get("application")
+    channel = None
+    if type(application) is int:
+        channel = application
+    elif type(application) is str and application.isdigit():
+        channel = int(application)
+    numbers: list[str] = []
+    texts: list[str] = []
+    text = body.get("globalmessage")
+    if type(text) is str and text:
+        texts.append(text)
+    data = body.get("data")
+    for item in data if type(data) is list else ():
+        if type(item) is dict:
+            number = _recipient(item)
+            if number is not None:
+                numbers.append(number)
+            text = item.get("message")
+            if type(text) is str and text:
+                texts.append(text)
+    return Facts(path, token if type(token) is str else None, channel, tuple(numbers), tuple(texts))
 
 
 @lru_cache(maxsize=1024)
@@ -441,6 +479,65 @@ class _Index:
         self.needs_numbers = any(r.when.number or r.when.number_prefix or r.when.number_pattern for r in rules)
         self.needs_texts = any(r.when.text is not None or r.when.text_pattern for r in rules)
 
+    def candidates_in(self, path: str, body: Any) -> list[FaultRule]:
+        """:meth:`candidates` read straight off a parsed body, without building :class:`Facts`:
+        with rules loaded that match nothing, this is the whole cost a request pays for them."""
+        hits: list[FaultRule] = []
+        if self.by_path:
+            rules = self.by_path.get(path[:-1] if path.endswith("/") else path)
+            if rules:
+                hits += rules
+        if type(body) is dict:
+            if self.by_token:
+                token = body.get("token")
+                if type(token) is str:
+                    rules = self.by_token.get(token)
+                    if rules:
+                        hits += rules
+            if self.by_channel:
+                application = body.get("application")
+                if type(application) is str and application.isdigit():
+                    application = int(application)
+                if type(application) is int:
+                    rules = self.by_channel.get(application)
+                    if rules:
+                        hits += rules
+            data = body.get("data")
+            if (self.needs_numbers or self.needs_texts) and type(data) is list:
+                by_number, by_prefix, lengths = self.by_number, self.by_prefix, self.prefix_lengths
+                number_filter, text_filter = self.number_filter, self.text_filter
+                number_hit = text_hit = False
+                if text_filter is not None:
+                    text = body.get("globalmessage")
+                    text_hit = type(text) is str and text_filter.search(text) is not None
+                for item in data:
+                    if type(item) is not dict:
+                        continue
+                    if self.needs_numbers:
+                        number = _recipient(item)
+                        if number is not None:
+                            rules = by_number.get(number)
+                            if rules:
+                                hits += rules
+                            for length in lengths:
+                                rules = by_prefix.get(number[:length])
+                                if rules:
+                                    hits += rules
+                            if not number_hit and number_filter is not None:
+                                number_hit = number_filter.search(number) is not None
+                    if not text_hit and text_filter is not None:
+                        text = item.get("message")
+                        text_hit = type(text) is str and text_filter.search(text) is not None
+                if number_hit:
+                    hits += self.number_patterns
+                if text_hit:
+                    hits += self.texts
+        if self.scan:
+            hits += self.scan
+        if len(hits) > 1:
+            hits = sorted({rule.id: rule for rule in hits}.values(), key=_rule_id)
+        return hits
+
     def candidates(self, facts: Facts) -> list[FaultRule]:
         """The rules that may hold for ``facts``, in the order they were added. Written flat: with
         a hundred rules that match nothing, this is the cost of each request."""
@@ -553,6 +650,14 @@ class FaultBook:
         with self._lock:
             self._index = _EMPTY_INDEX
             self._ids = itertools.count(1)
+
+    def fire_on(self, path: str, body: Any) -> list[FaultRule]:
+        """:meth:`fire` for a request's path and parsed body: the facts are read only when some rule
+        may hold, so rules that match nothing cost little."""
+        index = self._index
+        if not index.rules or not index.candidates_in(path, body):
+            return []
+        return self.fire(facts_of(path, body))
 
     def fire(self, facts: Facts) -> list[FaultRule]:
         """The rules that fire on a request with ``facts``, in the order they were added; their
