@@ -503,7 +503,8 @@ class _Index:
                     if rules:
                         hits += rules
             data = body.get("data")
-            if (self.needs_numbers or self.needs_texts) and type(data) is list:
+            want_numbers = self.needs_numbers
+            if (want_numbers or self.needs_texts) and type(data) is list:
                 by_number, by_prefix, lengths = self.by_number, self.by_prefix, self.prefix_lengths
                 number_filter, text_filter = self.number_filter, self.text_filter
                 number_hit = text_hit = False
@@ -513,9 +514,13 @@ class _Index:
                 for item in data:
                     if type(item) is not dict:
                         continue
-                    if self.needs_numbers:
-                        number = _recipient(item)
-                        if number is not None:
+                    if want_numbers:
+                        number = item.get("number")
+                        if number is None:
+                            number = item.get("messenger_id")
+                        if type(number) is int:
+                            number = str(number)
+                        if type(number) is str:
                             rules = by_number.get(number)
                             if rules:
                                 hits += rules
