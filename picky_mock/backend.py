@@ -62,6 +62,7 @@ _KNOWN_ITEM = frozenset(
 _REPAIRABLE_NUMBER = re.compile(r"^\s*(\+|00)?[0-9][0-9\s\-().]*$")
 _HEADER_LIMIT = 1000
 _ZERO = Decimal(0)
+_NO_FAULT: tuple[Fired, FaultRule | None] = (NOT_FIRED, None)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -165,14 +166,16 @@ def _sum(answers: Mapping[tuple[int | None, int], int], part: int) -> Counter[in
 
 def parse_document(document: bytes | None) -> Any:
     """The JSON value of ``document``, or :class:`InvalidRequest` saying why it is not JSON."""
-    if document is None or not document.strip():
+    if document is None:
         raise InvalidRequest("the body is empty: send the push as a JSON object")
     if document.startswith(_BOM):
         document = document[len(_BOM) :]
     try:
-        return orjson.loads(document)
+        return orjson.loads(document)  # first: the body is JSON, almost always
     except orjson.JSONDecodeError as exc:
         first_error = str(exc)
+    if not document.strip():
+        raise InvalidRequest("the body is empty: send the push as a JSON object")
     # orjson refuses integers beyond 64 bits, which the stdlib parses (and the contract then
     # judges); NaN and Infinity are not JSON and stay refused, and so do lone surrogates (which
     # no answer or journal could carry).
@@ -282,12 +285,6 @@ class Backend:
 
     # -- faults ----------------------------------------------------------------------------
 
-    def _fire(self, path: str, body: Any) -> list[FaultRule]:
-        book = self.faults
-        if not len(book):
-            return []
-        return book.fire_on(path, body)
-
     def _plan(self, rules: list[FaultRule]) -> tuple[Fired, FaultRule | None]:
         """What the fired rules do: their total latency, and the first rule that changes the answer
         (the others that fired are counted and journaled, but the answer is that rule's)."""
@@ -326,7 +323,7 @@ class Backend:
             body = parse_document(incoming.document)
         except ApiError as error:
             parse_error = error
-        fired, terminal = self._plan(self._fire(incoming.path, body))
+        fired, terminal = self._plan(self.faults.fire_on(incoming.path, body)) if len(self.faults) else _NO_FAULT
         if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
         else:
@@ -351,7 +348,8 @@ class Backend:
                 # each): note it, or in lenient mode repair it, then report what is still wrong.
                 body = self._deviations(body, notes)
                 violations = self.contract.request_violations(body)
-            limited = self._authenticate(body)
+            accounts = self.accounts
+            limited = None if accounts.open and accounts.rate_limit is None else self._authenticate(body)
             if limited is not None:
                 return self._rate_limited(seq, incoming, body, *limited, fired)
             if violations:
