@@ -323,7 +323,8 @@ class Backend:
             body = parse_document(incoming.document)
         except ApiError as error:
             parse_error = error
-        fired, terminal = self._plan(self.faults.fire_on(incoming.path, body)) if len(self.faults) else _NO_FAULT
+        rules = self.faults.fire_on(incoming.path, body) if self.faults.active else None
+        fired, terminal = self._plan(rules) if rules else _NO_FAULT
         if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
         else:

@@ -601,6 +601,12 @@ class FaultBook:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._index = _EMPTY_INDEX
+        self.active = False
+        """Whether any rule is loaded (a plain attribute: the hot path reads it per request)."""
+
+    def _swap(self, index: _Index) -> None:
+        self._index = index
+        self.active = bool(index.rules)
 
     def __len__(self) -> int:
         return len(self._index.rules)
@@ -631,7 +637,7 @@ class FaultBook:
             rule = FaultRule.from_dict(rule)
         with self._lock:
             rule = replace(rule, id=next(self._ids), seen=0, hits=0)
-            self._index = _Index([*self._index.rules, rule])
+            self._swap(_Index([*self._index.rules, rule]))
         return rule
 
     def extend(self, rules: Iterable[FaultRule | Mapping[str, Any]]) -> list[FaultRule]:
@@ -641,19 +647,19 @@ class FaultBook:
         with self._lock:
             kept = [r for r in self._index.rules if r.id != rule_id]
             found = len(kept) != len(self._index.rules)
-            self._index = _Index(kept)
+            self._swap(_Index(kept))
             return found
 
     def discard(self, rule: FaultRule) -> None:
         """Remove this very rule, if it is still in the book (a handle kept past a reset does not
         remove a newer rule that reuses its id)."""
         with self._lock:
-            self._index = _Index([r for r in self._index.rules if r is not rule])
+            self._swap(_Index([r for r in self._index.rules if r is not rule]))
 
     def clear(self) -> None:
         """Remove every rule; ids start again at 1, so that the same test gives the same journal."""
         with self._lock:
-            self._index = _EMPTY_INDEX
+            self._swap(_EMPTY_INDEX)
             self._ids = itertools.count(1)
 
     def fire_on(self, path: str, body: Any) -> list[FaultRule]:
