@@ -42,13 +42,26 @@ def number(i: int = 0) -> str:
     return str(5511987000000 + i)
 
 
-def push_body(
-    *numbers: str | int, text: str = "hello", application: int | str = 1, **extra: Any
-) -> dict[str, Any]:
+def push_body(*numbers: str | int, text: str = "hello", application: int | str = 1, **extra: Any) -> dict[str, Any]:
     """A valid push body: ``text`` as globalmessage for ``numbers`` (one default number)."""
     recipients = numbers or (number(),)
     body: dict[str, Any] = {"token": TOKEN, "application": application, "globalmessage": text}
     body["data"] = [{"number": n} for n in recipients]
+    body.update(extra)
+    return body
+
+
+def channel_push(
+    *numbers: str, text: str = "hello", channel: int | str = 1, token: str = "tok", **extra: Any
+) -> dict[str, Any]:
+    """A valid push for the fault and account tests: ``text`` to ``numbers`` (default one number)
+    on ``channel`` with ``token``."""
+    body: dict[str, Any] = {
+        "token": token,
+        "application": channel,
+        "globalmessage": text,
+        "data": [{"number": n} for n in (numbers or ("5511987654321",))],
+    }
     body.update(extra)
     return body
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import httpx
 import pytest
 import requests
+from pushing import channel_push
 
 from picky_mock.accounts import UNLIMITED_BALANCE_REPORTED
 from picky_mock.config import Settings
@@ -15,20 +16,10 @@ from picky_mock.errors import ConfigError
 from picky_mock.server import ServerThread
 
 NUMBER = "5511987654321"
+push_body = channel_push
 OTHER = "5511900000002"
 TIMEOUT = 5.0
 BALANCE_PATHS = ("/api/v2/check-balance", "/app/api/v2/check-balance")
-
-
-def push_body(*numbers: str, text: str = "hello", channel: int = 1, token: str = "tok", **extra):
-    body = {
-        "token": token,
-        "application": channel,
-        "globalmessage": text,
-        "data": [{"number": n} for n in (numbers or (NUMBER,))],
-    }
-    body.update(extra)
-    return body
 
 
 def template_body(*numbers: str, template_id: str = "welcome_v2", channel: int = 8, token: str = "tok"):

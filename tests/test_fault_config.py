@@ -19,24 +19,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pushing import channel_push
 
 pytest_plugins = ["pytester"]
 
 NUMBER = "5511987654321"
+push_body = channel_push
 OTHER = "5511900000002"
 TIMEOUT = 5.0
 _SCRIPT = Path(sys.executable).with_name("picky-mock")
 PICKY = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "picky_mock"]
 CURL = "/usr/bin/curl"
-
-
-def push_body(*numbers: str, text: str = "hello", channel: int = 1, token: str = "tok"):
-    return {
-        "token": token,
-        "application": channel,
-        "globalmessage": text,
-        "data": [{"number": n} for n in (numbers or (NUMBER,))],
-    }
 
 
 def _read_url(proc: subprocess.Popen, deadline: float = 20.0) -> str:

@@ -6,6 +6,7 @@ journaled about it. Client timeouts are always set; timing assertions are lower 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -15,22 +16,15 @@ import time
 import httpx
 import pytest
 import requests
+from pushing import channel_push
 
 from picky_mock.errors import STATUS_MESSAGES
 from picky_mock.faults import proxy_html
 
 NUMBER = "5511987654321"
+push_body = functools.partial(channel_push, text="hello from the transport tests")
 OTHER = "5511900000002"
 TIMEOUT = 5.0
-
-
-def push_body(*numbers: str, text: str = "hello from the transport tests", channel: int = 1, token: str = "tok"):
-    return {
-        "token": token,
-        "application": channel,
-        "globalmessage": text,
-        "data": [{"number": n} for n in (numbers or (NUMBER,))],
-    }
 
 
 @pytest.fixture

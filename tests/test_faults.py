@@ -7,6 +7,7 @@ import random
 
 import httpx
 import pytest
+from pushing import channel_push
 
 from picky_mock.config import Settings
 from picky_mock.errors import ConfigError
@@ -14,19 +15,9 @@ from picky_mock.faults import Action, Facts, FaultBook, FaultRule
 from picky_mock.server import ServerThread
 
 NUMBER = "5511987654321"
+push_body = channel_push
 OTHER = "5511900000002"
 TIMEOUT = 5.0
-
-
-def push_body(*numbers: str, text: str = "hello", channel: int | str = 1, token: str = "tok", **extra):
-    body = {
-        "token": token,
-        "application": channel,
-        "globalmessage": text,
-        "data": [{"number": n} for n in (numbers or (NUMBER,))],
-    }
-    body.update(extra)
-    return body
 
 
 @pytest.fixture(scope="module")
