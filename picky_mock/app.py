@@ -17,7 +17,7 @@ import logging
 import socket
 import struct
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -209,6 +209,17 @@ class _AdminError(Exception):
     pass
 
 
+def _whole_number(query: Mapping[str, str], name: str) -> int | None:
+    """A whole-number query parameter, or None when absent; anything else is a 400 (a filter that
+    silently matched everything would hide the typo)."""
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    if not (value.isascii() and value.isdigit()):
+        raise _AdminError(f"query parameter {name}={value!r}: expected a whole number")
+    return int(value)
+
+
 class PickyApp:
     """The ASGI app of one backend.
 
@@ -345,11 +356,10 @@ def _starlette_app(backend: Backend) -> Starlette:
             backend.journal.clear()
             return _json({"cleared": True})
         query = request.query_params
-        status = query.get("status")
         accepted = query.get("accepted")
         entries = backend.journal.entries(
             path=query.get("path"),
-            status=int(status) if status and status.isdigit() else None,
+            status=_whole_number(query, "status"),
             push_id=query.get("push_id"),
             number=query.get("number"),
             text=query.get("text"),
@@ -359,12 +369,11 @@ def _starlette_app(backend: Backend) -> Starlette:
 
     async def messages(request: Request) -> Response:
         query = request.query_params
-        channel = query.get("channel")
         found = backend.journal.messages(
             number=query.get("number"),
             push_id=query.get("push_id"),
             text=query.get("text"),
-            channel=int(channel) if channel and channel.isdigit() else None,
+            channel=_whole_number(query, "channel"),
         )
         return _json({"messages": [m.to_json() for m in found]})
 

@@ -24,6 +24,7 @@ A config file looks like this (every key optional)::
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -115,7 +116,7 @@ def _typed(where: str, value: Any, kind: type, field_name: str = "") -> Any:
     elif kind is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
             return int(value)
     elif isinstance(value, str):
         return value.lower() if field_name in ("mode", "log_level") else value

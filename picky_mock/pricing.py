@@ -117,7 +117,7 @@ class PriceTable:
             merged.update({str(k).strip(): v for k, v in prices.items()})
         self._prices: dict[str, Decimal] = {}
         for key, value in merged.items():
-            if key != "default" and not key.isdigit():
+            if key != "default" and not (key.isascii() and key.isdigit()):
                 raise ConfigError(f"prices: key {key!r} is neither a channel id nor 'default'")
             self._prices[key] = parse_amount(f"prices: {key}", value)
         self._memo: dict[tuple[int, str], tuple[int, Decimal, str]] = {}

@@ -235,7 +235,13 @@ def test_invalid_config(tmp_path, text, word):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("PICKY_MOCK_MODE", "bogus"), ("PICKY_MOCK_PORT", "abc"), ("PICKY_MOCK_RETENTION", "-5")],
+    [
+        ("PICKY_MOCK_MODE", "bogus"),
+        ("PICKY_MOCK_PORT", "abc"),
+        ("PICKY_MOCK_RETENTION", "-5"),
+        ("PICKY_MOCK_RETENTION", "\u00b2"),  # "²".isdigit() is True, int("²") raises
+        ("PICKY_MOCK_PORT", "--80"),
+    ],
 )
 def test_invalid_environment(variable, value):
     _one_clear_line(run("serve", "--port", "0", env=clean_env(**{variable: value})))

@@ -93,6 +93,16 @@ def test_http_queries(client, traffic):
     assert [m["number"] for m in of_push] == [number(1), number(2)]
 
 
+@pytest.mark.parametrize(("endpoint", "name"), [("journal", "status"), ("messages", "channel")])
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "\u00b2", "\u0663"])
+def test_http_query_bad_number_is_400_not_ignored(client, endpoint, name, value):
+    """A filter that is not a whole number is refused with what was wrong, not silently dropped
+    (which would return everything) nor a crash (int("²") raises although "²".isdigit())."""
+    r = client.get(f"/_picky/{endpoint}", params={name: value})
+    assert r.status_code == 400, r.text
+    assert name in r.json()["error"] and "whole number" in r.json()["error"]
+
+
 def test_delete_journal_and_reset(client, picky_server, traffic):
     assert client.delete("/_picky/journal").json() == {"cleared": True}
     assert len(picky_server.journal) == 0
