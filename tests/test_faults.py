@@ -7,11 +7,13 @@ import random
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pushing import channel_push
 
 from picky_mock.config import Settings
 from picky_mock.errors import ConfigError
-from picky_mock.faults import Action, Facts, FaultBook, FaultRule
+from picky_mock.faults import Action, Facts, FaultBook, FaultRule, facts_of
 from picky_mock.server import ServerThread
 
 NUMBER = "5511987654321"
@@ -96,6 +98,100 @@ def test_no_criterion_matches_every_push(picky_server, client):
     for url in picky_server.push_urls:
         assert status_of(client, url, push_body()) == 101
     assert handle.hits == 3
+
+
+# -- the index never loses a rule -------------------------------------------------------------
+# ``FaultBook.fire_on`` looks rules up by their most selective criterion and skips reading a
+# request's facts when a quick check says no rule can hold. Whatever the body (well-formed or not),
+# the rules it fires must be exactly those whose criteria hold, tried one by one.
+
+_NUMBERS = ["5511987654321", "447700900123", "4477", "12025550123"]
+_TEXTS = ["hello", "your OTP is 991", "code 1234", ""]
+_PATHS = ["/api/v2/push", "/api/v2/push/", "/app/api/v2/push", "/beta/api/v2/push/"]
+_CRITERIA = {
+    "token": st.sampled_from(["alpha", "beta", "5"]),
+    "channel": st.sampled_from([1, 3, 5, 8]),
+    "number": st.sampled_from(_NUMBERS),
+    "number_prefix": st.sampled_from(["4477", "55", "1202", "9"]),
+    "number_pattern": st.sampled_from([r"^1\d{10}$", "77", r"^55|00$", "x*"]),
+    "text": st.sampled_from(["OTP", "code", "hello", "l"]),
+    "text_pattern": st.sampled_from([r"\d{4}", "^h", "^$|xyz"]),
+    "path": st.sampled_from(["/api/v2/push", "/app/api/v2/push/", "/nowhere"]),
+}
+_whens = st.dictionaries(st.sampled_from(sorted(_CRITERIA)), st.none(), min_size=1, max_size=3).flatmap(
+    lambda keys: st.fixed_dictionaries({k: _CRITERIA[k] for k in keys})
+)
+_odd = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 9),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=1),
+)
+_well_formed_recipients = st.fixed_dictionaries(
+    {"number": st.sampled_from([*_NUMBERS, int(_NUMBERS[0]), int(_NUMBERS[1])])},
+    optional={"message": st.sampled_from(_TEXTS)},
+)
+_odd_recipients = st.one_of(
+    st.fixed_dictionaries({"number": st.sampled_from([int(n) for n in _NUMBERS])}),
+    st.fixed_dictionaries({"messenger_id": st.sampled_from(_NUMBERS)}),
+    st.fixed_dictionaries({"number": _odd, "message": _odd}),
+    _odd,
+)
+# Mostly pushes of the usual shape (where the quick check decides alone), some with one odd part
+# (where it must give up rather than guess), and some bodies that are not pushes at all.
+_pushes = st.fixed_dictionaries(
+    {
+        "token": st.sampled_from(["alpha", "beta", "5"]),
+        "application": st.sampled_from([1, 3, "3", 8, "8"]),
+        "data": st.lists(_well_formed_recipients, min_size=1, max_size=3),
+    },
+    optional={"globalmessage": st.sampled_from(_TEXTS)},
+)
+_odd_pushes = st.fixed_dictionaries(
+    {
+        "token": st.one_of(st.sampled_from(["alpha", "beta"]), _odd),
+        "application": st.one_of(st.sampled_from([3, "3", "03", 3.0, True, "\u0663", "\u00b3"]), _odd),
+        "data": st.one_of(
+            st.lists(st.one_of(_well_formed_recipients, _odd_recipients), max_size=3),
+            _odd,
+            st.dictionaries(st.just("number"), st.just("4477")),
+        ),
+    },
+    optional={"globalmessage": st.one_of(st.sampled_from(_TEXTS), _odd)},
+)
+_bodies = st.integers(0, 9).flatmap(lambda i: _pushes if i < 6 else _odd_pushes if i < 9 else _odd)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    whens=st.lists(_whens, min_size=1, max_size=4), catch_all=st.booleans(), path=st.sampled_from(_PATHS), body=_bodies
+)
+def test_fired_rules_are_exactly_those_that_hold(whens, catch_all, path, body):
+    book = FaultBook(seed=1)
+    rules = [book.add({"action": "api_error", "status": 409, **when}) for when in whens]
+    if catch_all and len(whens) == 1:  # a rule with no criterion: every request is a candidate
+        rules.append(book.add({"action": "api_error", "status": 409}))
+    facts = facts_of(path, body)
+    expected = [rule.id for rule in rules if rule.when.holds(facts)]
+    assert [rule.id for rule in book.fire_on(path, body)] == expected
+
+
+def test_channel_is_read_as_the_schema_reads_it():
+    """5, 5.0 and "5" are channel 5; "05", a non-ASCII digit or a superscript are no channel (and
+    no crash: int("²") raises although "²".isdigit())."""
+    for application in (5, 5.0, "5"):
+        assert facts_of("/api/v2/push", {"application": application}).channel == 5
+    for application in ("05", "\u0665", "\u00b2", True, 5.5, "5 "):
+        assert facts_of("/api/v2/push", {"application": application}).channel is None
+
+
+def test_odd_channel_with_channel_rule_is_judged_not_crashed(picky_server, client):
+    picky_server.add_fault("api_error", status=409, channel=2)
+    for application in ("\u00b2", "\u0662", "02"):
+        assert status_of(client, picky_server.push_url, push_body(channel=application)) == 410
+    assert status_of(client, picky_server.push_url, push_body(channel=2)) == 409
 
 
 # -- frequency ----------------------------------------------------------------------------------
@@ -310,6 +406,7 @@ BAD_RULES = [
     ({"action": "reset", "probability": -0.1}, "probability must be between 0 and 1"),
     ({"action": "api_error"}, "api_error needs a status"),
     ({"action": "api_error", "status": "abc"}, "status must be a whole number"),
+    ({"action": "api_error", "status": "4\u00b2"}, "status must be a whole number"),
     ({"action": "http_error"}, "http_error needs a status"),
     ({"action": "http_error", "status": 700}, "HTTP status 700 is not 100 to 599"),
     ({"action": "latency"}, "latency needs seconds"),
