@@ -25,7 +25,6 @@ import asyncio
 import cProfile
 import gc
 import io
-import logging
 import pstats
 import statistics
 import sys
@@ -43,9 +42,7 @@ def production_logging() -> None:
     """The log setup of ``picky-mock serve`` (INFO, one line per push), writing to /dev/null."""
     from picky_mock.server import configure_logging
 
-    configure_logging("info")
-    handler = logging.getLogger("picky_mock").handlers[0]
-    handler.setStream(open("/dev/null", "w"))
+    configure_logging("info", open("/dev/null", "w"))
 
 
 def incoming(body: bytes):  # type: ignore[no-untyped-def]
@@ -196,8 +193,7 @@ def asgi_wall(n_calls: int) -> list[tuple[str, float]]:
     out.append(("picky-mock, info -> /dev/null", drive(create_app(Backend()))))
     results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(results, exist_ok=True)
-    handler = logging.getLogger("picky_mock").handlers[0]
-    handler.setStream(open(os.path.join(results, "profile-info.log"), "w"))
+    configure_logging("info", open(os.path.join(results, "profile-info.log"), "w"))
     out.append(("picky-mock, info -> file", drive(create_app(Backend()))))
     production_logging()
     return out
