@@ -154,6 +154,36 @@ def test_journal_unit():
         Journal(retention=0)
 
 
+def test_a_full_journal_keeps_the_garbage_collector_running():
+    """A full journal drops one entry per push. Freed one by one, old entries would cancel the
+    new ones in CPython's allocation count, young collections would stop and the young generation
+    would grow with every push until one long collection stalled the server (see Journal.append)."""
+    import gc
+
+    from picky_mock.backend import Backend, Incoming
+
+    backend = Backend(Settings(retention=1000))
+    raw = encode(push_body())
+    incoming = Incoming("POST", "/api/v2/push", (("content-type", "application/json"),), raw, raw)
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        for _ in range(1200):  # fill the journal, then some
+            backend.push(incoming)
+        gc.collect()
+        young_collections = gc.get_stats()[0]["collections"]
+        for _ in range(3000):
+            backend.push(incoming)
+        young = len(gc.get_objects(0))
+        collections = gc.get_stats()[0]["collections"] - young_collections
+    finally:
+        if not was_enabled:
+            gc.disable()
+    assert young < 5_000, f"{young} objects in the young generation after 3,000 pushes"
+    assert collections >= 10, f"only {collections} young collections in 3,000 pushes"
+    assert len(backend.journal) == 1000 and backend.journal.dropped == 3200
+
+
 def test_journal_appends_from_many_threads():
     from picky_mock.backend import Backend, Incoming
 
