@@ -150,17 +150,65 @@ def run_wrk(url: str, conns: int, duration: float, pin: list[str], pid: int | No
     raise SystemExit(f"bench: wrk gave no result:\n{done.stdout}\n{done.stderr}")
 
 
-def throughput(urls: dict[str, str], pids: dict[str, int], rounds: int, duration: float,
-               pin: list[str]) -> dict[str, object]:
+def start_servers(pin_server: list[str]) -> dict[str, Proc]:
+    """Fresh processes of the three servers; checks that the bare app answers picky-mock's bytes."""
+    procs: dict[str, Proc] = {}
+    try:
+        procs["picky"] = Proc("picky-mock (info)", [*pin_server, *picky_cmd(), "serve", "--port", "0"],
+                              str(RESULTS / "picky-info.log"), "serving")
+        procs["picky_warn"] = Proc("picky-mock (warning)", [*pin_server, *picky_cmd(), "serve", "--port", "0",
+                                                            "--log-level", "warning"],
+                                   str(RESULTS / "picky-warning.log"), "serving")
+        probe = Client(procs["picky"].url)
+        _, status, answer = probe.post(PUSH_PATH, SINGLE)
+        probe.close()
+        if status != 200 or not answer.startswith(b'{"status":100'):
+            raise SystemExit(f"bench: picky-mock did not accept the push: {status} {answer!r}")
+        (RESULTS / "answer-1.json").write_bytes(answer)
+        procs["bare"] = Proc("bare app", [*pin_server, sys.executable, str(HERE / "bare_app.py"),
+                                          str(RESULTS / "answer-1.json")], str(RESULTS / "bare.log"), "serving")
+        probe = Client(procs["bare"].url)
+        _, status, bare_answer = probe.post(PUSH_PATH, SINGLE)
+        probe.close()
+        assert bare_answer == answer, (bare_answer, answer)
+    except BaseException:
+        stop_servers(procs)
+        raise
+    return procs
+
+
+def stop_servers(procs: dict[str, Proc]) -> None:
+    for proc in reversed(list(procs.values())):
+        proc.stop()
+
+
+def throughput(pin_server: list[str], rounds: int, duration: float,
+               pin: list[str]) -> tuple[dict[str, object], dict[str, Proc]]:
+    """wrk at each connection count on each server, ``rounds`` times; returns the figures and the
+    last round's servers, still running (section 2 goes on with them).
+
+    Every round starts fresh processes: the speed of a Python server process depends on the luck of
+    its start (memory layout, hash seed), up to 10% here between two processes of the same code.
+    With one process per server for the whole run, one draw would bias every round alike; with fresh
+    ones, the median over rounds averages it out."""
     samples: dict[str, dict[int, list[dict[str, object]]]] = {s: {c: [] for c in CONNECTIONS} for s in SERVERS}
-    for server in SERVERS:  # warm-up: not recorded
-        run_wrk(urls[server], 16, max(1, round(duration / 2)), pin)
-    for r in range(rounds):
-        order = SERVERS[r % 3:] + SERVERS[: r % 3]  # rotate who goes first, so drift hits all alike
-        for conns in CONNECTIONS:
-            for server in order:
-                samples[server][conns].append(run_wrk(urls[server], conns, duration, pin, pids[server]))
-        print(f"  round {r + 1}/{rounds} done", flush=True)
+    procs: dict[str, Proc] = {}
+    try:
+        for r in range(rounds):
+            stop_servers(procs)
+            procs = {}
+            procs = start_servers(pin_server)
+            for server in SERVERS:  # warm-up: not recorded
+                run_wrk(procs[server].url, 16, max(1, round(duration / 2)), pin)
+            order = SERVERS[r % 3:] + SERVERS[: r % 3]  # rotate who goes first, so drift hits all alike
+            for conns in CONNECTIONS:
+                for server in order:
+                    proc = procs[server]
+                    samples[server][conns].append(run_wrk(proc.url, conns, duration, pin, proc.proc.pid))
+            print(f"  round {r + 1}/{rounds} done", flush=True)
+    except BaseException:
+        stop_servers(procs)
+        raise
     table = {}
     for conns in CONNECTIONS:
         row: dict[str, object] = {}
@@ -186,7 +234,7 @@ def throughput(urls: dict[str, str], pids: dict[str, int], rounds: int, duration
         for server in ("picky", "picky_warn"):
             row[f"{server}_cpu_over_bare"] = row[server]["cpu_us_per_req"] / row["bare"]["cpu_us_per_req"]
         table[str(conns)] = row
-    return {"rounds": rounds, "duration_s": duration, "table": table, "raw": samples}
+    return {"rounds": rounds, "duration_s": duration, "table": table, "raw": samples}, procs
 
 
 # -- large pushes ------------------------------------------------------------------------------
@@ -295,7 +343,7 @@ def report(res: dict[str, object]) -> str:
 
     t = res["throughput"]
     add(f"1. Throughput: single-recipient push, wrk POST, {t['duration_s']:g} s per run, "
-        f"{t['rounds']} rounds (servers rotated), medians")
+        f"{t['rounds']} rounds (fresh server processes each round, order rotated), medians")
     add(f"   {'conns':>5} {'bare rps':>9} {'picky rps':>9} {'picky/bare':>10} {'[per-round]':>13} "
         f"{'warn rps':>9} {'warn/bare':>9} {'info/warn':>9}  {'p50/p99 ms: bare':>17} {'picky':>13} {'warn':>13}")
     for conns in CONNECTIONS:
@@ -420,8 +468,8 @@ def git_state() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=5, help="whole seconds per wrk run (default 5)")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds (default 3)")
+    parser.add_argument("--duration", type=int, default=4, help="whole seconds per wrk run (default 4)")
+    parser.add_argument("--rounds", type=int, default=5, help="wrk rounds, each on fresh server processes (default 5)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 s runs, 1 round, few repeats")
     parser.add_argument("--pin", action="store_true",
                         help="pin the servers to one CPU and wrk/clients to another (default: no pinning, as a user "
@@ -459,33 +507,12 @@ def main() -> None:
     }
     print(f"bench: {pinning}; wrk runs of {args.duration:g} s, {args.rounds} round(s)", flush=True)
 
-    procs: list[Proc] = []
+    print("1/3 throughput (wrk)", flush=True)
+    tp, procs = throughput(pin_server, args.rounds, args.duration, [])
     try:
-        picky = Proc("picky-mock (info)", [*pin_server, *picky_cmd(), "serve", "--port", "0"],
-                     str(RESULTS / "picky-info.log"), "serving")
-        procs.append(picky)
-        warn = Proc("picky-mock (warning)", [*pin_server, *picky_cmd(), "serve", "--port", "0",
-                                             "--log-level", "warning"],
-                    str(RESULTS / "picky-warning.log"), "serving")
-        procs.append(warn)
-        probe = Client(picky.url)
-        _, status, answer = probe.post(PUSH_PATH, SINGLE)
-        probe.close()
-        if status != 200 or not answer.startswith(b'{"status":100'):
-            raise SystemExit(f"bench: picky-mock did not accept the push: {status} {answer!r}")
-        (RESULTS / "answer-1.json").write_bytes(answer)
-        bare = Proc("bare app", [*pin_server, sys.executable, str(HERE / "bare_app.py"),
-                                 str(RESULTS / "answer-1.json")], str(RESULTS / "bare.log"), "serving")
-        procs.append(bare)
-        urls = {"picky": picky.url, "picky_warn": warn.url, "bare": bare.url}
-        probe = Client(bare.url)
-        _, status, bare_answer = probe.post(PUSH_PATH, SINGLE)
-        probe.close()
-        assert bare_answer == answer, (bare_answer, answer)
-
-        print("1/3 throughput (wrk)", flush=True)
-        pids = {"picky": picky.proc.pid, "picky_warn": warn.proc.pid, "bare": bare.proc.pid}
-        tp = throughput(urls, pids, args.rounds, args.duration, [])
+        picky = procs["picky"]
+        urls = {name: proc.url for name, proc in procs.items()}
+        pids = {name: proc.proc.pid for name, proc in procs.items()}
         state = Client(picky.url)
         journal = state.get_json("/_picky/state")
         rejected = state.get_json("/_picky/journal?accepted=false")
@@ -502,8 +529,7 @@ def main() -> None:
         admin.close()
         lg["fresh"] = large(urls, pids, reps)
     finally:
-        for proc in reversed(procs):
-            proc.stop()
+        stop_servers(procs)
 
     print("3/3 fixture start/reset (in-process)", flush=True)
     fx = fixture(cold_runs=3 if args.quick else 5, starts=5 if args.quick else 10,
