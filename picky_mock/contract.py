@@ -73,7 +73,10 @@ def _show(value: object, limit: int = 60) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False, default=repr)
     except (ValueError, RecursionError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except RecursionError:
+            text = "(nested too deeply to show)"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -194,10 +197,14 @@ def _items_independent(schema: object) -> bool:
 
 
 def _item_key(item: object) -> bytes:
+    """A key equal for equal items (``data[]`` items are grouped by it)."""
     try:
         return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # integers beyond 64 bits, lone surrogates
-        return json.dumps(item, sort_keys=True).encode()
+    except TypeError:  # integers beyond 64 bits, lone surrogates, more than 255 levels of nesting
+        try:
+            return json.dumps(item, sort_keys=True).encode()
+        except RecursionError:  # deeper still: a key of its own
+            return b"\0deep %d" % id(item)
 
 
 @lru_cache(maxsize=256)
@@ -234,6 +241,15 @@ _extend: Any = jsonschema.validators.extend  # untyped in the stubs
 _Reference: Any = _extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 
+def _replaced(body: Any, path: list[Any]) -> Any:
+    """A copy of ``body`` with the array or object at ``path`` emptied (copied along the path only)."""
+    if not path:
+        return [] if isinstance(body, list) else {}
+    copy = list(body) if isinstance(body, list) else dict(body)
+    copy[path[0]] = _replaced(body[path[0]], path[1:])
+    return copy
+
+
 def _rank(violation: Violation) -> tuple[int, str]:
     try:
         return STATUS_PRECEDENCE.index(violation.status), violation.path
@@ -268,16 +284,61 @@ class Contract:
     def violations(self, name: str, body: object) -> list[Violation]:
         """Every violation of schema ``name`` by ``body``, the one that decides the answer first."""
         found: list[Violation] = []
-        seen: set[tuple[str, int]] = set()
         reduced = self._reduced(name, body)
         judged, items = (body, None) if reduced is None else reduced
-        for error in self._reference[name].iter_errors(judged):
+        try:
+            self._report(name, judged, items, found)
+        except RecursionError:  # jsonschema recurses, into the value and into repr() of it
+            found.append(self._too_deep(name, judged, items))
+        found.sort(key=_rank)
+        return found
+
+    def _report(self, name: str, body: object, items: dict[int, list[int]] | None, found: list[Violation]) -> None:
+        seen: set[tuple[str, int]] = set()
+        for error in self._reference[name].iter_errors(body):
             for violation in _violations(error, items):
                 if (violation.path, violation.status) not in seen:
                     seen.add((violation.path, violation.status))
                     found.append(violation)
-        found.sort(key=_rank)
-        return found
+
+    def _too_deep(self, name: str, body: object, items: dict[int, list[int]] | None) -> Violation:
+        """The violation of a body nested too deeply for the reference validator, which recurses.
+        It names the top of the deepest chain of arrays and objects (found without recursion), with
+        the status a wrong value there gets: the one the checker gives the body with an empty array
+        or object in its place (410 when that passes)."""
+        deepest: list[Any] = []
+        stack: list[tuple[object, list[Any]]] = [(body, [])]
+        while stack:
+            value, path = stack.pop()
+            if len(path) > len(deepest):
+                deepest = path
+            children: Iterable[tuple[Any, object]] = (
+                value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+            )
+            nested = [(child, [*path, key]) for key, child in children if isinstance(child, (dict, list))]
+            stack.extend(reversed(nested))  # the first of equally deep chains is named
+        if not isinstance(body, dict):
+            top: list[Any] = []
+        elif deepest[:1] == ["data"]:  # data[i], or the key of data[i] it is under
+            top = deepest[:3] if len(deepest) > 2 and isinstance(deepest[2], str) else deepest[:2]
+        else:
+            top = deepest[:1]
+        status = 410
+        if top:
+            standing_in: list[Violation] = []
+            try:
+                self._report(name, _replaced(body, top), None, standing_in)
+            except RecursionError:  # another chain as deep: keep 410
+                pass
+            status = next((v.status for v in standing_in if v.path == json_path(top)), status)
+        if items is not None and len(top) > 1:  # a reduced body: data[k] stands for data[items[k][0]]
+            top = ["data", items[top[1]][0], *top[2:]]
+        return Violation(
+            json_path(top),
+            "JSON nested less deeply (the checker follows some hundreds of levels)",
+            f"arrays and objects nested {len(deepest) - len(top) + 1} levels deep",
+            status,
+        )
 
     def _reduced(self, name: str, body: object) -> tuple[dict[str, Any], dict[int, list[int]]] | None:
         """For a body with many ``data[]`` items: the same body with only its failing items, each

@@ -114,6 +114,58 @@ def test_moderately_deep_values_in_an_open_field(client, picky_server):
     _served_as_usual(client)
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["token", "application", "globalmessage", "data[0]", "data[0].message", "data[0].media",
+     "data[0].reference_number"],
+)
+def test_deep_values_where_a_string_or_number_is_due(client, picky_server, where):
+    """jsonschema recurses into a wrong value, and so does repr() of it in its error message: a
+    value nested near JSON parsers' limit (1024 for orjson) used to end in a RecursionError, a 500.
+    It is now answered as a shallow wrong value at the same place is, and the error says where and
+    how deep."""
+
+    def push(depth: int) -> tuple[int, str]:
+        deep = "[" * depth + "]" * depth
+        item = '{"number": "5511987000000"}'
+        if where == "data[0]":
+            item = deep
+        elif where.startswith("data[0]."):
+            item = f'{{"number": "5511987000000", "{where.split(".")[1]}": {deep}}}'
+        top = {"token": '"t"', "application": "1", "globalmessage": '"hi"'}
+        if where in top:
+            top[where] = deep
+        raw = "{" + ", ".join(f'"{k}": {v}' for k, v in top.items()) + f', "data": [{item}]}}'
+        code = check_answer(client.post("/api/v2/push", content=raw.encode()))["status"]
+        entry = picky_server.journal.snapshot()[-1]
+        assert entry.status == code and entry.error.startswith(f"$.{where}: expected "), entry.error
+        return code, entry.error
+
+    shallow, _ = push(2)
+    assert shallow != 100
+    for depth in (300, 995, 1020):
+        code, error = push(depth)
+        assert code == shallow, f"depth {depth}: {code}, {shallow} when shallow ({error})"
+        if "nested" in error:  # too deep for the checker: said so, with the depth of the value
+            assert f"found arrays and objects nested {depth} levels deep" in error, error
+    assert any("nested" in e.error for e in picky_server.journal.snapshot()), "the deep path was not tried"
+    assert client.get("/_picky/journal").status_code == 200
+    _served_as_usual(client)
+
+
+def test_deep_values_among_many_recipients(client, picky_server):
+    """Past 64 recipients the failing ones are grouped by their JSON text first, which also
+    recursed; the error names the first deep recipient by its index in the request."""
+    deep = "[" * 1000 + "]" * 1000
+    items = [f'{{"number": "{number(i)}"}}' for i in range(100)]
+    for i in (70, 80):
+        items[i] = f'{{"number": "{number(i)}", "message": {deep}}}'
+    raw = '{"token": "t", "application": 1, "globalmessage": "hi", "data": [' + ", ".join(items) + "]}"
+    error = expect_error(client.post("/api/v2/push", content=raw.encode()), 410)
+    assert error.startswith("410 $.data[70].message: expected "), error
+    _served_as_usual(client)
+
+
 VALUES = [None, True, False, 0, -1, 1.5, 10**20, "", " ", "x", "\u0000", "😀", [], {}, [None], {"a": []}, [[[]]]]
 TOP_KEYS = [
     "token", "application", "globalmessage", "globalmedia", "globalmedia_code", "media_name", "priority",
