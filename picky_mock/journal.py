@@ -3,9 +3,6 @@
 Like ``responses.calls`` or ``respx.calls``: a test asks what its client sent and what it was
 answered. Entries are kept in arrival order; when more than ``retention`` requests have come, the
 oldest are dropped (``Journal.dropped`` counts them), so a long run does not grow without limit.
-
-Each entry is stored packed, as one ``bytes`` object (see :class:`Journal`), and read back as an
-:class:`Entry` when a query asks for it.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import marshal
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -124,20 +120,6 @@ class MessageBatch(Sequence[Message]):
 
     def __repr__(self) -> str:
         return f"MessageBatch(push_id={self._push_id!r}, messages={len(self)})"
-
-    def columns(self) -> tuple[Any, ...]:
-        """The constructor's arguments, in order: ``MessageBatch(*batch.columns()) == batch``."""
-        return (
-            self._push_id,
-            self._first,
-            self._channel,
-            self._numbers,
-            self._texts,
-            self._media,
-            self._segments,
-            self._credits,
-            self._references,
-        )
 
     @property
     def numbers(self) -> Sequence[str]:
@@ -270,26 +252,20 @@ class Entry(NamedTuple):
         }
 
 
-class Journal:
-    """A bounded, thread-safe record of requests; queries return snapshots (lists).
+RELEASE_BATCH = 256
+"""How many dropped entries :meth:`Journal.append` frees at a time."""
 
-    Entries are kept packed: each is one ``bytes`` object made by :mod:`marshal` from its plain
-    fields (:func:`pack`), and a query unpacks the ones it reads (:func:`unpack`). Why: held as
-    live records, a full journal of 10,000 pushes is 30,000 objects that the garbage collector
-    walks again and again, about 4 us of every push at 20,000 pushes a second, and the young
-    collections themselves stall: freeing the oldest entry as each new one comes cancels the
-    allocation count that starts them, so the young generation grows to a hundred thousand
-    objects before one long collection (40 to 60 ms, the p99 of ``bench/bench.py`` at 64
-    connections). Bytes are not containers: the collector never sees them, allocating and freeing
-    them does not count, and they are a fifth of the memory. Packing costs about 1 us a push;
-    reading a full journal about 3 us an entry.
-    """
+
+class Journal:
+    """A bounded, thread-safe record of requests; queries return snapshots (lists)."""
 
     def __init__(self, retention: int = 10_000) -> None:
         if retention < 1:
             raise ValueError("retention must be at least 1")
         self.retention = retention
-        self._entries: deque[bytes] = deque(maxlen=retention)
+        self._entries: deque[Entry] = deque()
+        self._released: list[Entry] = []
+        """Entries dropped but not yet freed: see :meth:`append`."""
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self.dropped = 0
@@ -299,16 +275,34 @@ class Journal:
         return next(self._seq)
 
     def append(self, entry: Entry) -> None:
-        packed = pack(entry)  # outside the lock: the lock guards the deque and the count only
+        """Add ``entry``; past the retention, drop the oldest.
+
+        Dropped entries are freed in batches of :data:`RELEASE_BATCH`, not one by one, for the
+        garbage collector's sake. CPython starts a young-generation collection when allocations of
+        container objects outnumber deallocations by 700, and freeing *any* container counts as a
+        deallocation, old ones included. A full journal that freed one old entry per new one would
+        hold that count near zero: young collections would stop, the young generation would grow to
+        a hundred thousand objects, and the one collection that finally came would stall the server
+        for tens of milliseconds (the p99 of ``bench/bench.py`` at 64 connections, before this).
+        Freed in batches, the count climbs between them and collections stay small and regular.
+        At most ``RELEASE_BATCH`` entries are held beyond the retention; they are never returned.
+        """
+        released = None
         with self._lock:
-            if len(self._entries) == self.retention:
+            entries = self._entries
+            if len(entries) >= self.retention:
                 self.dropped += 1
-            self._entries.append(packed)
+                self._released.append(entries.popleft())
+                if len(self._released) >= RELEASE_BATCH:
+                    released, self._released = self._released, []
+            entries.append(entry)
+        del released  # freed here, outside the lock
 
     def clear(self) -> None:
         """Forget every entry (sequence numbers go on, so an old id never names a new entry)."""
         with self._lock:
             self._entries.clear()
+            self._released.clear()
             self.dropped = 0
 
     def __len__(self) -> int:
@@ -319,8 +313,7 @@ class Journal:
 
     def snapshot(self) -> list[Entry]:
         with self._lock:
-            packed = list(self._entries)
-        return [unpack(blob) for blob in packed]
+            return list(self._entries)
 
     def entries(
         self,
@@ -391,55 +384,3 @@ def _texts(messages: Sequence[Message]) -> Sequence[str]:
     if isinstance(messages, MessageBatch):
         return messages.texts
     return [m.text for m in messages]
-
-
-def pack(entry: Entry) -> bytes:
-    """``entry`` as one ``bytes`` object (:func:`unpack` gives it back, equal field by field).
-
-    Marshal format 2, without the back-references of later formats: a fifth faster to write, for
-    a little more memory."""
-    push = entry.push
-    messages = entry.messages
-    columns: tuple[Any, ...] | None
-    if type(messages) is MessageBatch:
-        columns = messages.columns()
-    elif messages:
-        columns = (tuple(map(tuple, messages)),)
-    else:
-        columns = None
-    violations = entry.violations
-    return marshal.dumps(
-        (
-            entry[:11],
-            None if push is None else tuple(push),
-            columns,
-            tuple(map(_violation_fields, violations)) if violations else (),
-            entry[14:],
-        ),
-        2,
-    )
-
-
-def _violation_fields(violation: Violation) -> tuple[str, str, str, int]:
-    return (violation.path, violation.expected, violation.found, violation.status)
-
-
-def unpack(packed: bytes) -> Entry:
-    """The :class:`Entry` that :func:`pack` packed."""
-    head, push, columns, violations, tail = marshal.loads(packed)
-    messages: Sequence[Message]
-    if columns is None:
-        messages = NO_MESSAGES
-    elif len(columns) == 1:
-        messages = tuple(Message._make(fields) for fields in columns[0])
-    else:
-        messages = MessageBatch(*columns)
-    return Entry._make(
-        (
-            *head,
-            None if push is None else Push._make(push),
-            messages,
-            tuple(Violation(*fields) for fields in violations),
-            *tail,
-        )
-    )
