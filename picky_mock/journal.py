@@ -8,6 +8,7 @@ oldest are dropped (``Journal.dropped`` counts them), so a long run does not gro
 from __future__ import annotations
 
 import base64
+import gc
 import itertools
 import json
 import threading
@@ -253,7 +254,12 @@ class Entry(NamedTuple):
 
 
 RELEASE_BATCH = 256
-"""How many dropped entries :meth:`Journal.append` frees at a time."""
+"""The fewest dropped entries :meth:`Journal.append` frees at a time (more when the garbage
+collector's first threshold is higher: see there)."""
+
+
+def _release_batch() -> int:
+    return max(RELEASE_BATCH, gc.get_threshold()[0])
 
 
 class Journal:
@@ -266,6 +272,7 @@ class Journal:
         self._entries: deque[Entry] = deque()
         self._released: list[Entry] = []
         """Entries dropped but not yet freed: see :meth:`append`."""
+        self._release_at = _release_batch()
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self.dropped = 0
@@ -277,15 +284,17 @@ class Journal:
     def append(self, entry: Entry) -> None:
         """Add ``entry``; past the retention, drop the oldest.
 
-        Dropped entries are freed in batches of :data:`RELEASE_BATCH`, not one by one, for the
-        garbage collector's sake. CPython starts a young-generation collection when allocations of
-        container objects outnumber deallocations by 700, and freeing *any* container counts as a
-        deallocation, old ones included. A full journal that freed one old entry per new one would
-        hold that count near zero: young collections would stop, the young generation would grow to
-        a hundred thousand objects, and the one collection that finally came would stall the server
-        for tens of milliseconds (the p99 of ``bench/bench.py`` at 64 connections, before this).
-        Freed in batches, the count climbs between them and collections stay small and regular.
-        At most ``RELEASE_BATCH`` entries are held beyond the retention; they are never returned.
+        Dropped entries are freed in batches, not one by one, for the garbage collector's sake.
+        CPython starts a young-generation collection when allocations of container objects outnumber
+        deallocations by a threshold (``gc.get_threshold()[0]``, 700 by default on CPython 3.11), and
+        freeing *any* container counts as a deallocation, old ones included. A full journal that
+        freed one old entry per new one would hold that count near zero: young collections would
+        stop, the young generation would grow with every push to a hundred thousand objects, and the
+        collection that finally came would stall the server for 40 to 60 ms (the p99 of
+        ``bench/bench.py`` at 64 connections, before this). Between two batches the count climbs by
+        at least one per entry, so a batch of at least the threshold lets collections come at their
+        usual pace. The entries of a batch are held beyond the retention until it is freed; they are
+        never returned.
         """
         released = None
         with self._lock:
@@ -293,8 +302,9 @@ class Journal:
             if len(entries) >= self.retention:
                 self.dropped += 1
                 self._released.append(entries.popleft())
-                if len(self._released) >= RELEASE_BATCH:
+                if len(self._released) >= self._release_at:
                     released, self._released = self._released, []
+                    self._release_at = _release_batch()
             entries.append(entry)
         del released  # freed here, outside the lock
 
