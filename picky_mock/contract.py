@@ -241,13 +241,64 @@ _extend: Any = jsonschema.validators.extend  # untyped in the stubs
 _Reference: Any = _extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
 
 
-def _replaced(body: Any, path: list[Any]) -> Any:
-    """A copy of ``body`` with the array or object at ``path`` emptied (copied along the path only)."""
-    if not path:
-        return [] if isinstance(body, list) else {}
-    copy = list(body) if isinstance(body, list) else dict(body)
-    copy[path[0]] = _replaced(body[path[0]], path[1:])
-    return copy
+#: Arrays and objects nested deeper than this (from the body's top) are cut by
+#: :meth:`Contract._report_cut`; the reference validator follows some hundreds.
+_CUT_DEPTH = 100
+
+
+def _deep_values(body: object) -> list[tuple[Any, ...]]:
+    """The places (a top-level key, ``data[i]``, or a key of ``data[i]``) holding arrays and
+    objects nested more than :data:`_CUT_DEPTH` levels below the body's top, in document order.
+    One walk without recursion that goes no deeper than that: linear in the size of the body."""
+    found: dict[tuple[Any, ...], None] = {}
+    stack: list[tuple[object, int, tuple[Any, ...]]] = [(body, 0, ())]
+    while stack:
+        value, depth, top = stack.pop()
+        if depth > _CUT_DEPTH:
+            found[top] = None
+            continue
+        if isinstance(value, dict):
+            children: list[tuple[Any, object]] = list(value.items())
+        elif isinstance(value, list):
+            children = list(enumerate(value))
+        else:
+            continue
+        for key, child in reversed(children):  # reversed: the stack pops them in document order
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1, _top_below(body, top, key)))
+    return list(found)
+
+
+def _top_below(body: object, top: tuple[Any, ...], key: Any) -> tuple[Any, ...]:
+    """The place a child at ``key`` under ``top`` belongs to (see :func:`_deep_values`)."""
+    if not isinstance(body, dict) or (top and top[0] != "data") or len(top) == 3:
+        return top
+    if len(top) == 2 and not isinstance(key, str):  # inside data[i] itself, an array
+        return top
+    return (*top, key)
+
+
+def _cut(body: Any, places: list[tuple[Any, ...]]) -> Any:
+    """A copy of ``body`` with the arrays and objects at ``places`` emptied, copied along the way
+    to them only (one pass, however many places)."""
+    tree: dict[Any, Any] = {}
+    for place in places:
+        if not place:
+            return [] if isinstance(body, list) else {}
+        node = tree
+        for key in place[:-1]:
+            node = node.setdefault(key, {})
+        node[place[-1]] = None
+
+    def apply(value: Any, node: dict[Any, Any] | None) -> Any:
+        if node is None:
+            return [] if isinstance(value, list) else {}
+        copy = list(value) if isinstance(value, list) else dict(value)
+        for key, below in node.items():
+            copy[key] = apply(value[key], below)
+        return copy
+
+    return apply(body, tree)
 
 
 def _rank(violation: Violation) -> tuple[int, str]:
@@ -289,7 +340,7 @@ class Contract:
         try:
             self._report(name, judged, items, found)
         except RecursionError:  # jsonschema recurses, into the value and into repr() of it
-            found.append(self._too_deep(name, judged, items))
+            found = self._report_cut(name, judged, items)
         found.sort(key=_rank)
         return found
 
@@ -301,44 +352,35 @@ class Contract:
                     seen.add((violation.path, violation.status))
                     found.append(violation)
 
-    def _too_deep(self, name: str, body: object, items: dict[int, list[int]] | None) -> Violation:
-        """The violation of a body nested too deeply for the reference validator, which recurses.
-        It names the top of the deepest chain of arrays and objects (found without recursion), with
-        the status a wrong value there gets: the one the checker gives the body with an empty array
-        or object in its place (410 when that passes)."""
-        deepest: list[Any] = []
-        stack: list[tuple[object, list[Any]]] = [(body, [])]
-        while stack:
-            value, path = stack.pop()
-            if len(path) > len(deepest):
-                deepest = path
-            children: Iterable[tuple[Any, object]] = (
-                value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-            )
-            nested = [(child, [*path, key]) for key, child in children if isinstance(child, (dict, list))]
-            stack.extend(reversed(nested))  # the first of equally deep chains is named
-        if not isinstance(body, dict):
-            top: list[Any] = []
-        elif deepest[:1] == ["data"]:  # data[i], or the key of data[i] it is under
-            top = deepest[:3] if len(deepest) > 2 and isinstance(deepest[2], str) else deepest[:2]
-        else:
-            top = deepest[:1]
-        status = 410
-        if top:
-            standing_in: list[Violation] = []
-            try:
-                self._report(name, _replaced(body, top), None, standing_in)
-            except RecursionError:  # another chain as deep: keep 410
-                pass
-            status = next((v.status for v in standing_in if v.path == json_path(top)), status)
-        if items is not None and len(top) > 1:  # a reduced body: data[k] stands for data[items[k][0]]
-            top = ["data", items[top[1]][0], *top[2:]]
-        return Violation(
-            json_path(top),
-            "JSON nested less deeply (the checker follows some hundreds of levels)",
-            f"arrays and objects nested {len(deepest) - len(top) + 1} levels deep",
-            status,
-        )
+    def _report_cut(self, name: str, body: object, items: dict[int, list[int]] | None) -> list[Violation]:
+        """The report on a body nested too deeply for the reference validator, which recurses.
+
+        Each value with arrays and objects nested more than :data:`_CUT_DEPTH` levels below the
+        body's top is replaced by an empty one, and the body so cut is judged: a deep value where a
+        string or number is due gets the status a shallow wrong value there gets, and is shown as
+        "nested more than 100 levels deep". When the cut body passes, what is wrong is inside a
+        deep value, where the checker cannot follow: 410 at the first of them."""
+        deep = _deep_values(body)
+        cut = _cut(body, deep)
+        too_deep = f"arrays and objects nested more than {_CUT_DEPTH} levels deep"
+        shown: dict[str, str] = {}
+        for top in deep:
+            places = [list(top)]
+            if items is not None and len(top) > 1 and top[0] == "data":  # data[k] stands for data[i]s
+                places = [["data", index, *top[2:]] for index in items.get(top[1], [top[1]])]
+            for place in places:
+                shown[json_path(place)] = too_deep
+        found: list[Violation] = []
+        try:
+            self._report(name, cut, items, found)
+        except RecursionError:  # cannot happen: nothing in ``cut`` is deeper than _CUT_DEPTH
+            found = []
+        found = [replace(v, found=shown[v.path]) if v.path in shown else v for v in found]
+        if not found and shown:
+            path, what = next(iter(shown.items()))
+            expected = "JSON nested less deeply (the checker follows some hundreds of levels)"
+            found = [Violation(path, expected, what, 410)]
+        return found
 
     def _reduced(self, name: str, body: object) -> tuple[dict[str, Any], dict[int, list[int]]] | None:
         """For a body with many ``data[]`` items: the same body with only its failing items, each
