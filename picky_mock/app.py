@@ -17,7 +17,7 @@ import logging
 import socket
 import struct
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,6 +32,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import HANG_CAP_SECONDS, Action, FaultRule
+from .journal import pack_headers
 from .wire import write_answer
 
 __all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "InProcessFault", "PickyApp", "create_app"]
@@ -134,10 +135,6 @@ class FaultyAnswer(Response):
 
 def _answer(outcome: Outcome) -> Response:
     return Response(outcome.body, outcome.http_status, outcome.headers, media_type=outcome.content_type)
-
-
-def _decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
 
 
 async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
@@ -255,7 +252,7 @@ class PickyApp:
     async def _wrong_method(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Any method but POST on an API path, even one HTTP does not know: 405, JSON, journaled."""
         method, path = scope["method"], scope["path"]
-        incoming = Incoming(method, path, _decode_headers(scope["headers"]), b"", None)
+        incoming = Incoming(method, path, pack_headers(scope["headers"]), b"", None)
         outcome = self.backend.transport_error(incoming, 405, 410, f"method {method} not allowed on {path}: use POST")
         outcome.headers["allow"] = "POST"
         await _answer(outcome)(scope, receive, send)
@@ -274,7 +271,7 @@ class PickyApp:
             body, too_large, gone = await _receive_body(receive, self._limit)
             if gone:
                 return
-            headers = _decode_headers(scope["headers"])
+            headers = pack_headers(scope["headers"])
             if too_large:
                 incoming = Incoming("POST", path, headers, body, None)
                 detail = f"request body larger than the limit of {self._limit} bytes (max_body_bytes)"
@@ -342,7 +339,7 @@ def _starlette_app(backend: Backend) -> Starlette:
                 error = {"error": f"method {request.method} not allowed on {path}", "allowed": methods}
                 return _json(error, 405, {"allow": ", ".join(methods)})
             return _json({"error": "no such admin endpoint", "path": path, "admin": sorted(admin_methods)}, 404)
-        incoming = Incoming(request.method, path, _decode_headers(request.scope["headers"]), b"", None)
+        incoming = Incoming(request.method, path, pack_headers(request.scope["headers"]), b"", None)
         body = {
             "error": "not found",
             "path": path,

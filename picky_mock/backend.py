@@ -92,7 +92,8 @@ class Incoming(NamedTuple):
 
     method: str
     path: str
-    headers: tuple[tuple[str, str], ...]
+    header_block: bytes
+    """The headers, packed by :func:`~picky_mock.journal.pack_headers`."""
     raw_body: bytes
     document: bytes | None
     """The JSON document: the body, or the ``data`` form field or query parameter."""
@@ -515,7 +516,7 @@ class Backend:
             time.time(),
             incoming.method,
             incoming.path,
-            incoming.headers,
+            incoming.header_block,
             incoming.raw_body,
             incoming.document,
             http_status,
@@ -671,7 +672,7 @@ class Backend:
             time.time(),
             incoming.method,
             incoming.path,
-            incoming.headers,
+            incoming.header_block,
             incoming.raw_body,
             incoming.document,
             200,

@@ -7,10 +7,12 @@ import threading
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pushing import TOKEN, encode, expect_error, expect_success, number, push_body
 
 from picky_mock.config import Settings
-from picky_mock.journal import Journal
+from picky_mock.journal import Journal, pack_headers, unpack_headers
 from picky_mock.server import ServerThread
 
 
@@ -67,6 +69,55 @@ def test_entries_hold_request_and_answer(picky_server, traffic):
     rejected = picky_server.journal.entries(status=406)[0]
     assert rejected.error and rejected.error.startswith("$.data[0].number")
     assert rejected.violations[0].path == "$.data[0].number" and rejected.violations[0].status == 406
+
+
+def test_entry_headers_are_what_the_client_sent(client, picky_server):
+    """Every header the client sent, in order, names lower-cased, values byte for byte (latin-1),
+    including the odd ones that the packed form cannot hold as lines."""
+    odd = [
+        ("X-Colon-Space", "a: b"),  # ': ' in a value
+        ("X-Empty", ""),
+        ("X-Latin", "caf\xe9"),
+        ("X-Twice", "1"),
+        ("X-Twice", "2"),
+    ]
+    client.post("/api/v2/push", json=push_body(number(1)), headers=httpx.Headers(odd, encoding="latin-1"))
+    entry = picky_server.journal.snapshot()[-1]
+    sent = [(name.lower(), value) for name, value in odd]
+    assert [pair for pair in entry.headers if pair[0].startswith("x-")] == sent
+    assert entry.header("x-twice") == "1" and entry.header("X-LATIN") == "caf\xe9"
+    assert [pair for pair in entry.to_json()["headers"] if pair[0].startswith("x-")] == [list(p) for p in sent]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [],
+        [(b"host", b"x"), (b"content-type", b"application/json")],
+        [(b"a", b"")],
+        [(b"a", b"b: c")],  # ': ' in a value
+        [(b"a: b", b"c")],  # ... in a name (in-process ASGI clients check nothing)
+        [(b"a", b"b\nc"), (b"d", b"e")],  # a line break in a value
+        [(b"[x", b"y")],  # the JSON marker as a name's first byte
+        [(b"a:", b" b")],
+        [(b"\xff", b"\x00\xe9")],
+    ],
+)
+def test_packed_headers_round_trip(raw):
+    assert unpack_headers(pack_headers(raw)) == tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+
+
+@given(st.lists(st.tuples(st.binary(max_size=8), st.binary(max_size=8)), max_size=6))
+def test_packed_headers_round_trip_any_bytes(raw):
+    """Shrinks toward the shortest list of the shortest names and values that do not round-trip."""
+    assert unpack_headers(pack_headers(raw)) == tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+
+
+def test_packed_headers_are_one_small_object_per_entry():
+    """What the journal keeps per request: one bytes object, not a pair and two strings per header."""
+    raw = [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"), (b"content-length", b"91")]
+    block = pack_headers(raw)
+    assert block == b"host: 127.0.0.1:8080\ncontent-type: application/json\ncontent-length: 91"
 
 
 def test_http_queries(client, traffic):
@@ -172,7 +223,7 @@ def test_a_full_journal_keeps_the_garbage_collector_running(threshold):
     try:
         backend = Backend(Settings(retention=1000))
         raw = encode(push_body())
-        incoming = Incoming("POST", "/api/v2/push", (("content-type", "application/json"),), raw, raw)
+        incoming = Incoming("POST", "/api/v2/push", b"content-type: application/json", raw, raw)
         for _ in range(1200):  # fill the journal, then some
             backend.push(incoming)
         gc.collect()
@@ -200,7 +251,7 @@ def test_journal_appends_from_many_threads():
     def work() -> None:
         for _ in range(100):
             raw = encode(body)
-            backend.push(Incoming("POST", "/api/v2/push", (), raw, raw))
+            backend.push(Incoming("POST", "/api/v2/push", b"", raw, raw))
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
