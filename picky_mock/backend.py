@@ -287,8 +287,8 @@ class Backend:
     # -- faults ----------------------------------------------------------------------------
 
     def _plan(self, rules: list[FaultRule]) -> tuple[Fired, FaultRule | None]:
-        """What the fired rules do: their total latency, and the first rule that changes the answer
-        (the others that fired are counted and journaled, but the answer is that rule's)."""
+        """What the fired rules do: their total latency, and the one rule that changes the answer
+        (:meth:`FaultBook.fire` lets at most one fire)."""
         if not rules:
             return NOT_FIRED, None
         delay = 0.0
@@ -308,14 +308,14 @@ class Backend:
 
     def push(self, incoming: Incoming) -> Outcome:
         """Judge one push request, answer it as the real API would (or as a fault says), journal it."""
-        return self._handle(incoming, self._judge)
+        return self._handle(incoming, self._judge, push=True)
 
     def check_balance(self, incoming: Incoming) -> Outcome:
         """``POST /api/v2/check-balance`` ``{token}``: the balance of the account, as
         ``{"balance": 59.108, "status": 100, "message": "Success"}`` (CONTRACT.md 5)."""
-        return self._handle(incoming, self._judge_balance)
+        return self._handle(incoming, self._judge_balance, push=False)
 
-    def _handle(self, incoming: Incoming, judge: Judge) -> Outcome:
+    def _handle(self, incoming: Incoming, judge: Judge, *, push: bool) -> Outcome:
         """What every API request goes through: parse, let the fault rules speak, judge, journal."""
         seq = self.journal.next_seq()
         body: Any = None
@@ -324,7 +324,7 @@ class Backend:
             body = parse_document(incoming.document)
         except ApiError as error:
             parse_error = error
-        rules = self.faults.fire_on(incoming.path, body) if self.faults.active else None
+        rules = self.faults.fire_on(incoming.path, body, push=push) if self.faults.active else None
         fired, terminal = self._plan(rules) if rules else _NO_FAULT
         if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
             outcome = self._faulted(seq, incoming, body, terminal, fired)

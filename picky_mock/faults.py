@@ -644,18 +644,26 @@ class FaultBook:
             self._swap(_EMPTY_INDEX)
             self._ids = itertools.count(1)
 
-    def fire_on(self, path: str, body: Any) -> list[FaultRule]:
+    def fire_on(self, path: str, body: Any, *, push: bool = True) -> list[FaultRule]:
         """:meth:`fire` for a request's path and parsed body: the facts are read only when some rule
         may hold, so rules that match nothing cost little."""
         index = self._index
         if not index.rules or index.may_fire(path, body) is False:
             return []
-        return self.fire(facts_of(path, body))
+        return self.fire(facts_of(path, body), push=push)
 
-    def fire(self, facts: Facts) -> list[FaultRule]:
+    def fire(self, facts: Facts, *, push: bool = True) -> list[FaultRule]:
         """The rules that fire on a request with ``facts``, in the order they were added; their
-        counters are updated. Probabilities are drawn only for rules whose other conditions hold,
-        so a run of the same requests against the same seed fires the same faults."""
+        counters are updated.
+
+        * Every latency rule that holds fires (their delays add up), and at most one other rule:
+          the oldest that holds and passes its frequency. The rules after it that would change the
+          answer are not tried at all (no ``seen``, no draw, no ``times`` used), so that two faults
+          queued one after the other (``fail_next`` twice) answer one request each, in order.
+        * A request that is not a push (``push=False``: ``check-balance``) is tried only against
+          rules that name a ``path``: a rule with none is about pushes (README, "Faults").
+        * Probabilities are drawn only for rules whose other conditions hold, so a run of the same
+          requests against the same seed fires the same faults."""
         index = self._index
         if not index.rules:
             return []
@@ -663,8 +671,12 @@ class FaultBook:
         if not candidates:
             return []
         fired = []
+        decided = False
         with self._lock:
             for rule in candidates:
+                latency = rule.action.kind == "latency"
+                if (decided and not latency) or (not push and rule.when.path is None):
+                    continue
                 if not rule.when.holds(facts):
                     continue
                 rule.seen += 1
@@ -678,6 +690,7 @@ class FaultBook:
                     continue
                 rule.hits += 1
                 fired.append(rule)
+                decided = decided or not latency
         return fired
 
     def draw_delay(self, action: Action) -> float:

@@ -166,16 +166,26 @@ _bodies = st.integers(0, 9).flatmap(lambda i: _pushes if i < 6 else _odd_pushes 
 
 @settings(max_examples=500, deadline=None)
 @given(
-    whens=st.lists(_whens, min_size=1, max_size=4), catch_all=st.booleans(), path=st.sampled_from(_PATHS), body=_bodies
+    whens=st.lists(_whens, min_size=1, max_size=4),
+    catch_all=st.booleans(),
+    path=st.sampled_from(_PATHS),
+    body=_bodies,
+    slow=st.sets(st.integers(0, 3)),
 )
-def test_fired_rules_are_exactly_those_that_hold(whens, catch_all, path, body):
+def test_fired_rules_are_exactly_those_that_hold(whens, catch_all, path, body, slow):
+    """Brute force: every latency rule that holds, and the oldest other rule that holds."""
     book = FaultBook(seed=1)
-    rules = [book.add({"action": "api_error", "status": 409, **when}) for when in whens]
+    actions = [{"action": "latency", "seconds": 0.0} if i in slow else {"action": "api_error", "status": 409}
+               for i in range(len(whens))]
+    rules = [book.add({**action, **when}) for action, when in zip(actions, whens, strict=True)]
     if catch_all and len(whens) == 1:  # a rule with no criterion: every request is a candidate
         rules.append(book.add({"action": "api_error", "status": 409}))
     facts = facts_of(path, body)
-    expected = [rule.id for rule in rules if rule.when.holds(facts)]
+    holding = [rule for rule in rules if rule.when.holds(facts)]
+    deciding = [rule for rule in holding if rule.action.kind != "latency"][:1]
+    expected = [rule.id for rule in holding if rule.action.kind == "latency" or rule in deciding]
     assert [rule.id for rule in book.fire_on(path, body)] == expected
+    assert [rule.seen for rule in rules] == [int(rule.id in expected) for rule in rules]
 
 
 def test_channel_is_read_as_the_schema_reads_it():
@@ -352,7 +362,51 @@ def test_first_added_terminal_rule_decides(picky_server, client, indexed_first):
         b = picky_server.add_fault("api_error", status=409, number=NUMBER)
     expected = a.rule.action.status
     assert status_of(client, picky_server.push_url, push_body(NUMBER)) == expected
-    assert picky_server.requests[0].faults == (a.rule.describe(), b.rule.describe())
+    assert picky_server.requests[0].faults == (a.rule.describe(),)
+    assert (b.seen, b.hits) == (0, 0)  # not tried: the request was a's
+
+
+def test_queued_faults_answer_one_push_each_in_order(picky_server, client):
+    """Two faults queued one after the other: the first push gets the first, the second the second
+    (the second is not spent on the first push, which it could not answer)."""
+    coverage = picky_server.backend.coverage.faults
+    before = coverage.copy()
+    first = picky_server.fail_next(http=503)
+    second = picky_server.fail_next(http=502)
+    third = picky_server.fail_next(403)
+    statuses = []
+    for _ in range(4):
+        answer = client.post(picky_server.push_url, json=push_body())
+        statuses.append(answer.status_code if answer.status_code != 200 else answer.json()["status"])
+    assert statuses == [503, 502, 403, 100]
+    # seen: the pushes each was tried on (a spent rule is still tried; one behind a deciding rule is not)
+    assert [(h.seen, h.hits) for h in (first, second, third)] == [(4, 1), (3, 1), (2, 1)]
+    assert [len(e.faults) for e in picky_server.requests] == [1, 1, 1, 0]
+    assert coverage - before == {"http_error": 2, "api_error": 1}
+
+
+def test_latency_rules_add_up_beside_the_deciding_rule(picky_server, client):
+    slow = picky_server.add_fault("latency", seconds=0.01)
+    failing = picky_server.fail_next(409)
+    slower = picky_server.add_fault("latency", seconds=0.02)
+    assert status_of(client, picky_server.push_url, push_body()) == 409
+    entry = picky_server.requests[0]
+    assert len(entry.faults) == 3 and entry.delay == pytest.approx(0.03)
+    assert (slow.hits, failing.hits, slower.hits) == (1, 1, 1)
+
+
+def test_push_rules_leave_check_balance_alone(picky_server, client):
+    """A rule without a path is about pushes: a client that checks its balance first still sees the
+    fault on its push. A rule that names the check-balance path hits it."""
+    queued = picky_server.fail_next(http=503)
+    balance = client.post(picky_server.url + "/api/v2/check-balance", json={"token": "tok"})
+    assert balance.status_code == 200 and balance.json()["status"] == 100
+    assert (queued.seen, queued.hits) == (0, 0)
+    assert client.post(picky_server.push_url, json=push_body()).status_code == 503
+    on_balance = picky_server.fail_next(http=502, path="/api/v2/check-balance")
+    assert client.post(picky_server.url + "/api/v2/check-balance", json={"token": "tok"}).status_code == 502
+    assert on_balance.hits == 1
+    assert status_of(client, picky_server.push_url, push_body()) == 100
 
 
 def test_many_indexed_rules(picky_server, client):
@@ -382,7 +436,7 @@ def test_admin_api_lists_counts_and_removes(picky_server, client):
     assert status_of(client, picky_server.push_url, push_body()) == 100
     rules = {r["id"]: r for r in client.get(url).json()["rules"]}
     assert (rules[added[0]["id"]]["seen"], rules[added[0]["id"]]["hits"]) == (2, 1)
-    assert (rules[added[1]["id"]]["seen"], rules[added[1]["id"]]["hits"]) == (2, 2)
+    assert (rules[added[1]["id"]]["seen"], rules[added[1]["id"]]["hits"]) == (1, 1)  # not tried on the 409
     assert client.delete(f"{url}/{added[0]['id']}").json() == {"removed": added[0]["id"]}
     assert client.delete(f"{url}/{added[0]['id']}").status_code == 404
     assert [r["id"] for r in client.get(url).json()["rules"]] == [added[1]["id"]]
