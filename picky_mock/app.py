@@ -19,7 +19,7 @@ import struct
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote_from_bytes
 
 import orjson
 from starlette.applications import Starlette
@@ -170,9 +170,9 @@ async def _document(scope: Scope, body: bytes) -> tuple[bytes | None, str]:
             break
     looks_like_json = body.lstrip()[:1] in (b"{", b"[")  # curl -d labels JSON as a form by default
     if content_type.startswith(b"application/x-www-form-urlencoded") and not looks_like_json:
-        fields = parse_qs(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8")
-        if "data" in fields:
-            return fields["data"][0].encode("utf-8"), "form"
+        field = _urlencoded_field(body, "data")
+        if field is not None:
+            return field, "form"
     elif content_type.startswith(b"multipart/form-data"):
 
         async def replay() -> dict[str, Any]:
@@ -187,10 +187,25 @@ async def _document(scope: Scope, body: bytes) -> tuple[bytes | None, str]:
             return value.encode("utf-8"), "form"
     query = scope.get("query_string", b"")
     if query and not body.strip():
-        values = parse_qs(query.decode("latin-1"), keep_blank_values=True, encoding="utf-8").get("data")
-        if values:
-            return values[0].encode("utf-8"), "query"
+        field = _urlencoded_field(query, "data")
+        if field is not None:
+            return field, "query"
     return body, "body"
+
+
+_ASCII = bytes(range(128))
+
+
+def _urlencoded_field(raw: bytes, name: str) -> bytes | None:
+    """The bytes of field ``name`` in an ``application/x-www-form-urlencoded`` body or a query
+    string, its ``%XX`` escapes undone; ``None`` when it is absent.
+
+    ``curl -d 'data={"globalmessage": "Olá"}'`` sends the UTF-8 bytes of ``á`` as they are, not
+    escaped: they are escaped here first, so that raw and escaped bytes both come out as the bytes
+    sent (text that is not UTF-8 stays so, and is refused as a body that is not UTF-8 would be)."""
+    text = raw.decode("ascii") if raw.isascii() else quote_from_bytes(raw, safe=_ASCII)
+    values = parse_qs(text, keep_blank_values=True, encoding="utf-8", errors="surrogateescape").get(name)
+    return None if values is None else values[0].encode("utf-8", "surrogateescape")
 
 
 async def _admin_json(request: Request) -> Any:

@@ -13,6 +13,7 @@ from pushing import (
     CLIENTS,
     TOKEN,
     check_answer,
+    curl,
     encode,
     expect_success,
     number,
@@ -320,6 +321,20 @@ def test_json_body_labelled_as_form_without_a_data_field(picky_server):
     answer = send("curl", picky_server.push_url, content=encode(body),
                   headers={"Content-Type": "application/x-www-form-urlencoded"})
     expect_success(answer, recipients=1)
+
+
+def test_unescaped_utf8_in_a_form_field_is_read_as_sent(picky_server):
+    """``curl -d 'data={...}'`` sends the UTF-8 bytes of non-ASCII text as they are, unescaped:
+    the text is read as the client wrote it, and priced on it (an SMS with a non-GSM character is
+    UCS-2: 70 characters a segment). (A query string cannot carry raw UTF-8: the HTTP parser
+    refuses the request line; escaped, it is read as sent, as every test of ``?data=`` shows.)"""
+    text = "Olá, é você? ç 😀" + "x" * 60  # 77 characters, UCS-2: 2 segments
+    document = json.dumps(push_body(text=text, application=3), ensure_ascii=False).encode("utf-8")
+    # curl's default type for --data-binary: application/x-www-form-urlencoded
+    answer = curl(["--data-binary", "@-", picky_server.push_url], stdin=b"data=" + document)
+    expect_success(answer, recipients=1)
+    message = picky_server.messages()[0]
+    assert message.text == text and message.segments == 2
 
 
 def test_answers_are_compact_json_with_the_right_content_type(client):
