@@ -139,6 +139,11 @@ class ServerThread:
         with ServerThread() as server:
             requests.post(server.push_url, json=...)
             assert server.backend.journal.pushes()
+
+    ``port`` is 0 (a free port) unless given here, whatever ``settings.port`` says: ``Settings``
+    defaults to the command's port 8080, and a test server on a fixed port breaks the moment two
+    run at once (pytest-xdist workers, two CI jobs on one machine). Read the port from :attr:`url`.
+    ``host`` is ``settings.host`` (loopback by default) unless given here.
     """
 
     def __init__(
@@ -146,11 +151,12 @@ class ServerThread:
         settings: Settings | None = None,
         *,
         backend: Backend | None = None,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         port: int = 0,
         startup_timeout: float = 10.0,
     ) -> None:
-        self.settings = settings or Settings(host=host, port=port)
+        base = settings if settings is not None else Settings(host="127.0.0.1")
+        self.settings = base.with_options(host=host, port=port)
         self.backend = backend or Backend(self.settings)
         self.startup_timeout = startup_timeout
         self._server: uvicorn.Server | None = None

@@ -152,10 +152,24 @@ def test_two(picky_server):
 '''
 
 
+OVERRIDE_WITHOUT_PORT = '''
+import pytest
+from picky_mock import Settings
+
+
+@pytest.fixture(scope="session")
+def picky_settings():
+    return Settings(log_level="warning")
+'''
+
+
 def test_each_xdist_worker_has_its_own_server(pytester, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     monkeypatch.setenv("PICKY_TEST_OUT", str(out))
+    # settings overridden without a port (Settings defaults to the command's 8080): each worker's
+    # server still gets a free port of its own
+    pytester.makeconftest(OVERRIDE_WITHOUT_PORT)
     pytester.makepyfile(test_workers=XDIST_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--dist", "each", timeout=RUN_TIMEOUT)
     result.assert_outcomes(passed=4)  # --dist each: both tests on both workers
