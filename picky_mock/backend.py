@@ -250,6 +250,11 @@ class Backend:
         self._seed = self.faults.seed
         log.info("fault generator seed %d (set 'seed' to repeat a run)", self._seed)
 
+    @property
+    def seed(self) -> int:
+        """The fault generator's seed as configured (or drawn at start): :meth:`reset` goes back to it."""
+        return self._seed
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def reset(self) -> None:

@@ -14,13 +14,21 @@ At the end of a session that used ``picky_server``, a short report tells which A
 and fault kinds the tests drove the client through and which they never did
 (``--picky-coverage-json PATH`` writes it as JSON; ``--no-picky-coverage`` turns it off).
 
+Faults with a ``probability`` draw from a seeded generator. The session's seed is ``--picky-seed N``,
+else the seed in ``picky_settings`` (``Settings(extra={"seed": N})``), else a random one drawn once
+per run and shared by every xdist worker; the report prints it (and so does a failing run with the
+report off), and each test starts from it, so a failure repeats with ``--picky-seed N``, whatever
+order the tests run in.
+
 This module imports nothing heavy at collection time: the server is imported when first used.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +44,9 @@ __all__ = ["picky_asgi", "picky_server", "picky_server_session", "picky_settings
 
 _BACKENDS = pytest.StashKey[list["Backend"]]()
 _WORKER_PARTS = pytest.StashKey[list[dict[str, Any]]]()
+_SEED = pytest.StashKey[int]()
 _OUTPUT_KEY = "picky_mock_coverage"
+_SEED_KEY = "picky_mock_seed"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,6 +56,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="write the picky-mock failure-coverage report (API codes and faults driven) as JSON",
+    )
+    group.addoption(
+        "--picky-seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help="seed of the session server's fault generator (default: the one in picky_settings, "
+        "else a random one; the report prints it)",
     )
     group.addoption(
         "--no-picky-coverage",
@@ -63,6 +81,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_BACKENDS] = []
     config.stash[_WORKER_PARTS] = []
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and _SEED_KEY in workerinput:  # an xdist worker: the controller's seed
+        config.stash[_SEED] = int(workerinput[_SEED_KEY])
+    else:
+        chosen = config.getoption("--picky-seed", None)
+        config.stash[_SEED] = chosen if chosen is not None else random.SystemRandom().randrange(2**32)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: every worker's server draws from the same seed."""
+    node.workerinput[_SEED_KEY] = node.config.stash[_SEED]
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +108,10 @@ def picky_server_session(picky_settings: Settings, pytestconfig: pytest.Config) 
     """The session's server thread; most tests want ``picky_server`` instead."""
     from .server import ServerThread
 
-    server = ServerThread(picky_settings).start()
+    settings = picky_settings
+    if pytestconfig.getoption("--picky-seed") is not None or "seed" not in settings.extra:
+        settings = replace(settings, extra={**settings.extra, "seed": pytestconfig.stash[_SEED]})
+    server = ServerThread(settings).start()
     pytestconfig.stash[_BACKENDS].append(server.backend)
     try:
         yield server
@@ -112,7 +145,7 @@ def picky_asgi(picky_settings: Settings) -> Any:
 
 
 def _local_parts(config: pytest.Config) -> list[dict[str, Any]]:
-    return [backend.coverage.to_json() for backend in config.stash.get(_BACKENDS, [])]
+    return [{**backend.coverage.to_json(), "seed": backend.seed} for backend in config.stash.get(_BACKENDS, [])]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -137,12 +170,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not parts:
         return
     coverage = merge(parts)
+    seeds = sorted({int(part["seed"]) for part in parts if "seed" in part})
+    seed_line = "fault seed " + ", ".join(map(str, seeds))
+    if len(seeds) == 1:
+        seed_line += f" (--picky-seed {seeds[0]} repeats this run's faults)"
     path = config.getoption("--picky-coverage-json")
     if path:
-        Path(path).write_text(json.dumps(report(coverage), indent=2) + "\n", encoding="utf-8")
+        Path(path).write_text(json.dumps({**report(coverage), "seeds": seeds}, indent=2) + "\n", encoding="utf-8")
     if not config.getoption("--no-picky-coverage"):
         terminalreporter.section("picky-mock failure coverage")
         for line in render(coverage):
             terminalreporter.write_line(line)
+        terminalreporter.write_line("  " + seed_line)
         if path:
             terminalreporter.write_line(f"  report written to {path}")
+    elif exitstatus not in (0, 5) and seeds:  # tests failed: the seed is what repeats them
+        terminalreporter.write_line(f"picky-mock: {seed_line}")

@@ -76,6 +76,7 @@ class PickyServer:
 
     def __init__(self, server: ServerThread) -> None:
         self._server = server
+        self._markers: list[dict[str, Any]] = []
 
     # -- where it is -----------------------------------------------------------------------
 
@@ -124,10 +125,14 @@ class PickyServer:
     # -- control ---------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to the configured state: empty journal, id sequences at their start, configured mode,
-        faults, accounts, sessions, rate limit and seed. Exceptions the server raised and
-        :meth:`check` has not reported yet are dropped."""
+        """Back to the test's starting state: empty journal, id sequences at their start, the
+        configured mode, faults, accounts, sessions, rate limit and seed, then the test's
+        ``@pytest.mark.picky`` options (and any :meth:`apply_marker` call) again, so that a test that
+        resets between Hypothesis examples keeps the state its marker asked for. Exceptions the
+        server raised and :meth:`check` has not reported yet are dropped."""
         self.backend.reset()
+        for options in self._markers:
+            self._apply(options)
 
     def set_mode(self, mode: str) -> None:
         """``strict`` or ``lenient`` until the next reset (the next test)."""
@@ -220,7 +225,7 @@ class PickyServer:
 
     def apply_marker(self, options: Mapping[str, Any]) -> None:
         """Apply the options of ``@pytest.mark.picky(...)``: ``mode``, ``faults``, ``accounts``,
-        ``sessions``, ``seed``, ``rate_limit``."""
+        ``sessions``, ``seed``, ``rate_limit``; :meth:`reset` applies them again."""
         known = {"mode", "faults", "accounts", "sessions", "seed", "rate_limit"}
         unknown = set(options) - known
         if unknown:
@@ -228,18 +233,23 @@ class PickyServer:
                 f"@pytest.mark.picky: unknown option(s) {', '.join(sorted(unknown))} "
                 f"(known: {', '.join(sorted(known))})"
             )
+        self._apply(options)
+        self._markers.append(dict(options))
+
+    def _apply(self, options: Mapping[str, Any]) -> None:
         if "mode" in options:
             self.set_mode(options["mode"])
         if "seed" in options:
             self.seed(options["seed"])
         for token, spec in (options.get("accounts") or {}).items():
             self.set_account(token, **spec)
-        for number in options.get("sessions") or ():
+        sessions = options.get("sessions") or ()
+        for number in [sessions] if isinstance(sessions, (str, int)) else sessions:  # one number, or several
             self.open_session(number)
         if "rate_limit" in options:
             limit = options["rate_limit"]
-            if limit is None or isinstance(limit, Mapping):
-                self.backend.accounts.set_rate_limit(limit)
+            if limit is None or isinstance(limit, Mapping):  # {} turns it off, as PUT /_picky/rate-limit {} does
+                self.backend.accounts.set_rate_limit(limit or None)
             else:
                 self.set_rate_limit(limit)
         for spec in options.get("faults") or ():

@@ -231,3 +231,76 @@ def test_picky_server_starts_each_test_clean(picky_server):
     assert picky_server.requests == [] and picky_server.backend.mode == "strict"
     assert picky_server.backend.sequences.take(0) == (7478630, 9844217)
     picky_server.reset()
+
+
+# -- the fault seed ----------------------------------------------------------------------------
+
+SEEDED_TEST = '''
+import os
+from pathlib import Path
+
+import httpx
+
+
+def test_pattern(picky_server):
+    picky_server.add_fault("http_error", status=503, probability=0.5)
+    with httpx.Client() as client:
+        pattern = "".join("X" if client.post(picky_server.push_url, json={
+            "token": "t", "application": 1, "globalmessage": "x", "data": [{"number": "5511987000001"}]
+        }).status_code == 503 else "." for _ in range(40))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    Path(os.environ["PICKY_TEST_OUT"], f"{worker}.txt").write_text(pattern)
+'''
+
+
+def _seeded_run(pytester, out, *args):
+    for old in out.iterdir():
+        old.unlink()
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=len(list(out.iterdir())) or 1)
+    seeds = [line for line in result.outlines if "fault seed" in line]
+    assert len(seeds) == 1, result.outlines
+    patterns = {p.read_text() for p in out.iterdir()}
+    return seeds[0], patterns
+
+
+def test_a_run_s_faults_repeat_with_the_seed_it_prints(pytester, tmp_path, monkeypatch):
+    """A run prints its seed; the same seed repeats the same faults, in another process, and every
+    xdist worker draws from it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("PICKY_TEST_OUT", str(out))
+    pytester.makepyfile(test_seeded=SEEDED_TEST)
+    line, first = _seeded_run(pytester, out)
+    seed = int(line.split("fault seed ")[1].split()[0])
+    assert f"--picky-seed {seed}" in line
+    _, again = _seeded_run(pytester, out, f"--picky-seed={seed}")
+    assert again == first and len(first) == 1 and "X" in next(iter(first)) and "." in next(iter(first))
+    line, workers = _seeded_run(pytester, out, f"--picky-seed={seed}", "-n", "2", "--dist", "each")
+    assert workers == first and f"fault seed {seed} " in line
+    _, other = _seeded_run(pytester, out, "--picky-seed=1")
+    assert other != first or seed == 1
+
+
+def test_a_failing_run_prints_its_seed_with_the_report_off(pytester):
+    pytester.makepyfile(test_fails="def test_fails(picky_server):\n    assert False\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-picky-coverage", "--picky-seed=77",
+                                           timeout=RUN_TIMEOUT)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["picky-mock: fault seed 77 (--picky-seed 77 repeats this run's faults)"])
+    assert "failure coverage" not in result.stdout.str()
+
+
+# -- the marker survives a reset -----------------------------------------------------------------
+
+
+@pytest.mark.picky(accounts={"t": {"balance": "0"}}, sessions="5511987654321", rate_limit={})
+def test_reset_keeps_the_marker_state(picky_server, client):
+    body = {"token": "t", "application": 1, "globalmessage": "x", "data": [{"number": "5511987654321"}]}
+    for _ in range(2):  # as between two Hypothesis examples
+        assert client.post("/api/v2/push", json=body).json()["status"] == 403
+        assert picky_server.backend.accounts.session_open("5511987654321")
+        assert not picky_server.backend.accounts.session_open("5")  # a string is one number, not its digits
+        assert picky_server.backend.accounts.rate_limit is None  # {}: off, as PUT /_picky/rate-limit {}
+        picky_server.reset()
+        assert picky_server.requests == []
