@@ -31,7 +31,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
-from .faults import HANG_CAP_SECONDS, Action, FaultRule
+from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action, FaultRule
 from .journal import pack_headers
 from .wire import write_answer
 
@@ -306,10 +306,14 @@ class PickyApp:
                     scope[_TRANSPORT_KEY] = transport
                 await FaultyAnswer(outcome, outcome.effect)(scope, receive, start)
                 return
-            raw = [
-                (b"content-type", outcome.content_type.encode("latin-1")),
-                (b"content-length", str(len(outcome.body)).encode("latin-1")),
-            ]
+            raw = (
+                [
+                    (b"content-type", outcome.content_type.encode("latin-1")),
+                    (b"content-length", str(len(outcome.body)).encode("latin-1")),
+                ]
+                if outcome.http_status not in BODILESS_STATUSES
+                else []  # 204 and 304 have no body, and say nothing of one
+            )
             raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers.items()]
             if write_answer(send, outcome.http_status, raw, outcome.body):
                 return  # one write to the socket instead of two (picky_mock/wire.py)

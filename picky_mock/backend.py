@@ -470,8 +470,13 @@ class Backend:
             if text is None:
                 text = proxy_html(status) if status == 429 or status >= 500 else ""
                 content_type = "text/html"
-            headers.update(action.headers)
-            if status == 429:
+            for name, value in action.headers.items():  # the rule's headers replace ours, never doubled
+                lowered = name.lower()
+                if lowered == "content-type":
+                    content_type = value
+                elif lowered != "content-length":  # the length is the body's
+                    headers[lowered] = value
+            if status == 429 or action.retry_after is not None:
                 headers.setdefault("retry-after", str(action.retry_after if action.retry_after is not None else 60))
             entry = self._entry(
                 seq,

@@ -23,7 +23,7 @@ import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, replace
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -60,6 +60,8 @@ ACTIONS = (
 #: Faults that let the push be judged (and journaled) as usual, then change how the answer travels.
 AFTER_JUDGING = frozenset({"truncate", "malformed", "dribble", "html_label", "answer_lost"})
 HANG_CAP_SECONDS = 300.0
+"""The longest any fault holds a request: a hang, a latency, a dribble's pause."""
+BODILESS_STATUSES = frozenset({204, 304})
 
 _REASONS = {
     429: "Too Many Requests",
@@ -253,6 +255,27 @@ class Action:
             raise ConfigError(f"fault: chunk must be a whole number of bytes >= 1, not {self.chunk!r}")
         if self.kind not in ACTIONS:
             raise ConfigError(f"fault: unknown action {self.kind!r} (known: {', '.join(ACTIONS)})")
+        allowed = _ACTION_OPTIONS.get(self.kind, frozenset())
+        given = [
+            name
+            for name in ("status", "message", "body", "headers", "retry_after", "seconds", "low", "high", "median",
+                         "sigma", "chunk")
+            if getattr(self, name) != _ACTION_DEFAULTS[name]
+        ]
+        stray = [name for name in given if name not in allowed]
+        if stray:
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise ConfigError(f"fault: {self.kind} takes no option {', '.join(stray)} (its options: {takes})")
+        status = self.status
+        if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+            raise ConfigError(f"fault: status must be a whole number, not {status!r}")
+        for name in ("seconds", "low", "high", "median", "sigma"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"fault: {self.kind} {name} must be a number, not {value!r}")
+            limit = _SIGMA_CAP if name == "sigma" else HANG_CAP_SECONDS
+            if value is not None and not 0 <= value <= limit:
+                raise ConfigError(f"fault: {self.kind} {name} must be 0 to {limit:g}, not {value!r}")
         if self.body is not None and not isinstance(self.body, str):
             raise ConfigError(f"fault: body must be a string, not {self.body!r}")
         if not isinstance(self.headers, Mapping) or not all(
@@ -263,12 +286,17 @@ class Action:
         if self.message is not None and not isinstance(self.message, str):
             raise ConfigError(f"fault: message must be a string, not {self.message!r}")
         retry_after = self.retry_after
-        if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int)):
-            raise ConfigError(f"fault: retry_after must be whole seconds, not {self.retry_after!r}")
+        if retry_after is not None and (
+            isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0
+        ):
+            raise ConfigError(f"fault: retry_after must be whole seconds >= 0, not {self.retry_after!r}")
         if self.kind in ("api_error", "http_error") and self.status is None:
             raise ConfigError(f"fault: {self.kind} needs a status")
-        if self.kind == "http_error" and self.status is not None and not 100 <= self.status <= 599:
-            raise ConfigError(f"fault: HTTP status {self.status} is not 100 to 599")
+        if self.kind == "http_error" and self.status is not None:
+            if not 200 <= self.status <= 599:  # 1xx are not answers: the client would wait for the real one
+                raise ConfigError(f"fault: HTTP status {self.status} is not a final answer (200 to 599)")
+            if self.status in BODILESS_STATUSES and self.body:
+                raise ConfigError(f"fault: an HTTP {self.status} answer has no body")
         if (
             self.kind == "latency"
             and self.seconds is None
@@ -276,17 +304,14 @@ class Action:
             and (self.low is None or self.high is None)
         ):
             raise ConfigError("fault: latency needs seconds, low and high, or median (and sigma)")
-        for name in ("seconds", "low", "high", "median", "sigma"):
-            value = getattr(self, name)
-            if value is not None and (value < 0 or math.isnan(value)):
-                raise ConfigError(f"fault: {name} must be >= 0")
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ConfigError("fault: latency low must not exceed high")
 
     def delay(self, rng: random.Random) -> float:
         """latency: the delay of one request, drawn from ``rng``."""
-        if self.median is not None:
-            return float(self.median * math.exp((self.sigma if self.sigma is not None else 1.0) * rng.gauss(0, 1)))
+        if self.median is not None:  # the long tail is cut at the cap, as a hang is
+            exponent = (self.sigma if self.sigma is not None else 1.0) * rng.gauss(0, 1)
+            return min(HANG_CAP_SECONDS, float(self.median * math.exp(min(exponent, _EXP_CAP))))
         if self.low is not None and self.high is not None:
             return rng.uniform(self.low, self.high)
         return float(self.seconds or 0.0)
@@ -310,6 +335,22 @@ class Action:
             return f"hang {self.seconds}s" if self.seconds is not None else "hang until the client gives up"
         return self.kind
 
+
+_ACTION_OPTIONS = {
+    "api_error": frozenset({"status", "message"}),
+    "http_error": frozenset({"status", "body", "headers", "retry_after"}),
+    "latency": frozenset({"seconds", "low", "high", "median", "sigma"}),
+    "hang": frozenset({"seconds"}),
+    "dribble": frozenset({"seconds", "chunk"}),
+}
+"""The options each action reads; any other is refused, not ignored (the other actions take none)."""
+_ACTION_DEFAULTS = {
+    name: f.default if f.default is not MISSING else {} for name, f in Action.__dataclass_fields__.items()
+}
+_SIGMA_CAP = 10.0
+"""A log-normal shape beyond this is no tail but noise (sigma 10: the 99th percentile is 10^10 times the median)."""
+_EXP_CAP = 50.0
+"""``math.exp`` of more overflows soon after; e^50 times any median is past the cap anyway."""
 
 _WHEN_FIELDS = frozenset(When.__dataclass_fields__)
 _ACTION_FIELDS = frozenset(Action.__dataclass_fields__) - {"kind"}

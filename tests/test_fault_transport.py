@@ -7,11 +7,13 @@ journaled about it. Client timeouts are always set; timing assertions are lower 
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import math
 import random
 import threading
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -267,6 +269,35 @@ def test_http_error_custom_body_and_headers(picky_server, client):
     picky_server.add_fault("http_error", status=418, body="short and stout", headers={"x-teapot": "yes"})
     r = client.post(picky_server.push_url, json=push_body())
     assert r.status_code == 418 and r.text == "short and stout" and r.headers["x-teapot"] == "yes"
+
+
+def test_http_error_headers_replace_ours_and_are_never_doubled(picky_server):
+    """A JSON error body labelled by the rule's own Content-Type: one content type, one length
+    (http.client lists every header line as it came)."""
+    body = '{"error": "maintenance"}'
+    picky_server.add_fault("http_error", status=503, body=body, retry_after=30,
+                           headers={"Content-Type": "application/json", "Content-Length": "999", "X-Up": "soon"})
+    url = urlsplit(picky_server.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    try:
+        connection.request("POST", "/api/v2/push", json.dumps(push_body()), {"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        lines = [(name.lower(), value) for name, value in answer.getheaders()]
+        assert answer.status == 503 and json.loads(answer.read()) == {"error": "maintenance"}
+    finally:
+        connection.close()
+    assert [v for n, v in lines if n == "content-type"] == ["application/json"]
+    assert [v for n, v in lines if n == "content-length"] == [str(len(body))]
+    assert dict(lines)["retry-after"] == "30" and dict(lines)["x-up"] == "soon"
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_http_error_without_a_body(picky_server, client, status):
+    picky_server.add_fault("http_error", status=status)
+    r = client.post(picky_server.push_url, json=push_body())
+    assert r.status_code == status and r.content == b""
+    assert "content-length" not in r.headers and "content-type" not in r.headers
+    assert client.post(picky_server.push_url, json=push_body()).status_code == status  # the connection still works
 
 
 # -- latency ------------------------------------------------------------------------------------
