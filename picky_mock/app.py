@@ -321,6 +321,16 @@ class PickyApp:
             await send({"type": "http.response.body", "body": outcome.body})
         except InProcessFault:
             raise  # the fault itself, for the in-process client
+        except asyncio.CancelledError:
+            # The server is stopping while a fault holds this request (a hang, a latency, a dribble)
+            # past uvicorn's grace period. A client of a server that goes away sees its connection
+            # closed, not an HTTP 500, and the log gets one line, not a traceback.
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if transport is None:
+                raise
+            transport.close()
+            log.info("POST %s: connection closed unanswered, the server is stopping", path)
+            await FaultyAnswer._until_disconnect(receive, 1.0)  # uvicorn then sees it disconnected
         except Exception as exc:  # a bug of picky-mock: answer, log, and tell the test
             backend.record_server_error(exc)
             log.error("internal error on POST %s:\n%s", path, traceback.format_exc())

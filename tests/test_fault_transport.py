@@ -11,6 +11,7 @@ import http.client
 import json
 import math
 import random
+import socket
 import threading
 import time
 from urllib.parse import urlsplit
@@ -20,8 +21,10 @@ import pytest
 import requests
 from pushing import channel_push
 
+from picky_mock.config import Settings
 from picky_mock.errors import STATUS_MESSAGES
 from picky_mock.faults import proxy_html
+from picky_mock.server import ServerThread
 
 NUMBER = "5511987654321"
 push_body = functools.partial(channel_push, text="hello from the transport tests")
@@ -489,3 +492,32 @@ def test_no_duplicates_passes_without_retry(picky_server, client):
     for i in range(3):
         client.post(picky_server.push_url, json=push_body(text=f"distinct {i}"))
     picky_server.assert_no_duplicates()
+
+
+@pytest.mark.parametrize("rule", [{"action": "hang"}, {"action": "latency", "seconds": 60}])
+def test_stopping_the_server_while_a_fault_holds_a_request_closes_it_quietly(caplog, rule):
+    """Past uvicorn's grace period the held request is cancelled: its client sees the connection
+    closed (as when a real server goes away), not an HTTP 500, and no traceback is logged."""
+    caplog.set_level("INFO")
+    server = ServerThread(Settings(log_level="warning")).start()
+    try:
+        server.backend.faults.add(rule)
+        url = urlsplit(server.url)
+        body = json.dumps(push_body()).encode()
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(b"POST /api/v2/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            deadline = time.monotonic() + 5
+            while not server.backend.journal.snapshot() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            server.stop()
+            try:
+                received = sock.recv(65536)
+            except ConnectionResetError:
+                received = b""
+    finally:
+        server.stop()
+    assert received == b"", received
+    assert "Exception in ASGI application" not in caplog.text and "Traceback" not in caplog.text
+    assert "connection closed unanswered, the server is stopping" in caplog.text
+    assert server.backend.take_server_errors() == []
