@@ -152,8 +152,11 @@ def _violations_at(error: jsonschema.ValidationError, path: list[Any]) -> list[V
     if error.validator == "required":
         instance = error.instance if isinstance(error.instance, Mapping) else {}
         required: Any = error.validator_value
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        words = schema.get("x-picky-expected-required")
+        expected = words if isinstance(words, str) else "a value (required)"
         return [
-            Violation(json_path([*path, key]), "a value (required)", "nothing", _status(error, key))
+            Violation(json_path([*path, key]), expected, "nothing", _status(error, key))
             for key in required
             if key not in instance
         ]

@@ -69,6 +69,13 @@ def test_docs_sample_request_with_real_numbers_is_valid():
          [("$.application", 410)]),
         ({"token": "t", "application": 1, "globalmessage": "hi", "data": [{"number": "+5511987654321"}]},
          [("$.data[0].number", 406)]),
+        # messenger_id stands for number on Messenger (5, 5.0, "5") only
+        ({"token": "t", "application": 1, "globalmessage": "hi", "data": [{"messenger_id": "2415"}]},
+         [("$.data[0].number", 406)]),
+        ({"token": "t", "application": "3", "globalmessage": "hi",
+          "data": [{"number": "5511987654321"}, {"messenger_id": 2415}]}, [("$.data[1].number", 406)]),
+        ({"token": "t", "application": "5", "globalmessage": "hi", "data": [{"messenger_id": "2415"}]}, []),
+        ({"token": "t", "application": 5.0, "globalmessage": "hi", "data": [{"messenger_id": 2415}]}, []),
         ({"token": "t", "application": 1, "globalmessage": "hi", "data": [{"phone": "5511987654321"}]},
          [("$.data[0]", 406)]),
         ({"token": "t", "application": 1, "data": [{"number": "5511987654321", "message": ""}]},

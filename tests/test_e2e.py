@@ -342,3 +342,13 @@ def test_answers_are_compact_json_with_the_right_content_type(client):
     assert answer.headers["content-type"].startswith("application/json")
     assert json.loads(answer.content) == answer.json()
     assert answer.headers.get("x-picky-request-id", "").isdigit()
+
+
+def test_messenger_id_stands_for_number_only_on_messenger(client):
+    """CONTRACT 2: ``messenger_id`` when ``application`` is 5; elsewhere a recipient needs a number."""
+    body = {"token": TOKEN, "application": 1, "globalmessage": "x", "data": [{"messenger_id": "2415"}]}
+    answer = client.post("/api/v2/push", json=body)
+    assert answer.json() == {"status": 406, "message": "Invalid Mobile Number"}
+    assert answer.headers["x-picky-error"].startswith('406 $.data[0].number: expected a "number" ("messenger_id"')
+    answer = client.post("/api/v2/push", json={**body, "application": "5"})
+    assert answer.json()["status"] == 100 and answer.json()["data"][0]["number"] == "2415"
