@@ -736,7 +736,8 @@ class Backend:
             seq, incoming, body, 200, answer, error=where, fired=fired, notes=notes, violations=violations
         )
         self._record(entry, fired)
-        log.warning("push rejected: status=%d %s (request %d on %s)", error.status, where, seq, incoming.path)
+        facts = _push_facts(body)
+        log.warning("push rejected: status=%d %s%s (request %d on %s)", error.status, facts, where, seq, incoming.path)
         headers = {"x-picky-error": header_safe(f"{error.status} {where}"), "x-picky-request-id": str(seq)}
         return Outcome(200, entry.answer_bytes or b"", headers, entry)
 
@@ -821,6 +822,21 @@ def _success_bytes(push_id: str, first: int, numbers: Sequence[str], credits: Se
         for i, (number, credit) in enumerate(zip(numbers, credits, strict=True))
     ]
     return _dumps({"status": 100, "push_id": push_id, "message": "Success", "data": data})
+
+
+def _push_facts(body: Any) -> str:
+    """``channel=1 recipients=3 `` for the log line of a rejected push, as far as the body says."""
+    if not isinstance(body, Mapping):
+        return ""
+    facts = ""
+    if "application" in body:
+        channel = body["application"]
+        shown = repr(channel)[:22] if isinstance(channel, (int, str)) else type(channel).__name__  # one line
+        facts += f"channel={shown} "
+    data = body.get("data")
+    if isinstance(data, list):
+        facts += f"recipients={len(data)} "
+    return facts
 
 
 def _number_text(item: Any) -> str:

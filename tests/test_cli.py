@@ -114,7 +114,7 @@ def test_serve_answers_logs_each_push_and_exits_cleanly(sig):
     accepted = [PUSH_LINE.search(line).groups() for line in served.stderr if PUSH_LINE.search(line)]
     assert accepted == [(one["push_id"], "3", "3", "100"), (two["push_id"], "1", "1", "100")]
     rejected = [line for line in served.stderr if "push rejected" in line]
-    assert len(rejected) == 1 and "status=406" in rejected[0] and "$.data[0].number" in rejected[0]
+    assert len(rejected) == 1 and "status=406 channel=1 recipients=1 $.data[0].number" in rejected[0]
     assert len([line for line in served.stderr if "push" in line]) == 3, "one line a push"
 
 
