@@ -222,6 +222,20 @@ class _AdminError(Exception):
     pass
 
 
+def _yes_no(query: Mapping[str, str], name: str) -> bool | None:
+    """A yes/no query parameter (``true``/``false``, ``1``/``0``, ``yes``/``no``), None when absent;
+    anything else is a 400, as for numbers."""
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise _AdminError(f"query parameter {name}={value!r}: expected true or false")
+
+
 def _whole_number(query: Mapping[str, str], name: str) -> int | None:
     """A whole-number query parameter, or None when absent; anything else is a 400 (a filter that
     silently matched everything would hide the typo)."""
@@ -385,14 +399,13 @@ def _starlette_app(backend: Backend) -> Starlette:
             backend.journal.clear()
             return _json({"cleared": True})
         query = request.query_params
-        accepted = query.get("accepted")
         entries = backend.journal.entries(
             path=query.get("path"),
             status=_whole_number(query, "status"),
             push_id=query.get("push_id"),
             number=query.get("number"),
             text=query.get("text"),
-            accepted=None if accepted is None else accepted.lower() in ("1", "true", "yes"),
+            accepted=_yes_no(query, "accepted"),
         )
         return _json({"entries": [e.to_json() for e in entries], "dropped": backend.journal.dropped})
 
@@ -416,8 +429,12 @@ def _starlette_app(backend: Backend) -> Starlette:
                 change = orjson.loads(await request.body())
             except orjson.JSONDecodeError:
                 return _json({"error": 'send a JSON object such as {"mode": "lenient"}'}, 400)
+            if not isinstance(change, dict) or set(change) != {"mode"}:
+                other = sorted(change) if isinstance(change, dict) else []
+                detail = f" ({', '.join(map(str, other))} cannot be changed while serving)" if other else ""
+                return _json({"error": 'send {"mode": "strict"} or {"mode": "lenient"}' + detail}, 400)
             try:
-                backend.set_mode(change.get("mode") if isinstance(change, dict) else None)  # type: ignore[arg-type]
+                backend.set_mode(change["mode"])
             except ConfigError as exc:
                 return _json({"error": str(exc)}, 400)
         return _json(backend.describe())

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from . import __version__
 from .config import LOG_LEVELS, MODES, load_settings
 from .contract import default_contract
 from .errors import ConfigError
@@ -34,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="picky-mock",
         description="A mock server and contract checker for the Picky Assist push API.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve",

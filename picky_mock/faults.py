@@ -421,9 +421,15 @@ class FaultRule:
         unknown_when = set(when_spec) - _WHEN_FIELDS
         if unknown_when:
             raise ConfigError(f"fault: unknown criteria {', '.join(sorted(unknown_when))}")
-        for key in ("number", "number_prefix", "token"):
-            if key in when_spec and when_spec[key] is not None:
-                when_spec[key] = str(when_spec[key])
+        for key in ("number", "number_prefix", "token"):  # 5511987654321 written as a number is the same
+            value = when_spec.get(key)
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (str, int)):
+                    raise ConfigError(f"fault: {key} must be a string, not {value!r}")
+                when_spec[key] = str(value)
+        name = spec.get("name")
+        if name is not None and not isinstance(name, str):
+            raise ConfigError(f"fault: name must be a string, not {name!r}")
         if "channel" in when_spec and when_spec["channel"] is not None:
             when_spec["channel"] = _int("channel", when_spec["channel"])
         options = {k: v for k, v in spec.items() if k in _ACTION_FIELDS}

@@ -370,7 +370,9 @@ class Journal:
         text: str | None = None,
         accepted: bool | None = None,
     ) -> list[Entry]:
-        """The requests that match every criterion given (``number``/``text``: any message)."""
+        """The requests that match every criterion given. ``number``: a recipient of the request,
+        accepted or not (for a rejected one, as its body wrote it: digits, or a string as sent);
+        ``text``: a substring of any message's text (accepted pushes)."""
         found = []
         for entry in self.snapshot():
             if path is not None and entry.path != path:
@@ -381,7 +383,9 @@ class Journal:
                 continue
             if accepted is not None and entry.accepted != accepted:
                 continue
-            if number is not None and str(number) not in _numbers(entry.messages):
+            if number is not None and str(number) not in (
+                _numbers(entry.messages) if entry.messages else _body_numbers(entry.body)
+            ):
                 continue
             if text is not None and not any(text in t for t in _texts(entry.messages)):
                 continue
@@ -417,6 +421,20 @@ class Journal:
                     continue
                 found.append(message)
         return found
+
+
+def _body_numbers(body: Any) -> list[str]:
+    """The recipients a request's body names (``number``, else ``messenger_id``), as written."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return []
+    found = []
+    for item in data:
+        if isinstance(item, dict):
+            value = item.get("number", item.get("messenger_id"))
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                found.append(str(value))
+    return found
 
 
 def _numbers(messages: Sequence[Message]) -> Sequence[str]:

@@ -252,7 +252,8 @@ class PickyServer:
                 self.backend.accounts.set_rate_limit(limit or None)
             else:
                 self.set_rate_limit(limit)
-        for spec in options.get("faults") or ():
+        faults = options.get("faults") or ()
+        for spec in [faults] if isinstance(faults, Mapping) else faults:  # one rule, or several
             self.backend.faults.add(spec)
 
     def check(self) -> None:

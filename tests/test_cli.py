@@ -333,6 +333,13 @@ def test_no_command_prints_help_and_fails():
     assert done.returncode != 0 and "usage: picky-mock" in done.stdout.decode() + done.stderr.decode()
 
 
+def test_version():
+    import picky_mock
+
+    done = run("--version")
+    assert done.returncode == 0 and done.stdout.decode().strip() == f"picky-mock {picky_mock.__version__}"
+
+
 def test_python_dash_m_is_the_same_command():
     import sys
 

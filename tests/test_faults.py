@@ -474,6 +474,9 @@ BAD_RULES = [
     ({"action": "latency", "seconds": 1e308}, "latency seconds must be 0 to 300, not 1e+308"),
     ({"action": "hang", "seconds": 301}, "hang seconds must be 0 to 300, not 301"),
     ({"action": "reset", "status": 403}, "reset takes no option status (its options: none)"),
+    ({"action": "reset", "name": 5}, "name must be a string, not 5"),
+    ({"action": "reset", "number": True}, "number must be a string, not True"),
+    ({"action": "reset", "token": ["t"]}, "token must be a string, not ['t']"),
     (
         {"action": "api_error", "status": 403, "seconds": 1},
         "api_error takes no option seconds (its options: message, status)",

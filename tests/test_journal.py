@@ -154,6 +154,34 @@ def test_http_query_bad_number_is_400_not_ignored(client, endpoint, name, value)
     assert name in r.json()["error"] and "whole number" in r.json()["error"]
 
 
+@pytest.mark.parametrize("value", ["maybe", "2", "t"])
+def test_http_query_bad_yes_no_is_400_not_ignored(client, traffic, value):
+    r = client.get("/_picky/journal", params={"accepted": value})
+    assert r.status_code == 400 and "accepted" in r.json()["error"] and "true or false" in r.json()["error"]
+    for answer, count in (("false", 2), ("0", 2), ("no", 2), ("TRUE", 3), ("yes", 3), ("", 5)):
+        assert len(client.get("/_picky/journal", params={"accepted": answer}).json()["entries"]) == count
+
+
+def test_number_finds_rejected_requests_too(picky_server, client):
+    """Debugging a client, the request to look for is often the refused one."""
+    expect_error(client.post("/api/v2/push", json=push_body("+5511987000009")), 406)
+    expect_success(client.post("/api/v2/push", json=push_body(number(9))))
+    journal = picky_server.journal
+    assert [e.status for e in journal.entries(number="+5511987000009")] == [406]
+    assert [e.status for e in journal.entries(number=number(9))] == [100]
+    found = client.get("/_picky/journal", params={"number": "+5511987000009"}).json()["entries"]
+    assert [e["status"] for e in found] == [406]
+
+
+def test_state_accepts_the_mode_and_says_what_else_cannot_change(client):
+    url = "/_picky/state"
+    r = client.put(url, json={"retention": 5})
+    assert r.status_code == 400 and "retention cannot be changed while serving" in r.json()["error"]
+    assert client.put(url, json={"mode": "lenient", "seed": 1}).status_code == 400
+    assert client.put(url, json={"mode": "lenient"}).json()["mode"] == "lenient"
+    assert client.put(url, json={"mode": "other"}).status_code == 400
+
+
 def test_delete_journal_and_reset(client, picky_server, traffic):
     assert client.delete("/_picky/journal").json() == {"cleared": True}
     assert len(picky_server.journal) == 0

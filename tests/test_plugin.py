@@ -294,6 +294,12 @@ def test_a_failing_run_prints_its_seed_with_the_report_off(pytester):
 # -- the marker survives a reset -----------------------------------------------------------------
 
 
+@pytest.mark.picky(faults={"action": "api_error", "status": 409, "number": "5511900000001"})
+def test_marker_takes_a_single_fault_rule(picky_server, client):
+    body = {"token": "t", "application": 1, "globalmessage": "x", "data": [{"number": "5511900000001"}]}
+    assert client.post("/api/v2/push", json=body).json()["status"] == 409
+
+
 @pytest.mark.picky(accounts={"t": {"balance": "0"}}, sessions="5511987654321", rate_limit={})
 def test_reset_keeps_the_marker_state(picky_server, client):
     body = {"token": "t", "application": 1, "globalmessage": "x", "data": [{"number": "5511987654321"}]}

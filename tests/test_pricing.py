@@ -195,7 +195,8 @@ def test_a_free_channel_with_negative_zero_still_answers_a_valid_credit():
 
 @pytest.mark.parametrize(
     "prices",
-    [{"3": "abc"}, {"3": "-0.01"}, {"3": "NaN"}, {"3": "Infinity"}, {"3": "sNaN"}, {"sms": "0.1"}, {"3": None}],
+    [{"3": "abc"}, {"3": "-0.01"}, {"3": "NaN"}, {"3": "Infinity"}, {"3": "sNaN"}, {"sms": "0.1"}, {"3": None},
+     {"3": "1e400000"}, {"3": "1e-30"}, {"3": "1" * 19}],
 )
 def test_bad_prices_are_config_errors(prices):
     with pytest.raises(ConfigError, match="prices"):
