@@ -52,7 +52,7 @@ def rules(count: int) -> list[dict[str, object]]:
     for i in range(count):
         key, value = kinds[i % len(kinds)]
         made.append({"action": "api_error", "status": 409, key: value(i)})
-    made.append({"action": "hang", "seconds": 600, "number": HANG_NUMBER})
+    made.append({"action": "hang", "seconds": 300, "number": HANG_NUMBER})  # the cap
     return made
 
 
