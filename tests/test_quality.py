@@ -37,3 +37,17 @@ def test_mypy_strict():
 def test_ruff():
     done = _ruff("picky_mock", "tests", "examples", "bench", "conftest.py")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_bench_s_fault_rules_are_still_accepted():
+    """``bench/faults.py`` and ``bench/instructions.py`` load these rules into a live server; a rule
+    the validator has since learned to refuse would stop the bench only when someone runs it."""
+    check = (
+        "import sys; sys.path.insert(0, 'bench'); import faults\n"
+        "try:\n    import tomllib\nexcept ImportError:\n    import tomli as tomllib\n"
+        "from picky_mock.faults import FaultRule\n"
+        "[FaultRule.from_dict(rule) for rule in faults.rules(100)]\n"
+        "[FaultRule.from_dict(rule) for rule in tomllib.loads(faults.rules_toml(100))['faults']]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
