@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -353,8 +353,16 @@ class Backend:
             if not self.contract.is_valid("request", body):
                 # Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the schema refuses
                 # each): note it, or in lenient mode repair it, then report what is still wrong.
-                body = self._deviations(body, notes)
+                repaired: dict[str, str] = {}
+                body = self._deviations(body, notes, repaired)
                 violations = self.contract.request_violations(body)
+                if repaired:  # a repaired number still wrong: show what the client sent, and what it became
+                    violations = [
+                        replace(v, found=f"{repaired[v.path]}, read as {v.found} (lenient mode)")
+                        if v.path in repaired
+                        else v
+                        for v in violations
+                    ]
             accounts = self.accounts
             limited = None if accounts.open and accounts.rate_limit is None else self._authenticate(body)
             if limited is not None:
@@ -543,8 +551,9 @@ class Backend:
             fired.delay,
         )
 
-    def _deviations(self, body: Any, notes: list[str]) -> Any:
-        """Note (strict) or repair (lenient) the deviations of CONTRACT.md 2.3."""
+    def _deviations(self, body: Any, notes: list[str], repaired_from: dict[str, str] | None = None) -> Any:
+        """Note (strict) or repair (lenient) the deviations of CONTRACT.md 2.3; ``repaired_from``
+        gets, for each number repaired, its JSON path and the value as sent (shown)."""
         if not isinstance(body, dict):
             return body
         lenient = self.mode == "lenient"
@@ -579,6 +588,9 @@ class Backend:
                     notes.append(f"deviation: data[{index}].number {number!r} is not bare digits: {verdict}")
                     repaired[index] = digits
             if lenient and repaired:
+                if repaired_from is not None:
+                    for index in repaired:
+                        repaired_from[f"$.data[{index}].number"] = json.dumps(data[index]["number"], ensure_ascii=False)
                 data = [
                     {**item, "number": repaired[index]} if index in repaired else item
                     for index, item in enumerate(data)

@@ -157,3 +157,16 @@ def test_a_server_configured_lenient():
 def test_mode_is_back_to_strict_in_the_next_test(picky_server):
     """Runs after tests that switched to lenient (on this worker): the fixture's reset restored it."""
     assert picky_server.backend.mode == "strict"
+
+
+def test_lenient_shows_the_number_as_sent_when_its_repair_is_still_wrong(client, picky_server):
+    """"+0 11" repairs to "011", which is still wrong (a leading 0): the error names what the client
+    sent, so that the developer can find it in their own data, and what it was read as."""
+    picky_server.set_mode("lenient")
+    answer = client.post("/api/v2/push", json=push_body("+0 11"))
+    assert answer.json()["status"] == 406
+    assert answer.headers["x-picky-error"].endswith('found "+0 11", read as "011" (lenient mode)')
+    assert picky_server.requests[0].violations[0].found == '"+0 11", read as "011" (lenient mode)'
+    picky_server.set_mode("strict")
+    found = client.post("/api/v2/push", json=push_body("+0 11")).headers["x-picky-error"]
+    assert found.endswith('found "+0 11"'), "strict mode judges the number as sent"
