@@ -40,7 +40,7 @@ from .errors import (
     ProjectNotActive,
     error_for_status,
 )
-from .faults import AFTER_JUDGING, NOT_FIRED, Action, FaultBook, FaultRule, Fired, proxy_html
+from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, Action, FaultBook, FaultRule, Fired, proxy_html
 from .journal import NO_MESSAGES, Entry, Journal, Message, MessageBatch, Push
 from .pricing import PriceTable, format_credit
 
@@ -307,7 +307,7 @@ class Backend:
             else:
                 terminal = terminal or rule
                 notes.append(rule.describe())
-        return Fired(tuple(rules), delay, tuple(notes)), terminal
+        return Fired(tuple(rules), min(delay, HANG_CAP_SECONDS), tuple(notes)), terminal  # several add up: capped too
 
     # -- the push --------------------------------------------------------------------------
 

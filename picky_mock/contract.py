@@ -308,11 +308,18 @@ def _cut(body: Any, places: list[tuple[Any, ...]]) -> Any:
     return apply(body, tree)
 
 
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
 def _rank(violation: Violation) -> tuple[int, str]:
+    """Status precedence first, then document order: ``$.data[2]`` before ``$.data[10]`` (array
+    indices compared as numbers, zero-padded here; a capped report leads with the same recipient
+    as the full one)."""
+    path = _INDEX.sub(lambda m: f"[{int(m.group(1)):020d}]", violation.path)
     try:
-        return STATUS_PRECEDENCE.index(violation.status), violation.path
+        return STATUS_PRECEDENCE.index(violation.status), path
     except ValueError:
-        return len(STATUS_PRECEDENCE), violation.path
+        return len(STATUS_PRECEDENCE), path
 
 
 class Contract:

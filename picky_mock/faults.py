@@ -237,7 +237,7 @@ class Action:
     """http_error: the body (default: a proxy's HTML page for 429 and 5xx, else empty)."""
     headers: Mapping[str, str] = field(default_factory=dict)
     retry_after: int | None = None
-    """http_error 429: the Retry-After header, in seconds (default 60)."""
+    """http_error: the Retry-After header, in seconds (sent when given, and on a 429 with 60 by default)."""
     seconds: float | None = None
     """latency: fixed delay; hang: how long before the connection is closed (default: until the
     client gives up, at most 300 s); dribble: delay between chunks."""
@@ -362,17 +362,18 @@ _READ_ONLY_FIELDS = frozenset({"id", "seen", "hits", "description"})
 
 @dataclass
 class FaultRule:
-    """A rule and its counters. ``seen`` counts the requests that met ``when``; ``hits`` those it
-    fired on."""
+    """A rule and its counters. ``seen`` counts the requests it was tried on that met ``when`` (a
+    rule behind one that already decided a request's answer is not tried on it: see
+    :meth:`FaultBook.fire`); ``hits`` those it fired on."""
 
     action: Action
     when: When = field(default_factory=When)
     times: int | None = None
     """Fire at most this many times (``None``: always)."""
     nth: int | None = None
-    """Fire only on the n-th matching request (1-based)."""
+    """Fire only on the n-th matching request it is tried on (1-based; counted by ``seen``)."""
     after: int | None = None
-    """Fire only once this many matching requests have passed."""
+    """Fire only once this many matching requests have passed (counted by ``seen``)."""
     probability: float | None = None
     """Fire with this probability, drawn from the book's seeded generator."""
     id: int = 0

@@ -108,10 +108,7 @@ def picky_server_session(picky_settings: Settings, pytestconfig: pytest.Config) 
     """The session's server thread; most tests want ``picky_server`` instead."""
     from .server import ServerThread
 
-    settings = picky_settings
-    if pytestconfig.getoption("--picky-seed") is not None or "seed" not in settings.extra:
-        settings = replace(settings, extra={**settings.extra, "seed": pytestconfig.stash[_SEED]})
-    server = ServerThread(settings).start()
+    server = ServerThread(_seeded(picky_settings, pytestconfig)).start()
     pytestconfig.stash[_BACKENDS].append(server.backend)
     try:
         yield server
@@ -133,15 +130,25 @@ def picky_server(picky_server_session: ServerThread, request: pytest.FixtureRequ
 
 
 @pytest.fixture
-def picky_asgi(picky_settings: Settings) -> Any:
+def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Any:
     """An ``httpx.ASGITransport`` over a fresh in-process app; ``.app.backend`` is the
-    backend (journal, sequences) the requests reach."""
+    backend (journal, sequences) the requests reach. Its faults draw from the session's seed."""
     import httpx
 
     from .app import create_app
     from .backend import Backend
 
-    return httpx.ASGITransport(app=create_app(Backend(picky_settings)))
+    backend = Backend(_seeded(picky_settings, pytestconfig))
+    pytestconfig.stash[_BACKENDS].append(backend)  # in the report, like the server's
+    return httpx.ASGITransport(app=create_app(backend))
+
+
+def _seeded(settings: Settings, config: pytest.Config) -> Settings:
+    """``settings`` with the session's fault seed: ``--picky-seed``, else the settings' own, else
+    the one drawn for this run."""
+    if config.getoption("--picky-seed") is not None or "seed" not in settings.extra:
+        return replace(settings, extra={**settings.extra, "seed": config.stash[_SEED]})
+    return settings
 
 
 def _local_parts(config: pytest.Config) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ class FaultHandle:
 
     @property
     def seen(self) -> int:
-        """How many requests met its criteria."""
+        """How many requests it was tried on that met its criteria (see :class:`FaultRule`)."""
         return self.rule.seen
 
     def remove(self) -> None:

@@ -65,7 +65,8 @@ _SEP = b": "
 
 def write_answer(send: Callable[..., Any], status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> bool:
     """Write a whole answer through the uvicorn cycle behind ``send``; False when that cannot be
-    done (then nothing was written). ``headers`` must hold content-length and valid header bytes."""
+    done (then nothing was written). ``headers`` must hold content-length (except for 204 and 304,
+    which have no body) and valid header bytes."""
     cycle: Any = getattr(send, "__self__", None)
     if (
         not AVAILABLE

@@ -3,6 +3,7 @@ they record (hit counts, ``entry.faults``), and how bad rules are refused (Confi
 
 from __future__ import annotations
 
+import json
 import random
 
 import httpx
@@ -393,6 +394,17 @@ def test_latency_rules_add_up_beside_the_deciding_rule(picky_server, client):
     entry = picky_server.requests[0]
     assert len(entry.faults) == 3 and entry.delay == pytest.approx(0.03)
     assert (slow.hits, failing.hits, slower.hits) == (1, 1, 1)
+
+
+def test_latency_rules_add_up_to_the_cap_at_most():
+    from picky_mock.backend import Backend, Incoming
+
+    backend = Backend(Settings(log_level="warning"))
+    for _ in range(3):
+        backend.faults.add({"action": "latency", "seconds": 200})
+    raw = json.dumps(push_body()).encode()
+    outcome = backend.push(Incoming("POST", "/api/v2/push", b"", raw, raw))
+    assert outcome.delay == 300.0 and len(outcome.entry.faults) == 3
 
 
 def test_push_rules_leave_check_balance_alone(picky_server, client):

@@ -176,9 +176,12 @@ def test_number_finds_rejected_requests_too(picky_server, client):
 def test_state_accepts_the_mode_and_says_what_else_cannot_change(client):
     url = "/_picky/state"
     r = client.put(url, json={"retention": 5})
-    assert r.status_code == 400 and "retention cannot be changed while serving" in r.json()["error"]
-    assert client.put(url, json={"mode": "lenient", "seed": 1}).status_code == 400
-    assert client.put(url, json={"mode": "lenient"}).json()["mode"] == "lenient"
+    assert r.status_code == 400 and "(retention: only the mode changes while serving)" in r.json()["error"]
+    r = client.put(url, json={"mode": "lenient", "retention": 5, "seed": -1})
+    assert r.status_code == 400 and "(retention, seed: only the mode" in r.json()["error"]
+    state = client.get(url).json()  # read, change the mode, write back
+    assert client.put(url, json={**state, "mode": "lenient"}).json()["mode"] == "lenient"
+    assert client.put(url, json={"mode": "strict"}).json()["mode"] == "strict"
     assert client.put(url, json={"mode": "other"}).status_code == 400
 
 

@@ -276,10 +276,27 @@ def test_a_run_s_faults_repeat_with_the_seed_it_prints(pytester, tmp_path, monke
     assert f"--picky-seed {seed}" in line
     _, again = _seeded_run(pytester, out, f"--picky-seed={seed}")
     assert again == first and len(first) == 1 and "X" in next(iter(first)) and "." in next(iter(first))
-    line, workers = _seeded_run(pytester, out, f"--picky-seed={seed}", "-n", "2", "--dist", "each")
-    assert workers == first and f"fault seed {seed} " in line
     _, other = _seeded_run(pytester, out, "--picky-seed=1")
     assert other != first or seed == 1
+    # without --picky-seed, the controller draws one seed and hands it to every worker
+    line, workers = _seeded_run(pytester, out, "-n", "2", "--dist", "each")
+    assert len(workers) == 1, "both workers drew the same faults"
+    seed = int(line.split("fault seed ")[1].split()[0])
+    _, alone = _seeded_run(pytester, out, f"--picky-seed={seed}")
+    assert alone == workers
+
+
+ASGI_SEED_TEST = '''
+def test_asgi_seed(picky_asgi):
+    assert picky_asgi.app.backend.seed == 4242
+'''
+
+
+def test_the_in_process_app_draws_from_the_session_seed_too(pytester):
+    pytester.makepyfile(test_asgi_seed=ASGI_SEED_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--picky-seed=4242", timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*fault seed 4242 (--picky-seed 4242*"])
 
 
 def test_a_failing_run_prints_its_seed_with_the_report_off(pytester):
