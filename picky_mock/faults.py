@@ -256,12 +256,7 @@ class Action:
         if self.kind not in ACTIONS:
             raise ConfigError(f"fault: unknown action {self.kind!r} (known: {', '.join(ACTIONS)})")
         allowed = _ACTION_OPTIONS.get(self.kind, frozenset())
-        given = [
-            name
-            for name in ("status", "message", "body", "headers", "retry_after", "seconds", "low", "high", "median",
-                         "sigma", "chunk")
-            if getattr(self, name) != _ACTION_DEFAULTS[name]
-        ]
+        given = [name for name, default in _ACTION_DEFAULTS.items() if getattr(self, name) != default]
         stray = [name for name in given if name not in allowed]
         if stray:
             takes = ", ".join(sorted(allowed)) or "none"
@@ -344,8 +339,10 @@ _ACTION_OPTIONS = {
     "dribble": frozenset({"seconds", "chunk"}),
 }
 """The options each action reads; any other is refused, not ignored (the other actions take none)."""
-_ACTION_DEFAULTS = {
-    name: f.default if f.default is not MISSING else {} for name, f in Action.__dataclass_fields__.items()
+_ACTION_DEFAULTS = {  # every option and its default (``headers``: an empty mapping)
+    name: f.default if f.default is not MISSING else {}
+    for name, f in Action.__dataclass_fields__.items()
+    if name != "kind"
 }
 _SIGMA_CAP = 10.0
 """A log-normal shape beyond this is no tail but noise (sigma 10: the 99th percentile is 10^10 times the median)."""
