@@ -433,10 +433,8 @@ def _starlette_app(backend: Backend) -> Starlette:
             # Only the mode changes while serving; the rest of the state may come back as it was
             # read (GET, change the mode, PUT), but not changed.
             current = backend.describe()
-            changed = sorted(
-                str(key) for key, value in (change.items() if isinstance(change, dict) else ()) if key != "mode"
-                and current.get(key) != value
-            )
+            given = change if isinstance(change, dict) else {}
+            changed = sorted(str(key) for key, value in given.items() if key != "mode" and current.get(key) != value)
             if not isinstance(change, dict) or "mode" not in change or changed:
                 detail = f" ({', '.join(changed)}: only the mode changes while serving)" if changed else ""
                 return _json({"error": 'send {"mode": "strict"} or {"mode": "lenient"}' + detail}, 400)
