@@ -26,7 +26,7 @@ import orjson
 
 from .accounts import OFFICIAL_CHANNELS, AccountBook, RateLimit
 from .config import MODES, Settings
-from .contract import Contract, Violation, default_contract
+from .contract import Contract, Violation, _show, default_contract
 from .errors import (
     ApiError,
     AuthenticationFailed,
@@ -590,7 +590,7 @@ class Backend:
             if lenient and repaired:
                 if repaired_from is not None:
                     for index in repaired:
-                        repaired_from[f"$.data[{index}].number"] = json.dumps(data[index]["number"], ensure_ascii=False)
+                        repaired_from[f"$.data[{index}].number"] = _show(data[index]["number"])
                 data = [
                     {**item, "number": repaired[index]} if index in repaired else item
                     for index, item in enumerate(data)
