@@ -41,7 +41,7 @@ from .errors import (
     error_for_status,
 )
 from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, Action, FaultBook, FaultRule, Fired, proxy_html
-from .journal import NO_MESSAGES, Entry, Journal, Message, MessageBatch, Push
+from .journal import Entry, Journal, Push, pack_messages
 from .pricing import PriceTable, format_credit
 
 __all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
@@ -518,8 +518,6 @@ class Backend:
         dropped: bool = False,
         notes: Sequence[str] = (),
         violations: tuple[Violation, ...] = (),
-        push: Push | None = None,
-        messages: Sequence[Message] = NO_MESSAGES,
     ) -> Entry:
         """The journal record of a request; ``answer_bytes`` is the body sent (made from
         ``answer`` when not given). ``body`` is not stored: the entry parses its document on read."""
@@ -541,8 +539,8 @@ class Backend:
             status if isinstance(status, int) else None,
             push_id if isinstance(push_id, str) else None,
             answer_bytes,
-            push,
-            messages,
+            None,
+            None,
             violations,
             tuple(notes),
             error,
@@ -672,8 +670,6 @@ class Backend:
             notes.append("quirk: unknown keys in data[] ignored: " + ", ".join(sorted(unknown_keys)))
         if integer_numbers:
             notes.append(f"quirk: {integer_numbers} number(s) sent as JSON integers")
-        # Columns as tuples: tuples of strings and ints are not tracked by the garbage collector
-        # once it has seen them, so a long journal costs memory, not collection time.
         numbers, texts, media, segments, credits, references = zip(*rows, strict=True)
         accounts = self.accounts
         if not accounts.open:
@@ -686,7 +682,8 @@ class Backend:
                 )
         push_id_int, first = self.sequences.take(len(rows))
         push_id = str(push_id_int)
-        messages = MessageBatch(push_id, first, channel, numbers, texts, media, segments, credits, references)
+        packed = pack_messages(first, channel, numbers, texts, media, segments, credits, references)
+        push_fields = tuple(push)  # a plain tuple: the collector stops tracking it (see Entry)
         answer_bytes = _success_bytes(push_id, first, numbers, credits, plain)
         # Built in place rather than by _entry(): this is the hot path, and keyword calls cost.
         entry = Entry(
@@ -701,8 +698,8 @@ class Backend:
             100,
             push_id,
             answer_bytes,
-            push,
-            messages,
+            push_fields,
+            packed,
             (),
             tuple(notes),
             None,
