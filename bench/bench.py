@@ -182,15 +182,22 @@ def stop_servers(procs: dict[str, Proc]) -> None:
         proc.stop()
 
 
-def throughput(pin_server: list[str], rounds: int, duration: float,
+def throughput(pin_server: list[str], rounds: int, cycles: int, duration: float,
                pin: list[str]) -> tuple[dict[str, object], dict[str, Proc]]:
-    """wrk at each connection count on each server, ``rounds`` times; returns the figures and the
-    last round's servers, still running (section 2 goes on with them).
+    """wrk at each connection count on each server: ``rounds`` rounds of ``cycles`` cycles, a
+    cycle being one run on each server, back to back. Returns the figures and the last round's
+    servers, still running (section 2 goes on with them).
 
     Every round starts fresh processes: the speed of a Python server process depends on the luck of
     its start (memory layout, hash seed), up to 10% here between two processes of the same code.
     With one process per server for the whole run, one draw would bias every round alike; with fresh
-    ones, the median over rounds averages it out."""
+    ones, the median over rounds averages it out.
+
+    The ratios are paired: each picky run is divided by the bare run of the same cycle, a few
+    seconds away, and the verdict is the median of those ratios. This machine's speed drifts by
+    10 to 20% over a minute (other tenants); a ratio of two medians taken minutes apart carries
+    that drift, a ratio of two neighbouring runs mostly cancels it. Who goes first rotates from
+    cycle to cycle, so neither server always follows the other."""
     samples: dict[str, dict[int, list[dict[str, object]]]] = {s: {c: [] for c in CONNECTIONS} for s in SERVERS}
     procs: dict[str, Proc] = {}
     try:
@@ -200,11 +207,12 @@ def throughput(pin_server: list[str], rounds: int, duration: float,
             procs = start_servers(pin_server)
             for server in SERVERS:  # warm-up: not recorded
                 run_wrk(procs[server].url, 16, max(1, round(duration / 2)), pin)
-            order = SERVERS[r % 3:] + SERVERS[: r % 3]  # rotate who goes first, so drift hits all alike
             for conns in CONNECTIONS:
-                for server in order:
-                    proc = procs[server]
-                    samples[server][conns].append(run_wrk(proc.url, conns, duration, pin, proc.proc.pid))
+                for c in range(cycles):
+                    turn = (r * cycles + c) % len(SERVERS)
+                    for server in SERVERS[turn:] + SERVERS[:turn]:
+                        proc = procs[server]
+                        samples[server][conns].append(run_wrk(proc.url, conns, duration, pin, proc.proc.pid))
             print(f"  round {r + 1}/{rounds} done", flush=True)
     except BaseException:
         stop_servers(procs)
@@ -222,19 +230,22 @@ def throughput(pin_server: list[str], rounds: int, duration: float,
                 "cpu_us_per_req": median([x["server_cpu_us_per_req"] for x in runs]),
                 "cpu_busy": median([x["server_cpu_busy"] for x in runs]),
             }
-        bare_runs = samples["bare"][conns]
+
+        def paired(a: str, b: str, key: str = "rps", conns: int = conns) -> list[float]:
+            return [x[key] / y[key] for x, y in zip(samples[a][conns], samples[b][conns], strict=True)]
+
         for server in ("picky", "picky_warn"):
-            per_round = [p["rps"] / b["rps"] for p, b in zip(samples[server][conns], bare_runs, strict=False)]
-            row[f"{server}_over_bare"] = row[server]["rps"] / row["bare"]["rps"]
-            row[f"{server}_over_bare_rounds"] = per_round
-        info_runs, warn_runs = samples["picky"][conns], samples["picky_warn"][conns]
-        per_round = [i["rps"] / w["rps"] for i, w in zip(info_runs, warn_runs, strict=True)]
-        row["info_over_warn"] = row["picky"]["rps"] / row["picky_warn"]["rps"]
-        row["info_over_warn_rounds"] = per_round
-        for server in ("picky", "picky_warn"):
-            row[f"{server}_cpu_over_bare"] = row[server]["cpu_us_per_req"] / row["bare"]["cpu_us_per_req"]
+            pairs = paired(server, "bare")
+            row[f"{server}_over_bare"] = median(pairs)
+            row[f"{server}_over_bare_pairs"] = pairs
+            row[f"{server}_over_bare_of_medians"] = row[server]["rps"] / row["bare"]["rps"]
+            # CPU per request the other way round (bare / picky): the rps ratio when both saturate a core
+            row[f"{server}_capacity"] = median(paired("bare", server, "server_cpu_us_per_req"))
+        pairs = paired("picky", "picky_warn")
+        row["info_over_warn"] = median(pairs)
+        row["info_over_warn_pairs"] = pairs
         table[str(conns)] = row
-    return {"rounds": rounds, "duration_s": duration, "table": table, "raw": samples}, procs
+    return {"rounds": rounds, "cycles": cycles, "duration_s": duration, "table": table, "raw": samples}, procs
 
 
 # -- large pushes ------------------------------------------------------------------------------
@@ -342,14 +353,16 @@ def report(res: dict[str, object]) -> str:
     add("")
 
     t = res["throughput"]
-    add(f"1. Throughput: single-recipient push, wrk POST, {t['duration_s']:g} s per run, "
-        f"{t['rounds']} rounds (fresh server processes each round, order rotated), medians")
-    add(f"   {'conns':>5} {'bare rps':>9} {'picky rps':>9} {'picky/bare':>10} {'[per-round]':>13} "
+    add(f"1. Throughput: single-recipient push, wrk POST, {t['duration_s']:g} s per run; {t['rounds']} rounds of fresh "
+        f"server processes, {t['cycles']} cycles per round and connection count (one run of each server, back to")
+    add("   back, who goes first rotating). Ratios are paired: each run over the bare run of its cycle; the")
+    add("   median of those pairs is the figure, [min..max] their spread. rps and latencies: medians of the runs")
+    add(f"   {'conns':>5} {'bare rps':>9} {'picky rps':>9} {'picky/bare':>10} {'[pairs]':>13} "
         f"{'warn rps':>9} {'warn/bare':>9} {'info/warn':>9}  {'p50/p99 ms: bare':>17} {'picky':>13} {'warn':>13}")
     for conns in CONNECTIONS:
         row = t["table"][str(conns)]
-        rounds = row["picky_over_bare_rounds"]
-        spread = f"[{min(rounds):.2f}..{max(rounds):.2f}]"
+        pairs = row["picky_over_bare_pairs"]
+        spread = f"[{min(pairs):.2f}..{max(pairs):.2f}]"
 
         def lat(s: str, row: dict = row) -> str:  # type: ignore[type-arg]
             return f"{row[s]['p50_ms']:.2f}/{row[s]['p99_ms']:.2f}"
@@ -357,22 +370,22 @@ def report(res: dict[str, object]) -> str:
         add(f"   {conns:>5} {row['bare']['rps']:>9.0f} {row['picky']['rps']:>9.0f} {row['picky_over_bare']:>9.2f}x "
             f"{spread:>13} {row['picky_warn']['rps']:>9.0f} {row['picky_warn_over_bare']:>8.2f}x "
             f"{row['info_over_warn']:>8.2f}x  {lat('bare'):>17} {lat('picky'):>13} {lat('picky_warn'):>13}")
-    add("   server CPU per request: CPU time of all the server's threads (/proc/PID/task/*/schedstat) / requests;")
-    add("   capacity = bare us / picky us, the rps ratio when both saturate a core (robust to a busy machine).")
+    add("   server CPU per request: CPU time of all the server's threads (/proc/PID/task/*/schedstat) / requests,")
+    add("   medians; capacity = bare us / picky us (paired, median), the rps ratio when both saturate a core.")
     add("   busy = server CPU / wall time (1.00 = its core saturated: only then is its rps its own limit)")
     add(f"   {'conns':>5} {'bare us':>8} {'picky us':>8} {'warn us':>8} {'capacity picky/bare':>19} "
-        f"{'warn/bare':>9} {'info/warn':>9}  {'busy: bare':>10} {'picky':>5} {'warn':>5}")
+        f"{'warn/bare':>9}  {'busy: bare':>10} {'picky':>5} {'warn':>5}")
     for conns in CONNECTIONS:
         row = t["table"][str(conns)]
         bu, pu, wu = (row[s]["cpu_us_per_req"] for s in SERVERS)
-        add(f"   {conns:>5} {bu:>8.1f} {pu:>8.1f} {wu:>8.1f} {bu / pu:>18.2f}x {bu / wu:>8.2f}x {wu / pu:>8.2f}x  "
+        add(f"   {conns:>5} {bu:>8.1f} {pu:>8.1f} {wu:>8.1f} {row['picky_capacity']:>18.2f}x "
+            f"{row['picky_warn_capacity']:>8.2f}x  "
             f"{row['bare']['cpu_busy']:>10.2f} {row['picky']['cpu_busy']:>5.2f} {row['picky_warn']['cpu_busy']:>5.2f}")
     for conns in (16, 64):
         row = t["table"][str(conns)]
-        r = row["picky_over_bare"]
-        cap = row["bare"]["cpu_us_per_req"] / row["picky"]["cpu_us_per_req"]
-        add(f"   target picky/bare >= 0.80x at {conns:>2} conns: rps {verdict(r >= 0.8)} ({r:.2f}x), "
-            f"capacity {verdict(cap >= 0.8)} ({cap:.2f}x)")
+        r, cap, whole = row["picky_over_bare"], row["picky_capacity"], row["picky_over_bare_of_medians"]
+        add(f"   target picky/bare >= 0.80x at {conns:>2} conns: rps {verdict(r >= 0.8)} ({r:.2f}x; ratio of the "
+            f"medians {whole:.2f}x), capacity {verdict(cap >= 0.8)} ({cap:.2f}x)")
     iw = [t["table"][str(c)]["info_over_warn"] for c in CONNECTIONS]
     cost = [t["table"][str(c)]["picky"]["cpu_us_per_req"] - t["table"][str(c)]["picky_warn"]["cpu_us_per_req"]
             for c in CONNECTIONS]
@@ -468,8 +481,10 @@ def git_state() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=4, help="whole seconds per wrk run (default 4)")
+    parser.add_argument("--duration", type=int, default=2, help="whole seconds per wrk run (default 2)")
     parser.add_argument("--rounds", type=int, default=5, help="wrk rounds, each on fresh server processes (default 5)")
+    parser.add_argument("--cycles", type=int, default=2,
+                        help="cycles per round and connection count, one run of each server each (default 2)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 s runs, 1 round, few repeats")
     parser.add_argument("--pin", action="store_true",
                         help="pin the servers to one CPU and wrk/clients to another (default: no pinning, as a user "
@@ -477,7 +492,7 @@ def main() -> None:
                              "load on a shared machine)")
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.rounds = 1, 1
+        args.duration, args.rounds, args.cycles = 1, 1, 1
     reps = {1_000: 5, 10_000: 3, 100_000: 1} if args.quick else {1_000: 15, 10_000: 9, 100_000: 3}
     began = time.monotonic()
     RESULTS.mkdir(exist_ok=True)
@@ -505,10 +520,11 @@ def main() -> None:
         "machine": platform.machine(),
         "git": git_state(),
     }
-    print(f"bench: {pinning}; wrk runs of {args.duration:g} s, {args.rounds} round(s)", flush=True)
+    print(f"bench: {pinning}; wrk runs of {args.duration:g} s, {args.rounds} round(s) of {args.cycles} cycle(s)",
+          flush=True)
 
     print("1/3 throughput (wrk)", flush=True)
-    tp, procs = throughput(pin_server, args.rounds, args.duration, [])
+    tp, procs = throughput(pin_server, args.rounds, args.cycles, args.duration, [])
     try:
         picky = procs["picky"]
         urls = {name: proc.url for name, proc in procs.items()}
@@ -537,7 +553,7 @@ def main() -> None:
 
     res = {
         "env": env,
-        "settings": {"duration_s": args.duration, "rounds": args.rounds, "quick": args.quick},
+        "settings": {"duration_s": args.duration, "rounds": args.rounds, "cycles": args.cycles, "quick": args.quick},
         "throughput": tp,
         "large": lg,
         "fixture": fx,
