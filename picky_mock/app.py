@@ -122,7 +122,9 @@ class FaultyAnswer(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     @staticmethod
-    async def _until_disconnect(receive: Receive, seconds: float) -> None:
+    async def _until_disconnect(receive: Receive, seconds: float) -> bool:
+        """Wait ``seconds``, or less if the client goes away first; True when it went away."""
+
         async def wait() -> None:
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -130,7 +132,8 @@ class FaultyAnswer(Response):
         try:
             await asyncio.wait_for(wait(), timeout=seconds)  # seconds 0: close at once
         except asyncio.TimeoutError:
-            pass
+            return False
+        return True
 
 
 def _answer(outcome: Outcome) -> Response:
@@ -312,8 +315,16 @@ class PickyApp:
                     outcome = await run_in_threadpool(judge, incoming)
                 else:
                     outcome = judge(incoming)
-            if outcome.delay > 0:
-                await asyncio.sleep(outcome.delay)
+            if outcome.delay > 0 and await FaultyAnswer._until_disconnect(receive, outcome.delay):
+                # The client gave up (its own timeout) while a latency held the answer: stop
+                # holding it, as a real server's write would fail; the journal has the request.
+                log.info(
+                    "POST %s: client left during a %.3g s latency, request %s unanswered",
+                    path,
+                    outcome.delay,
+                    outcome.headers.get("x-picky-request-id", "?"),
+                )
+                return
             if outcome.effect is not None and outcome.effect.kind != "html_label":
                 transport = getattr(getattr(send, "__self__", None), "transport", None)
                 if transport is not None:

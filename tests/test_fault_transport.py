@@ -362,6 +362,30 @@ def test_latency_does_not_delay_other_requests(picky_server):
     assert done and fast_done < done[0]
 
 
+def test_latency_ends_when_its_client_gives_up(caplog):
+    """A client whose own timeout fires while a latency holds its answer has left: the server stops
+    holding the request (as a real server's write would fail) instead of keeping it for the whole
+    delay, and says so in its log; the journal keeps the request."""
+    caplog.set_level("INFO", logger="picky_mock")
+    server = ServerThread(Settings(log_level="warning")).start()
+    try:
+        server.backend.faults.add({"action": "latency", "seconds": 60})
+        with httpx.Client(timeout=0.3) as c, pytest.raises(httpx.ReadTimeout):
+            c.post(server.push_url, json=push_body())
+        deadline = time.monotonic() + 5
+        while "client left" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.backend.faults.clear()
+        with httpx.Client(timeout=TIMEOUT) as c:
+            assert c.post(server.push_url, json=push_body()).json()["status"] == 100
+    finally:
+        server.stop()
+    assert "client left during a 60 s latency, request 1 unanswered" in caplog.text
+    assert "the server is stopping" not in caplog.text  # nothing was still held at shutdown
+    assert [e.delay for e in server.backend.journal.snapshot()] == [60.0, 0.0]
+    assert server.backend.take_server_errors() == []
+
+
 # -- hang ---------------------------------------------------------------------------------------
 
 
