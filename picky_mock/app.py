@@ -304,12 +304,16 @@ class PickyApp:
             if gone:
                 return
             headers = pack_headers(scope["headers"])
-            if too_large:
+            what = "request body" if too_large else ""
+            if not too_large:
+                document, source = await _document(scope, body)
+                if source == "query" and document is not None and len(document) > self._limit:
+                    what = "data query parameter"  # the same limit, wherever the document travels
+            if what:
                 incoming = Incoming("POST", path, headers, body, None)
-                detail = f"request body larger than the limit of {self._limit} bytes (max_body_bytes)"
+                detail = f"{what} larger than the limit of {self._limit} bytes (max_body_bytes)"
                 outcome = backend.transport_error(incoming, 413, 410, detail)
             else:
-                document, source = await _document(scope, body)
                 incoming = Incoming("POST", path, headers, body, document, source)
                 if document is not None and len(document) > THREADPOOL_BYTES:
                     outcome = await run_in_threadpool(judge, incoming)

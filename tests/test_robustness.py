@@ -319,6 +319,21 @@ def test_chunked_bodies_without_content_length(small_server):
     assert [e.http_status for e in small_server.backend.journal.snapshot()] == [413, 200, 413, 413]
 
 
+def test_the_limit_holds_for_a_document_in_the_query_string(small_server):
+    """``/push?data={...}`` (CONTRACT §1's fallback) carries the document in the URL: the same
+    limit applies to it as to a body, with a message that says where the document was."""
+    from urllib.parse import quote
+
+    small_server.backend.reset()
+    with httpx.Client(timeout=30) as client:
+        small = client.post(small_server.push_url + "?data=" + quote(encode(push_body(text="in the query"))))
+        big = client.post(small_server.push_url + "?data=" + quote(_padded(LIMIT + 1)))
+    expect_success(small)
+    error = expect_error(big, 410, http_status=413)
+    assert "data query parameter larger than the limit of 1000 bytes" in error
+    assert [e.http_status for e in small_server.backend.journal.snapshot()] == [200, 413]
+
+
 def test_the_limit_over_a_raw_socket_is_an_answer_not_a_reset(small_server):
     host, port = small_server.url.removeprefix("http://").split(":")
     body = _padded(300_000)
