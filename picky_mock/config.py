@@ -39,7 +39,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["MODES", "Settings", "load_settings"]
+__all__ = ["MODES", "Settings", "load_settings", "read_config_file"]
 
 MODES = ("strict", "lenient")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -123,7 +123,10 @@ def _typed(where: str, value: Any, kind: type, field_name: str = "") -> Any:
     raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The settings a TOML config file sets, by :class:`Settings` field name (its ``accounts``,
+    ``faults``, ``rate_limit``, ``sessions`` and ``seed`` sections under ``extra``); only what
+    the file names. Raises :class:`ConfigError` with one clear line on any mistake."""
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -171,7 +174,7 @@ def load_settings(
     values: dict[str, Any] = {}
     path = config if config is not None else env.get(CONFIG_ENV) or None
     if path is not None:
-        values.update(_from_file(Path(path)))
+        values.update(read_config_file(Path(path)))
     for name, (field_name, kind) in _ENV.items():
         if env.get(name):
             values[field_name] = _typed(name, env[name], kind, field_name)

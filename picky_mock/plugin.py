@@ -66,6 +66,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "else a random one; the report prints it)",
     )
     group.addoption(
+        "--picky-config",
+        metavar="PATH",
+        default=None,
+        help="TOML config file of the session server, as for `picky-mock serve --config` (prices, ids, "
+        "mode, retention, accounts, faults...; its host and port are ignored: a free loopback port is used). "
+        "Default: the `picky_config` ini option, else none",
+    )
+    parser.addini(
+        "picky_config",
+        "TOML config file of picky-mock's session server (relative to the ini file), as --picky-config",
+        default="",
+    )
+    group.addoption(
         "--no-picky-coverage",
         action="store_true",
         default=False,
@@ -81,6 +94,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_BACKENDS] = []
     config.stash[_WORKER_PARTS] = []
+    if _config_path(config) is not None:  # a bad file is one clear line now, not an error in every test
+        from .config import Settings
+        from .errors import ConfigError
+
+        try:
+            Settings(**_settings_values(config))
+        except ConfigError as exc:
+            raise pytest.UsageError(f"picky-mock: {exc}") from None
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and _SEED_KEY in workerinput:  # an xdist worker: the controller's seed
         config.stash[_SEED] = int(workerinput[_SEED_KEY])
@@ -96,11 +117,40 @@ def pytest_configure_node(node: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def picky_settings() -> Settings:
-    """Settings of the session's server (defaults; override this fixture to change them)."""
+def picky_settings(pytestconfig: pytest.Config) -> Settings:
+    """Settings of the session's server: the defaults, or the config file given by
+    ``--picky-config`` / the ``picky_config`` ini option; override this fixture to change them.
+
+    The server always listens on a free loopback port, and logs at ``warning`` unless the file
+    says otherwise. ``PICKY_MOCK_*`` environment variables are not read here, so what a developer's
+    shell exports cannot change what a test suite sees; name the file instead."""
     from .config import Settings
 
-    return Settings(host="127.0.0.1", port=0, log_level="warning")
+    return Settings(**_settings_values(pytestconfig))
+
+
+def _settings_values(config: pytest.Config) -> dict[str, Any]:
+    values: dict[str, Any] = {"log_level": "warning"}
+    path = _config_path(config)
+    if path is not None:
+        from .config import read_config_file
+
+        values.update(read_config_file(path))
+    values.update(host="127.0.0.1", port=0)
+    return values
+
+
+def _config_path(config: pytest.Config) -> Path | None:
+    """``--picky-config``, relative to the current directory, else ``picky_config`` from the ini
+    file, relative to that file."""
+    given = config.getoption("--picky-config", None)
+    if given:
+        return Path(given)
+    ini = str(config.getini("picky_config") or "")
+    if not ini:
+        return None
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return base / ini
 
 
 @pytest.fixture(scope="session")

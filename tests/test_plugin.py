@@ -126,6 +126,45 @@ def test_picky_settings_can_be_overridden(pytester):
     result.assert_outcomes(passed=1)
 
 
+CONFIG_FILE = """
+mode = "lenient"
+[server]
+port = 8080          # ignored by the fixture: a free port
+[ids]
+push_id_start = 1
+msg_id_start = 100
+[prices]
+default = "0.5"
+"""
+
+
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_the_session_server_takes_the_cli_s_config_file(pytester, how, monkeypatch):
+    """One TOML file for `picky-mock serve --config` and for the test suite: ``--picky-config`` or
+    the ``picky_config`` ini option. Environment variables are not read by the fixture."""
+    pytester.mkdir("conf")
+    pytester.path.joinpath("conf", "picky.toml").write_text(CONFIG_FILE)
+    pytester.makepyfile(test_custom=CUSTOM_TEST)
+    monkeypatch.setenv("PICKY_MOCK_MODE", "strict")  # would make the lenient push fail if it were read
+    if how == "ini":
+        pytester.makeini("[pytest]\npicky_config = conf/picky.toml\n")
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=RUN_TIMEOUT)
+    else:
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--picky-config", "conf/picky.toml",
+                                               timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=1)
+
+
+def test_a_bad_config_file_is_one_line_before_any_test(pytester):
+    pytester.path.joinpath("bad.toml").write_text("mode = 'loose'\n")
+    pytester.makepyfile(test_custom=CUSTOM_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--picky-config", "bad.toml",
+                                           timeout=RUN_TIMEOUT)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*picky-mock: *mode must be one of strict, lenient*"])
+    assert "Traceback" not in result.stderr.str() and "test_configured" not in result.stdout.str()
+
+
 XDIST_TEST = '''
 import json
 import os
