@@ -5,8 +5,9 @@ picky-mock has these fixtures without importing anything).
   worker under pytest-xdist), reset before each test; an exception raised inside the server fails
   the test that caused it. ``@pytest.mark.picky(mode=..., faults=[...], accounts={...},
   sessions=[...], seed=..., rate_limit=...)`` sets a test's faults and account state.
-* ``picky_settings``: the :class:`~picky_mock.config.Settings` the session server starts with;
-  override it in a ``conftest.py`` to change prices, start ids, accounts or the mode.
+* ``picky_settings``: the :class:`~picky_mock.config.Settings` the session server starts with:
+  the defaults, or the TOML file of ``--picky-config PATH`` / the ``picky_config`` ini option (the
+  file ``picky-mock serve --config`` takes); or override it in a ``conftest.py``.
 * ``picky_asgi``: an in-process ``httpx.ASGITransport`` for ``httpx.AsyncClient``, no socket,
   fresh per test.
 
