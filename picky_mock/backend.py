@@ -438,7 +438,7 @@ class Backend:
                 "push_id": str(push_id),
                 "message": "Success",
                 "data": [
-                    {"msg_id": str(first + i), "number": _number_text(item), "credit": "0"}
+                    {"msg_id": str(first + i), "number": _number_text(item), "credit": self._quoted_credit(body, item)}
                     for i, item in enumerate(data)
                 ],
             }
@@ -455,6 +455,18 @@ class Backend:
         log.warning("push refused by the rate limit: HTTP 429 (request %d): %s", seq, detail)
         headers = {"retry-after": retry_after, "x-picky-error": header_safe(detail), "x-picky-request-id": str(seq)}
         return Outcome(429, entry.answer_bytes or b"", headers, entry)
+
+    def _quoted_credit(self, body: dict[str, Any], item: Any) -> str:
+        """The credit a success would show for ``item``: a dropped push is answered exactly like
+        one (nothing tells the client), though nothing is charged. Best effort on a body that was
+        never judged: "0" where there is no channel or text to price."""
+        try:
+            channel = int(body.get("application"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return "0"
+        text = item.get("message") if isinstance(item, dict) else None
+        text = text or body.get("globalmessage")
+        return self.pricing.charge(channel, text if isinstance(text, str) else "")[2]
 
     def _faulted(self, seq: int, incoming: Incoming, body: Any, rule: FaultRule, fired: Fired) -> Outcome:
         """A request a fault answers in place of the API: an injected API error, an HTTP error, or a

@@ -289,6 +289,8 @@ def test_rate_limit_drop(picky_server, client):
     answer = r.json()
     assert r.status_code == 200 and answer["status"] == 100 and answer["push_id"]
     assert [d["number"] for d in answer["data"]] == [NUMBER, OTHER]
+    price = picky_server.messages()[0].credit
+    assert [d["credit"] for d in answer["data"]] == [price, price], "nothing in the answer tells it was dropped"
     entry = picky_server.requests[-1]
     assert entry.dropped and not entry.accepted
     assert picky_server.messages(text="dropped") == []
