@@ -33,7 +33,7 @@ from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action, FaultRule
 from .journal import pack_headers
-from .wire import write_answer
+from .wire import client_gone, write_answer
 
 __all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "InProcessFault", "PickyApp", "create_app"]
 
@@ -134,6 +134,18 @@ class FaultyAnswer(Response):
         except asyncio.TimeoutError:
             return False
         return True
+
+
+async def _client_left(receive: Receive, send: Send, seconds: float) -> bool:
+    """Hold a request ``seconds``; True when its client left meanwhile.
+
+    ``receive`` reports the departure of a client whose request is the connection's newest. When
+    it had pipelined a second request behind the held one, uvicorn tells only that second one,
+    and the held request learns it from the transport, closed, once the wait is over."""
+    if await FaultyAnswer._until_disconnect(receive, seconds):
+        return True
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    return transport is not None and bool(transport.is_closing())
 
 
 def _answer(outcome: Outcome) -> Response:
@@ -319,7 +331,7 @@ class PickyApp:
                     outcome = await run_in_threadpool(judge, incoming)
                 else:
                     outcome = judge(incoming)
-            if outcome.delay > 0 and await FaultyAnswer._until_disconnect(receive, outcome.delay):
+            if outcome.delay > 0 and await _client_left(receive, send, outcome.delay):
                 # The client gave up (its own timeout) while a latency held the answer: stop
                 # holding it, as a real server's write would fail; the journal has the request.
                 log.info(
@@ -328,6 +340,7 @@ class PickyApp:
                     outcome.delay,
                     outcome.headers.get("x-picky-request-id", "?"),
                 )
+                client_gone(send)
                 return
             if outcome.effect is not None and outcome.effect.kind != "html_label":
                 transport = getattr(getattr(send, "__self__", None), "transport", None)

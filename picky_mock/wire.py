@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["AVAILABLE", "write_answer"]
+__all__ = ["AVAILABLE", "client_gone", "write_answer"]
 
 _NEEDED = (
     "response_started",
@@ -98,3 +98,13 @@ def write_answer(send: Callable[..., Any], status: int, headers: Sequence[tuple[
         cycle.transport.close()
     cycle.on_response()
     return True
+
+
+def client_gone(send: Callable[..., Any]) -> None:
+    """Mark the uvicorn cycle behind ``send`` as disconnected, when its client left but uvicorn
+    told only a newer cycle of the same connection (a pipelined request): otherwise uvicorn, seeing
+    the app end without an answer, would write a 500 to the closed connection and log the error
+    that raises. Nothing to do for any other cycle: it learns a departure by itself."""
+    cycle: Any = getattr(send, "__self__", None)
+    if AVAILABLE and type(cycle) is _Cycle:
+        cycle.disconnected = True

@@ -386,6 +386,31 @@ def test_latency_ends_when_its_client_gives_up(caplog):
     assert server.backend.take_server_errors() == []
 
 
+def test_latency_ends_quietly_when_a_pipelining_client_gives_up(caplog):
+    """Two pushes pipelined on one connection, the first held by a latency, and the client leaves:
+    uvicorn tells only the second request's cycle. The held one must still end without writing to
+    the closed connection (that error used to reach picky_server.check() as a server bug)."""
+    caplog.set_level("INFO", logger="picky_mock")
+    server = ServerThread(Settings(log_level="warning")).start()
+    try:
+        server.backend.faults.add({"action": "latency", "seconds": 0.5, "times": 1})
+        body = json.dumps(push_body()).encode()
+        request = b"POST /api/v2/push HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        url = urlsplit(server.url)
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(request + request)
+            time.sleep(0.1)
+        deadline = time.monotonic() + 5
+        while "client left" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with httpx.Client(timeout=TIMEOUT) as c:
+            assert c.post(server.push_url, json=push_body()).json()["status"] == 100
+    finally:
+        server.stop()
+    assert "client left during a 0.5 s latency, request 1 unanswered" in caplog.text
+    assert server.backend.take_server_errors() == []
+
+
 # -- hang ---------------------------------------------------------------------------------------
 
 
