@@ -351,18 +351,7 @@ class Backend:
             if incoming.source != "body":
                 notes.append(f"quirk: the JSON document came in the '{incoming.source}' data field")
             if not self.contract.is_valid("request", body):
-                # Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the schema refuses
-                # each): note it, or in lenient mode repair it, then report what is still wrong.
-                repaired: dict[str, str] = {}
-                body = self._deviations(body, notes, repaired)
-                violations = self.contract.request_violations(body)
-                if repaired:  # a repaired number still wrong: show what the client sent, and what it became
-                    violations = [
-                        replace(v, found=f"{repaired[v.path]}, read as {v.found} (lenient mode)")
-                        if v.path in repaired
-                        else v
-                        for v in violations
-                    ]
+                body, violations = self._judge_invalid(body, notes)
             accounts = self.accounts
             limited = None if accounts.open and accounts.rate_limit is None else self._authenticate(body)
             if limited is not None:
@@ -377,6 +366,32 @@ class Backend:
             return self._accept(seq, incoming, body, push, items, notes, fired)
         except ApiError as error:
             return self._reject(seq, incoming, body, error, tuple(violations), notes, fired)
+
+    def check_request(self, body: Any) -> tuple[list[Violation], list[str]]:
+        """What this backend's contract and mode make of a parsed push body, before any account,
+        fault or rate limit: the violations left (none: the body is accepted) and the contract
+        notes of the deviations of CONTRACT.md 2.3 (noted in strict mode, repaired in lenient).
+        Nothing is journaled or counted. ``picky-mock validate`` asks this."""
+        notes: list[str] = []
+        if self.contract.is_valid("request", body):
+            return [], notes
+        _, violations = self._judge_invalid(body, notes)
+        return violations, notes
+
+    def _judge_invalid(self, body: Any, notes: list[str]) -> tuple[Any, list[Violation]]:
+        """The body as judged (repaired in lenient mode) and its violations, for a body the fast
+        check found invalid. Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the
+        schema refuses each): note it, or in lenient mode repair it, then report what is still
+        wrong."""
+        repaired: dict[str, str] = {}
+        body = self._deviations(body, notes, repaired)
+        violations = self.contract.request_violations(body)
+        if repaired:  # a repaired number still wrong: show what the client sent, and what it became
+            violations = [
+                replace(v, found=f"{repaired[v.path]}, read as {v.found} (lenient mode)") if v.path in repaired else v
+                for v in violations
+            ]
+        return body, violations
 
     def _authenticate(self, body: Any, *, push: bool = True) -> tuple[float, RateLimit] | None:
         """The checks of the account model that come before the contract (as the real API
