@@ -26,7 +26,7 @@ import orjson
 
 from .accounts import OFFICIAL_CHANNELS, AccountBook, RateLimit
 from .config import MODES, Settings
-from .contract import Contract, Violation, _show, default_contract
+from .contract import Contract, LongInteger, Violation, _show, default_contract, json_int
 from .errors import (
     ApiError,
     AuthenticationFailed,
@@ -178,10 +178,11 @@ def parse_document(document: bytes | None) -> Any:
     if not document.strip():
         raise InvalidRequest("the body is empty: send the push as a JSON object")
     # orjson refuses integers beyond 64 bits, which the stdlib parses (and the contract then
-    # judges); NaN and Infinity are not JSON and stay refused, and so do lone surrogates (which
-    # no answer or journal could carry).
+    # judges; one of more than 4,300 digits as a LongInteger, which int() refuses to convert);
+    # NaN and Infinity are not JSON and stay refused, and so do lone surrogates (which no answer
+    # or journal could carry).
     try:
-        value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant)
+        value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant, parse_int=json_int)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except (ValueError, RecursionError):
@@ -855,7 +856,10 @@ def _push_facts(body: Any) -> str:
     facts = ""
     if "application" in body:
         channel = body["application"]
-        shown = repr(channel)[:22] if isinstance(channel, (int, str)) else type(channel).__name__  # one line
+        if isinstance(channel, (int, str)):
+            shown = repr(channel)[:22]  # one line
+        else:
+            shown = str(channel)[:22] if isinstance(channel, LongInteger) else type(channel).__name__
         facts += f"channel={shown} "
     data = body.get("data")
     if isinstance(data, list):

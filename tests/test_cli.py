@@ -382,6 +382,16 @@ def test_validate_reads_the_mode_from_the_environment_as_serve_does():
     _one_clear_line(run("validate", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE="loose")), "PICKY_MOCK_MODE")
 
 
+def test_validate_an_integer_too_long_for_int_is_judged_as_a_number(tmp_path):
+    path = tmp_path / "push.json"
+    path.write_text(json.dumps(push_body()).replace(f'"{number()}"', "5" * 5000))
+    done = run("validate", str(path))
+    out = done.stdout.decode()
+    assert done.returncode == 1, out
+    assert out.startswith(f"{path}: $.data[0].number: expected 7 to 15 digits"), out
+    assert "(an integer of 5000 digits, too long to read) (status 406)" in out and "5" * 100 not in out
+
+
 def test_validate_a_missing_file(tmp_path):
     _one_clear_line(run("validate", str(tmp_path / "nope.json")), "nope.json")
 
