@@ -26,7 +26,7 @@ import orjson
 
 from .accounts import OFFICIAL_CHANNELS, AccountBook, RateLimit
 from .config import MODES, Settings
-from .contract import Contract, Violation, _show, default_contract
+from .contract import Contract, LongInteger, Violation, _show, default_contract, json_int
 from .errors import (
     ApiError,
     AuthenticationFailed,
@@ -178,10 +178,11 @@ def parse_document(document: bytes | None) -> Any:
     if not document.strip():
         raise InvalidRequest("the body is empty: send the push as a JSON object")
     # orjson refuses integers beyond 64 bits, which the stdlib parses (and the contract then
-    # judges); NaN and Infinity are not JSON and stay refused, and so do lone surrogates (which
-    # no answer or journal could carry).
+    # judges; one of more than 4,300 digits as a LongInteger, which int() refuses to convert);
+    # NaN and Infinity are not JSON and stay refused, and so do lone surrogates (which no answer
+    # or journal could carry).
     try:
-        value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant)
+        value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant, parse_int=json_int)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except (ValueError, RecursionError):
@@ -351,18 +352,7 @@ class Backend:
             if incoming.source != "body":
                 notes.append(f"quirk: the JSON document came in the '{incoming.source}' data field")
             if not self.contract.is_valid("request", body):
-                # Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the schema refuses
-                # each): note it, or in lenient mode repair it, then report what is still wrong.
-                repaired: dict[str, str] = {}
-                body = self._deviations(body, notes, repaired)
-                violations = self.contract.request_violations(body)
-                if repaired:  # a repaired number still wrong: show what the client sent, and what it became
-                    violations = [
-                        replace(v, found=f"{repaired[v.path]}, read as {v.found} (lenient mode)")
-                        if v.path in repaired
-                        else v
-                        for v in violations
-                    ]
+                body, violations = self._judge_invalid(body, notes)
             accounts = self.accounts
             limited = None if accounts.open and accounts.rate_limit is None else self._authenticate(body)
             if limited is not None:
@@ -377,6 +367,32 @@ class Backend:
             return self._accept(seq, incoming, body, push, items, notes, fired)
         except ApiError as error:
             return self._reject(seq, incoming, body, error, tuple(violations), notes, fired)
+
+    def check_request(self, body: Any) -> tuple[list[Violation], list[str]]:
+        """What this backend's contract and mode make of a parsed push body, before any account,
+        fault or rate limit: the violations left (none: the body is accepted) and the contract
+        notes of the deviations of CONTRACT.md 2.3 (noted in strict mode, repaired in lenient).
+        Nothing is journaled or counted. ``picky-mock validate`` asks this."""
+        notes: list[str] = []
+        if self.contract.is_valid("request", body):
+            return [], notes
+        _, violations = self._judge_invalid(body, notes)
+        return violations, notes
+
+    def _judge_invalid(self, body: Any, notes: list[str]) -> tuple[Any, list[Violation]]:
+        """The body as judged (repaired in lenient mode) and its violations, for a body the fast
+        check found invalid. Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the
+        schema refuses each): note it, or in lenient mode repair it, then report what is still
+        wrong."""
+        repaired: dict[str, str] = {}
+        body = self._deviations(body, notes, repaired)
+        violations = self.contract.request_violations(body)
+        if repaired:  # a repaired number still wrong: show what the client sent, and what it became
+            violations = [
+                replace(v, found=f"{repaired[v.path]}, read as {v.found} (lenient mode)") if v.path in repaired else v
+                for v in violations
+            ]
+        return body, violations
 
     def _authenticate(self, body: Any, *, push: bool = True) -> tuple[float, RateLimit] | None:
         """The checks of the account model that come before the contract (as the real API
@@ -852,7 +868,10 @@ def _push_facts(body: Any) -> str:
     facts = ""
     if "application" in body:
         channel = body["application"]
-        shown = repr(channel)[:22] if isinstance(channel, (int, str)) else type(channel).__name__  # one line
+        if isinstance(channel, (int, str)):
+            shown = repr(channel)[:22]  # one line
+        else:
+            shown = str(channel)[:22] if isinstance(channel, LongInteger) else type(channel).__name__
         facts += f"channel={shown} "
     data = body.get("data")
     if isinstance(data, list):

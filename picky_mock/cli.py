@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
-from .config import LOG_LEVELS, MODES, load_settings
-from .contract import default_contract
+from .config import LOG_LEVELS, MODES, Settings, load_settings
 from .errors import ConfigError
 
 __all__ = ["main"]
@@ -27,6 +28,15 @@ push paths: POST /api/v2/push, /app/api/v2/push, /beta/api/v2/push
 admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state,
             /_picky/faults, /_picky/accounts, /_picky/sessions, /_picky/seed, /_picky/rate-limit,
             /_picky/coverage (see README, "Admin API")
+"""
+
+EPILOG_VALIDATE = """\
+modes (CONTRACT.md 2.3): a number with "+", "00", spaces or dashes, a top-level number/message
+without data[], and a missing application deviate from the documented contract. strict rejects
+them (406, 402, 410); lenient repairs them (digits only, wrapped into data[], channel 1), accepts
+the body if nothing else is wrong, and prints a note for each.
+
+environment variable (overridden by --mode): PICKY_MOCK_MODE
 """
 
 
@@ -84,11 +94,20 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="check a push request body against the contract",
-        description="Check a push request body (a JSON file, or - for standard input) against the "
-        "contract; print every violation with its JSON path. Exit 0 when valid, 1 when not.",
+        description="Check a push request body (a JSON file, or - for standard input) against the contract,\n"
+        "as the server in the same mode judges it; print every violation with its JSON path and the\n"
+        "status the API answers. Exit 0 when the body is accepted, 1 when not.",
+        epilog=EPILOG_VALIDATE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     validate.add_argument("file", metavar="FILE", help="JSON file, or - for standard input")
-    validate.add_argument("--json", action="store_true", help="print the violations as JSON")
+    validate.add_argument(
+        "--mode",
+        choices=MODES,
+        help="strict (default) rejects the deviations from the documented contract; lenient accepts them as "
+        "the lenient server does, and prints each as a note",
+    )
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -134,9 +153,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .backend import parse_document
+    from .backend import Backend, parse_document
     from .errors import ApiError
 
+    # The mode as serve reads it, from the option, else PICKY_MOCK_MODE (no config file: validate
+    # takes none, and the file's other keys mean nothing here).
+    mode = load_settings(environ={k: v for k, v in os.environ.items() if k == "PICKY_MOCK_MODE"}, mode=args.mode).mode
+    lenient = mode == "lenient"
     try:
         if args.file == "-":
             raw = sys.stdin.buffer.read()
@@ -150,18 +173,32 @@ def _validate(args: argparse.Namespace) -> int:
     except ApiError as exc:
         violations_json = [{"path": "$", "expected": "a JSON object", "found": exc.detail, "status": 410}]
         if args.json:
-            print(json.dumps({"valid": False, "violations": violations_json}, indent=2))
+            report: dict[str, Any] = {"valid": False, "violations": violations_json}
+            if lenient:
+                report.update(mode=mode, notes=[])
+            print(json.dumps(report, indent=2))
         else:
             print(f"{args.file}: $: {exc.detail} (status 410)")
         return 1
-    violations = default_contract().request_violations(body)
+    # The server's own judgment (in-process, nothing journaled): the same repairs and violations.
+    violations, notes = Backend(Settings(mode=mode)).check_request(body)
+    deviations = [note for note in notes if note.startswith("deviation: ")]
     if args.json:
         report = {"valid": not violations, "violations": [v.__dict__ for v in violations]}
+        if lenient:  # strict mode's report keeps its shape: its deviations are the violations
+            report.update(mode=mode, notes=deviations)
         print(json.dumps(report, indent=2, ensure_ascii=False))
-    elif violations:
+        return 1 if violations else 0
+    if lenient:
+        for note in deviations:
+            print(f"{args.file}: note: {note.removeprefix('deviation: ')}")
+    if violations:
         for violation in violations:
             print(f"{args.file}: {violation}")
-        print(f"{len(violations)} violation(s); the API answers status {violations[0].status}")
+        answered = f"the API answers status {violations[0].status}"
+        print(f"{len(violations)} violation(s); {answered}{' (lenient mode)' if lenient else ''}")
+    elif lenient and deviations:
+        print(f"{args.file}: valid in lenient mode ({len(deviations)} deviation(s) repaired; strict mode rejects them)")
     else:
         print(f"{args.file}: valid")
     return 1 if violations else 0

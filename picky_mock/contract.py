@@ -25,10 +25,12 @@ import orjson
 __all__ = [
     "STATUS_PRECEDENCE",
     "Contract",
+    "LongInteger",
     "Violation",
     "assert_valid_request",
     "assert_valid_response",
     "default_contract",
+    "json_int",
     "json_path",
     "schemas_dir",
     "validate_request",
@@ -69,9 +71,58 @@ def json_path(parts: Iterable[object]) -> str:
     return out
 
 
-def _show(value: object, limit: int = 60) -> str:
+class LongInteger:
+    """A JSON integer with more digits than Python converts to an ``int`` (``sys.get_int_max_str_digits()``,
+    4,300 by default: CPython's guard against quadratic-time conversion).
+
+    The document is JSON all the same, so picky-mock's parsers keep such an integer as this (see
+    :func:`json_int`) rather than refuse the whole body. No schema type matches it: the contract
+    rejects it wherever the value is judged (406 as a ``number``, 401 as the token, 410 in another
+    typed field) and shows it shortened (:meth:`shown`); where any value goes (an unknown key) it
+    passes. ``str()`` gives the digits as sent."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"LongInteger({self.shown()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return self.text == other.text if isinstance(other, LongInteger) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def shown(self) -> str:
+        """``11111111111111111111… (an integer of 5000 digits, too long to read)``: a found value."""
+        digits = len(self.text) - self.text.startswith("-")
+        return f"{self.text[:20]}… (an integer of {digits} digits, too long to read)"
+
+
+def json_int(text: str) -> int | LongInteger:
+    """``parse_int`` for :func:`json.loads`: the integer, or a :class:`LongInteger` when it has
+    more digits than ``int()`` converts (``json.loads`` would raise ``ValueError``)."""
     try:
-        text = json.dumps(value, ensure_ascii=False, default=repr)
+        return int(text)
+    except ValueError:
+        return LongInteger(text)
+
+
+def _shown(value: object) -> str:
+    """How :func:`_show` writes a value that is not JSON: a long integer shortened, else its repr."""
+    return value.shown() if isinstance(value, LongInteger) else repr(value)
+
+
+def _show(value: object, limit: int = 60) -> str:
+    if isinstance(value, LongInteger):
+        return value.shown()
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=_shown)
     except (ValueError, RecursionError):
         try:
             text = repr(value)
@@ -209,9 +260,15 @@ def _item_key(item: object) -> bytes:
         return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # integers beyond 64 bits, lone surrogates, more than 255 levels of nesting
         try:
-            return json.dumps(item, sort_keys=True).encode()
+            return json.dumps(item, sort_keys=True, default=_long_key).encode()
         except RecursionError:  # deeper still: a key of its own
             return b"\0deep %d" % id(item)
+
+
+def _long_key(value: object) -> object:
+    if isinstance(value, LongInteger):  # not equal to the string of its digits
+        return {"\0long integer": value.text}
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @lru_cache(maxsize=256)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, overload
 
 import orjson
 
-from .contract import Violation
+from .contract import LongInteger, Violation, json_int
 
 __all__ = [
     "Entry",
@@ -217,7 +217,7 @@ def _loads(document: bytes | None) -> Any:
         return orjson.loads(document)
     except orjson.JSONDecodeError:
         try:
-            return json.loads(document)
+            return json.loads(document, parse_int=json_int)  # integers of any length (LongInteger)
         except (ValueError, RecursionError):
             return None
 
@@ -491,7 +491,7 @@ def _body_numbers(body: Any) -> list[str]:
     for item in data:
         if isinstance(item, dict):
             value = item.get("number", item.get("messenger_id"))
-            if isinstance(value, (str, int)) and not isinstance(value, bool):
+            if isinstance(value, (str, int, LongInteger)) and not isinstance(value, bool):
                 found.append(str(value))
     return found
 

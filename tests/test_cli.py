@@ -302,6 +302,96 @@ def test_validate_json_output():
     assert ok == {"valid": True, "violations": []}
 
 
+DEVIATING = push_body("+55 11 98765-4321")
+
+
+def test_validate_strict_rejects_a_deviation_and_lenient_repairs_it_with_a_note():
+    stdin = json.dumps(DEVIATING).encode()
+    strict = run("validate", "-", stdin=stdin)
+    assert strict.returncode == 1
+    assert strict.stdout.decode().splitlines() == [
+        '-: $.data[0].number: expected 7 to 15 digits with the country code, no "+", no leading 0 or 00, no spaces '
+        '(e.g. "55123456789"), found "+55 11 98765-4321" (status 406)',
+        "1 violation(s); the API answers status 406",
+    ]
+    assert run("validate", "--mode", "strict", "-", stdin=stdin).stdout == strict.stdout, "strict is the default"
+    lenient = run("validate", "--mode", "lenient", "-", stdin=stdin)
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert lenient.stdout.decode().splitlines() == [
+        "-: note: data[0].number '+55 11 98765-4321' is not bare digits: repaired (lenient mode)",
+        "-: valid in lenient mode (1 deviation(s) repaired; strict mode rejects them)",
+    ]
+    assert not lenient.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": TOKEN, "application": 1, "number": "0055 (11) 98765-4321", "message": "no data[]"},
+        {"token": TOKEN, "globalmessage": "which channel?", "data": [{"number": number(2)}]},
+    ],
+    ids=["top-level-number-and-message", "application-missing"],
+)
+def test_validate_lenient_accepts_each_deviation_the_lenient_server_accepts(body):
+    stdin = json.dumps(body).encode()
+    assert run("validate", "-", stdin=stdin).returncode == 1
+    done = run("validate", "--mode", "lenient", "-", stdin=stdin)
+    lines = done.stdout.decode().splitlines()
+    assert done.returncode == 0, lines
+    assert lines[-1].startswith("-: valid in lenient mode")
+    notes = lines[:-1]
+    assert notes and all(line.startswith("-: note: ") and line.endswith("(lenient mode)") for line in notes), notes
+
+
+def test_validate_lenient_still_reports_what_it_cannot_repair():
+    body = {"token": TOKEN, "globalmessage": "x", "data": [{"number": "+1"}, {"number": number(1), "message": 5}]}
+    done = run("validate", "--mode", "lenient", "-", stdin=json.dumps(body).encode())
+    out = done.stdout.decode()
+    assert done.returncode == 1, out
+    assert "-: note: application missing: defaulted to 1 (lenient mode)" in out
+    assert "-: note: data[0].number '+1' is not bare digits: repaired (lenient mode)" in out
+    assert '-: $.data[0].number: expected 7 to 15 digits' in out and 'found "+1", read as "1" (lenient mode)' in out
+    assert "-: $.data[1].message: expected a JSON string, found 5 (status 410)" in out
+    assert out.splitlines()[-1] == "2 violation(s); the API answers status 410 (lenient mode)"
+
+
+def test_validate_json_output_in_lenient_mode_carries_the_notes():
+    done = run("validate", "--json", "--mode", "lenient", "-", stdin=json.dumps(DEVIATING).encode())
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == {
+        "valid": True,
+        "violations": [],
+        "mode": "lenient",
+        "notes": ["deviation: data[0].number '+55 11 98765-4321' is not bare digits: repaired (lenient mode)"],
+    }
+    bad = run("validate", "--json", "--mode", "lenient", "-", stdin=json.dumps(push_body("+1")).encode())
+    report = json.loads(bad.stdout)
+    assert bad.returncode == 1 and report["valid"] is False and report["mode"] == "lenient"
+    assert [(v["path"], v["status"]) for v in report["violations"]] == [("$.data[0].number", 406)]
+    assert len(report["notes"]) == 1
+    garbage = run("validate", "--json", "--mode", "lenient", "-", stdin=b"not json")
+    assert garbage.returncode == 1
+    assert json.loads(garbage.stdout)["notes"] == [] and json.loads(garbage.stdout)["violations"][0]["path"] == "$"
+
+
+def test_validate_reads_the_mode_from_the_environment_as_serve_does():
+    stdin = json.dumps(DEVIATING).encode()
+    assert run("validate", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE="Lenient")).returncode == 0
+    overridden = run("validate", "--mode", "strict", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE="lenient"))
+    assert overridden.returncode == 1 and "(status 406)" in overridden.stdout.decode()
+    _one_clear_line(run("validate", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE="loose")), "PICKY_MOCK_MODE")
+
+
+def test_validate_an_integer_too_long_for_int_is_judged_as_a_number(tmp_path):
+    path = tmp_path / "push.json"
+    path.write_text(json.dumps(push_body()).replace(f'"{number()}"', "5" * 5000))
+    done = run("validate", str(path))
+    out = done.stdout.decode()
+    assert done.returncode == 1, out
+    assert out.startswith(f"{path}: $.data[0].number: expected 7 to 15 digits"), out
+    assert "(an integer of 5000 digits, too long to read) (status 406)" in out and "5" * 100 not in out
+
+
 def test_validate_a_missing_file(tmp_path):
     _one_clear_line(run("validate", str(tmp_path / "nope.json")), "nope.json")
 
@@ -326,6 +416,9 @@ def test_every_command_has_help():
     serve_help = run("serve", "--help").stdout.decode()
     for option in ("--port", "--host", "--mode", "--config", "PICKY_MOCK_MODE", "/api/v2/push"):
         assert option in serve_help
+    validate_help = run("validate", "--help").stdout.decode()
+    for option in ("--mode", "strict", "lenient", "--json", "PICKY_MOCK_MODE"):
+        assert option in validate_help
 
 
 def test_no_command_prints_help_and_fails():

@@ -230,6 +230,56 @@ def test_numbers_beyond_64_bits(client, picky_server):
     assert len(picky_server.journal) == 3
 
 
+LONG = b"1" * 5000  # more digits than int() converts (sys.get_int_max_str_digits(), 4300 by default)
+GOOD_JSON = b'"5511987000000"'
+
+# (id, raw body, status, JSON path of the violation)
+LONG_INTEGERS = [
+    ("number", _raw_push(b'"application": 1', LONG), 406, "$.data[0].number"),
+    ("negative-number", _raw_push(b'"application": 1', b"-" + LONG), 406, "$.data[0].number"),
+    ("application", _raw_push(b'"application": ' + LONG, GOOD_JSON), 410, "$.application"),
+    ("token", _raw_push(b'"application": 1, "token": ' + LONG, GOOD_JSON), 401, "$.token"),
+    ("reference-number", _raw_push(b'"application": 1', GOOD_JSON + b', "reference_number": ' + LONG), 410,
+     "$.data[0].reference_number"),
+    ("template-message", _raw_push(b'"application": 1', GOOD_JSON + b', "template_message": [' + LONG + b"]"), 410,
+     "$.data[0].template_message[0]"),
+]
+
+
+@pytest.mark.parametrize(("raw", "code", "path"), [c[1:] for c in LONG_INTEGERS], ids=[c[0] for c in LONG_INTEGERS])
+def test_an_integer_too_long_for_int_is_json_and_judged_where_it_is(client, picky_server, caplog, raw, code, path):
+    """json.loads refuses to convert an integer of more than 4,300 digits (a guard against quadratic
+    time), but the body is JSON: the contract answers for the field, not 410 "not valid JSON"."""
+    with caplog.at_level("WARNING", logger="picky_mock"):
+        error = expect_error(client.post("/api/v2/push", content=raw), code)
+    assert error.startswith(f"{code} {path}: expected "), error
+    assert "5000 digits" in error and "1" * 100 not in error and len(error) <= 1000, error
+    (entry,) = picky_server.journal.snapshot()
+    assert (entry.violations[0].path, entry.violations[0].status) == (path, code)
+    assert len(entry.violations[0].found) < 100 and "1" * 100 not in entry.error
+    assert entry.body is not None, "the journal reads the body back"
+    logged = [record.getMessage() for record in caplog.records if "push rejected" in record.getMessage()]
+    assert logged and all("1" * 100 not in line for line in logged), logged
+
+
+def test_an_integer_too_long_for_int_where_any_value_goes_is_accepted(client, picky_server):
+    expect_success(client.post("/api/v2/push", content=_raw_push(b'"application": 1, "sleep": ' + LONG, GOOD_JSON)))
+    (entry,) = picky_server.pushes()
+    assert entry.push.unknown_keys == ("sleep",)
+    assert str(entry.body["sleep"]) == LONG.decode()
+
+
+def test_an_integer_too_long_for_int_among_many_recipients(client, picky_server):
+    items = [b'{"number": "' + number(i).encode() + b'"}' for i in range(100)]
+    items[70] = b'{"number": ' + LONG + b"}"
+    raw = b'{"token": "t", "application": 1, "globalmessage": "x", "data": [' + b", ".join(items) + b"]}"
+    error = expect_error(client.post("/api/v2/push", content=raw), 406)
+    assert error.startswith("406 $.data[70].number: expected "), error
+    (entry,) = picky_server.journal.snapshot()
+    assert [(v.path, v.status) for v in entry.violations] == [("$.data[70].number", 406)]
+    _served_as_usual(client)
+
+
 def test_duplicate_keys_the_last_one_wins(client):
     raw = _raw_push(b'"token": "", "application": 1', b"5511987000000")
     expect_error(client.post("/api/v2/push", content=raw), 401)
