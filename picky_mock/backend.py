@@ -611,7 +611,8 @@ class Backend:
                     digits = re.sub(r"\D", "", number)
                     if number.lstrip().startswith("00"):
                         digits = digits[2:]
-                    notes.append(f"deviation: data[{index}].number {number!r} is not bare digits: {verdict}")
+                    sent = repr(number) if len(number) <= 60 else f"{number[:60]!r}… ({len(number)} characters)"
+                    notes.append(f"deviation: data[{index}].number {sent} is not bare digits: {verdict}")
                     repaired[index] = digits
             if lenient and repaired:
                 if repaired_from is not None:

@@ -170,3 +170,15 @@ def test_lenient_shows_the_number_as_sent_when_its_repair_is_still_wrong(client,
     picky_server.set_mode("strict")
     found = client.post("/api/v2/push", json=push_body("+0 11")).headers["x-picky-error"]
     assert found.endswith('found "+0 11"'), "strict mode judges the number as sent"
+
+
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+def test_a_long_deviating_number_is_noted_shortened(client, picky_server, mode):
+    """A 5,000-character "+111…" is noted as the first 60 characters and its length: the journal,
+    the log and `validate` do not carry it whole."""
+    picky_server.set_mode(mode)
+    number = "+" + "1" * 4999
+    assert client.post("/api/v2/push", json=push_body(number)).json()["status"] == 406
+    [note] = [n for n in picky_server.requests[0].notes if n.startswith("deviation")]
+    assert note.startswith("deviation: data[0].number '+" + "1" * 59 + "'… (5000 characters) is not bare digits")
+    assert len(note) < 200
