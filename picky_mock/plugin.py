@@ -95,12 +95,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_BACKENDS] = []
     config.stash[_WORKER_PARTS] = []
-    if _config_path(config) is not None:  # a bad file is one clear line now, not an error in every test
+    given = config.getoption("--picky-config", None)
+    if given:  # relative to where pytest was started, whatever a test does to the working directory
+        config.option.picky_config = str(config.invocation_params.dir / given)
+    if _config_path(config) is not None and not config.getoption("help", False):
+        # A bad file is one clear line now, not the same error in every test. The backend checks
+        # the sections it reads (faults, accounts, seed, rate limit, sessions), so build one.
+        from .backend import Backend
         from .config import Settings
         from .errors import ConfigError
 
         try:
-            Settings(**_settings_values(config))
+            Backend(Settings(**_settings_values(config)))
         except ConfigError as exc:
             raise pytest.UsageError(f"picky-mock: {exc}") from None
     workerinput = getattr(config, "workerinput", None)
@@ -142,8 +148,8 @@ def _settings_values(config: pytest.Config) -> dict[str, Any]:
 
 
 def _config_path(config: pytest.Config) -> Path | None:
-    """``--picky-config``, relative to the current directory, else ``picky_config`` from the ini
-    file, relative to that file."""
+    """``--picky-config``, relative to the directory pytest was started in, else ``picky_config``
+    from the ini file, relative to that file."""
     given = config.getoption("--picky-config", None)
     if given:
         return Path(given)

@@ -165,6 +165,52 @@ def test_a_bad_config_file_is_one_line_before_any_test(pytester):
     assert "Traceback" not in result.stderr.str() and "test_configured" not in result.stdout.str()
 
 
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ('[[faults]]\naction = "latncy"\n', "unknown action 'latncy'"),
+        ('seed = "abc"\n', "seed"),
+        ("[rate_limit]\nper_minute = 0\n", "per_minute"),
+    ],
+)
+def test_a_bad_section_the_backend_reads_is_one_line_too(pytester, section, message):
+    pytester.path.joinpath("bad.toml").write_text(section)
+    pytester.makepyfile(test_custom=CUSTOM_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--picky-config", "bad.toml",
+                                           timeout=RUN_TIMEOUT)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "picky-mock: " in result.stderr.str() and message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_help_prints_with_a_bad_config_file_named(pytester):
+    pytester.makeini("[pytest]\npicky_config = missing.toml\n")
+    result = pytester.runpytest_subprocess("--help", timeout=RUN_TIMEOUT)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*--picky-config=PATH*"])
+
+
+CHDIR_TEST = """
+import os
+
+
+def test_moves_away(tmp_path):
+    os.chdir(tmp_path)  # and does not come back
+
+
+def test_configured(picky_server):
+    assert picky_server.backend.mode == "lenient"
+"""
+
+
+def test_the_config_path_is_relative_to_where_pytest_started(pytester):
+    pytester.path.joinpath("picky.toml").write_text('mode = "lenient"\n')
+    pytester.makepyfile(test_chdir=CHDIR_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly",
+                                           "--picky-config", "picky.toml", timeout=RUN_TIMEOUT)
+    result.assert_outcomes(passed=2)
+
+
 XDIST_TEST = '''
 import json
 import os
