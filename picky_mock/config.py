@@ -176,8 +176,8 @@ def load_settings(
     if path is not None:
         values.update(read_config_file(Path(path)))
     for name, (field_name, kind) in _ENV.items():
-        if env.get(name):
-            values[field_name] = _typed(name, env[name], kind, field_name)
+        if env.get(name) and options.get(field_name) is None:  # an option given wins, even over junk
+            values[field_name] = _typed(name, env[name].strip(), kind, field_name)
             choices = {"mode": MODES, "log_level": LOG_LEVELS}.get(field_name)
             if choices and values[field_name] not in choices:
                 raise ConfigError(f"{name}={env[name]!r}: must be one of {', '.join(choices)}")

@@ -244,7 +244,8 @@ def test_invalid_config(tmp_path, text, word):
     ],
 )
 def test_invalid_environment(variable, value):
-    _one_clear_line(run("serve", "--port", "0", env=clean_env(**{variable: value})))
+    port = [] if variable == "PICKY_MOCK_PORT" else ["--port", "0"]  # an option given wins over the variable
+    _one_clear_line(run("serve", *port, env=clean_env(**{variable: value})))
 
 
 def test_invalid_port_option():
@@ -380,6 +381,20 @@ def test_validate_reads_the_mode_from_the_environment_as_serve_does():
     overridden = run("validate", "--mode", "strict", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE="lenient"))
     assert overridden.returncode == 1 and "(status 406)" in overridden.stdout.decode()
     _one_clear_line(run("validate", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE="loose")), "PICKY_MOCK_MODE")
+    # the option wins, even over a variable that is not a mode; a variable's spaces do not count
+    junk = run("validate", "--mode", "lenient", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE="loose"))
+    assert junk.returncode == 0, junk.stderr
+    assert run("validate", "-", stdin=stdin, env=clean_env(PICKY_MOCK_MODE=" lenient ")).returncode == 0
+
+
+def test_validate_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`picky-mock validate big.json | head -1`: the reader leaves early; no traceback."""
+    path = tmp_path / "push.json"
+    path.write_text(json.dumps(push_body(*[f"+55119{i:08d}" for i in range(5000)])))
+    command = [*console_script(), "validate", str(path)]
+    done = subprocess.run(f"{' '.join(command)} | head -1", shell=True, capture_output=True, timeout=60)
+    assert done.stdout.decode().count("\n") == 1
+    assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr, done.stderr
 
 
 def test_validate_an_integer_too_long_for_int_is_judged_as_a_number(tmp_path):
