@@ -476,9 +476,12 @@ class Backend:
         """The credit a success would show for ``item``: a dropped push is answered exactly like
         one (nothing tells the client), though nothing is charged. Best effort on a body that was
         never judged: "0" where there is no channel or text to price."""
-        try:
-            channel = int(body.get("application"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        application = body.get("application")
+        if type(application) is str and application.isdecimal() and len(application) < 10:
+            channel = int(application)
+        elif type(application) is int:
+            channel = application
+        else:
             return "0"
         text = item.get("message") if isinstance(item, dict) else None
         text = text or body.get("globalmessage")
