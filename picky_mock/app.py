@@ -136,6 +136,11 @@ class FaultyAnswer(Response):
         return True
 
 
+def _transport_of(send: Send) -> Any:
+    """The asyncio transport of the uvicorn connection behind ``send`` (None in-process)."""
+    return getattr(getattr(send, "__self__", None), "transport", None)
+
+
 async def _client_left(receive: Receive, send: Send, seconds: float) -> bool:
     """Hold a request ``seconds``; True when its client left meanwhile.
 
@@ -144,7 +149,7 @@ async def _client_left(receive: Receive, send: Send, seconds: float) -> bool:
     and the held request learns it from the transport, closed, once the wait is over."""
     if await FaultyAnswer._until_disconnect(receive, seconds):
         return True
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    transport = _transport_of(send)
     return transport is not None and bool(transport.is_closing())
 
 
@@ -343,7 +348,7 @@ class PickyApp:
                 client_gone(send)
                 return
             if outcome.effect is not None and outcome.effect.kind != "html_label":
-                transport = getattr(getattr(send, "__self__", None), "transport", None)
+                transport = _transport_of(send)
                 if transport is not None:
                     scope[_TRANSPORT_KEY] = transport
                 await FaultyAnswer(outcome, outcome.effect)(scope, receive, start)
@@ -367,7 +372,7 @@ class PickyApp:
             # The server is stopping while a fault holds this request (a hang, a latency, a dribble)
             # past uvicorn's grace period. A client of a server that goes away sees its connection
             # closed, not an HTTP 500, and the log gets one line, not a traceback.
-            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            transport = _transport_of(send)
             if transport is None:
                 raise
             transport.close()
