@@ -31,7 +31,7 @@ admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_
 """
 
 EPILOG_VALIDATE = """\
-modes (CONTRACT.md 2.3): a number with "+", "00", spaces or dashes, a top-level number/message
+modes (CONTRACT.md 2.3): a number with "+", "00", spaces, dashes, parentheses or dots, a top-level number/message
 without data[], and a missing application deviate from the documented contract. strict rejects
 them (406, 402, 410); lenient repairs them (digits only, wrapped into data[], channel 1), accepts
 the body if nothing else is wrong, and prints a note for each.
