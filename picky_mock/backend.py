@@ -715,7 +715,7 @@ class Backend:
         push_id_int, first = self.sequences.take(len(rows))
         push_id = str(push_id_int)
         packed = pack_messages(first, channel, numbers, texts, media, segments, credits, references)
-        push_fields = tuple(push)  # a plain tuple: the collector stops tracking it (see Entry)
+        push_fields = tuple(push)  # a plain tuple, which the journal can marshal
         answer_bytes = _success_bytes(push_id, first, numbers, credits, plain)
         # Built in place rather than by _entry(): this is the hot path, and keyword calls cost.
         entry = Entry(

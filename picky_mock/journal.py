@@ -8,9 +8,10 @@ oldest are dropped (``Journal.dropped`` counts them), so a long run does not gro
 from __future__ import annotations
 
 import base64
-import gc
+import dataclasses
 import itertools
 import json
+import marshal
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -98,10 +99,9 @@ def pack_messages(
 
     More than one recipient is kept by column, ``(first_msg_id, channel, numbers, texts, ...)``,
     so a push of 100,000 recipients is eight objects, not 100,000; one recipient is kept flat,
-    ``(first_msg_id, channel, number, text, ...)``. Only plain tuples of strings and numbers: the
-    garbage collector counts every container allocated, and stops tracking such tuples once it
-    has seen them, so the messages of a one-recipient push cost it one allocation, where a batch
-    object and six columns cost seven (see :class:`Entry`)."""
+    ``(first_msg_id, channel, number, text, ...)``. Only plain tuples of strings and numbers, which
+    the journal can marshal (see :meth:`Journal.append`); a one-recipient push makes one tuple,
+    where a batch object and six columns would make seven."""
     if len(numbers) == 1:
         return (first_msg_id, channel, numbers[0], texts[0], media[0], segments[0], credits[0], references[0])
     return (first_msg_id, channel, numbers, texts, media, segments, credits, references)
@@ -227,13 +227,9 @@ class Entry(NamedTuple):
 
     What an entry holds is stored lean and read through properties: the request's JSON document
     and the answer as the bytes that travelled (``body``, ``answer``), the headers packed
-    (``headers``), the push and its messages as plain tuples (``push``, ``messages``). Every
-    container a request leaves behind counts towards the garbage collector's next collection,
-    and at 64 connections each collection walks the objects of every request in flight: an
-    accepted push used to leave nine containers (this record, a ``Push``, a ``MessageBatch`` and
-    six columns), and the collections they caused took 5 to 6 µs a request, where the bare app
-    takes almost none. A push of one recipient now leaves three (of more, nine as before: its six
-    columns stay apart), and only this record stays tracked by the collector.
+    (``headers``), the push and its messages as plain tuples (``push``, ``messages``). The journal
+    keeps each entry as one bytes object and gives back an equal record on each query (see
+    :meth:`Journal.append`): compare entries with ``==``, not ``is``.
     """
 
     seq: int
@@ -341,13 +337,45 @@ class Entry(NamedTuple):
         }
 
 
-RELEASE_BATCH = 256
-"""The fewest dropped entries :meth:`Journal.append` frees at a time (more when the garbage
-collector's first threshold is higher: see there)."""
+_VIOLATIONS = Entry._fields.index("violations")
+_VIOLATION_FIELDS = tuple(field.name for field in dataclasses.fields(Violation))
 
 
-def _release_batch() -> int:
-    return max(RELEASE_BATCH, gc.get_threshold()[0])
+def _store(entry: Entry) -> Entry | bytes:
+    """How the journal keeps ``entry``: as one bytes object (:mod:`marshal`), read back by
+    :func:`_restore` into an equal :class:`Entry`.
+
+    Why one object. A full journal drops its oldest entry at each request, so every entry is
+    written into memory that was last touched 10,000 requests earlier, and freeing it touches that
+    memory again: an entry of fourteen objects (record, headers, bodies, strings, columns, ids)
+    cost about 80 misses of a 1 MiB cache per push (cachegrind's cache simulation, 8,000 pushes
+    over a full journal), each evicting data the interpreter was using, where the bare app has
+    none. One bytes object costs about 10, for 1 µs of marshalling; it holds no object the garbage
+    collector tracks, and it takes half the memory. ``marshal`` writes exactly the types an entry
+    holds (str, bytes, int, float, bool, None, tuples; violations as tuples) and is read back only
+    by this process (its version 4 writes the body once, though an entry holds it twice, as
+    ``raw_body`` and ``document``). An entry holding anything else (none does today) is kept as
+    it is."""
+    fields: tuple[Any, ...] = tuple(entry)
+    violations = entry.violations
+    if violations:
+        kept = tuple(tuple(getattr(v, name) for name in _VIOLATION_FIELDS) for v in violations)
+        fields = (*fields[:_VIOLATIONS], kept, *fields[_VIOLATIONS + 1 :])
+    try:
+        return marshal.dumps(fields, 4)
+    except ValueError:  # a value marshal cannot write: keep the record itself
+        return entry
+
+
+def _restore(stored: Entry | bytes) -> Entry:
+    """The :class:`Entry` that :func:`_store` kept."""
+    if type(stored) is not bytes:
+        return stored  # type: ignore[return-value]
+    fields = marshal.loads(stored)
+    if fields[_VIOLATIONS]:
+        violations = tuple(Violation(*v) for v in fields[_VIOLATIONS])
+        fields = (*fields[:_VIOLATIONS], violations, *fields[_VIOLATIONS + 1 :])
+    return Entry._make(fields)
 
 
 class Journal:
@@ -357,10 +385,8 @@ class Journal:
         if retention < 1:
             raise ValueError("retention must be at least 1")
         self.retention = retention
-        self._entries: deque[Entry] = deque()
-        self._released: list[Entry] = []
-        """Entries dropped but not yet freed: see :meth:`append`."""
-        self._release_at = _release_batch()
+        self._entries: deque[Entry | bytes] = deque()
+        """Entries as :func:`_store` keeps them."""
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self.dropped = 0
@@ -372,35 +398,25 @@ class Journal:
     def append(self, entry: Entry) -> None:
         """Add ``entry``; past the retention, drop the oldest.
 
-        Dropped entries are freed in batches, not one by one, for the garbage collector's sake.
-        CPython starts a young-generation collection when allocations of container objects outnumber
-        deallocations by a threshold (``gc.get_threshold()[0]``, 700 by default on CPython 3.11), and
-        freeing *any* container counts as a deallocation, old ones included. A full journal that
-        freed one old entry per new one would hold that count near zero: young collections would
-        stop, the young generation would grow with every push to a hundred thousand objects, and the
-        collection that finally came would stall the server for 40 to 60 ms (the p99 of
-        ``bench/bench.py`` at 64 connections, before this). Between two batches the count climbs by
-        at least one per entry, so a batch of at least the threshold lets collections come at their
-        usual pace. The entries of a batch are held beyond the retention until it is freed; they are
-        never returned.
+        The entry is kept as one bytes object (see :func:`_store`), which the garbage collector
+        does not track: a push leaves nothing in the journal that counts towards a collection, and
+        a full journal can free its oldest entry at each push. (When it kept records, freeing one
+        old record per new one held CPython's allocation count near zero: young collections
+        stopped and the young generation grew until one collection stalled the server for 40 to
+        60 ms. ``test_a_full_journal_keeps_the_young_generation_small`` guards against that.)
         """
-        released = None
+        stored = _store(entry)
         with self._lock:
             entries = self._entries
             if len(entries) >= self.retention:
                 self.dropped += 1
-                self._released.append(entries.popleft())
-                if len(self._released) >= self._release_at:
-                    released, self._released = self._released, []
-                    self._release_at = _release_batch()
-            entries.append(entry)
-        del released  # freed here, outside the lock
+                entries.popleft()
+            entries.append(stored)
 
     def clear(self) -> None:
         """Forget every entry (sequence numbers go on, so an old id never names a new entry)."""
         with self._lock:
             self._entries.clear()
-            self._released.clear()
             self.dropped = 0
 
     def __len__(self) -> int:
@@ -411,7 +427,8 @@ class Journal:
 
     def snapshot(self) -> list[Entry]:
         with self._lock:
-            return list(self._entries)
+            stored = list(self._entries)
+        return [_restore(entry) for entry in stored]
 
     def entries(
         self,
