@@ -387,7 +387,15 @@ class Journal:
         self.retention = retention
         self._entries: deque[Entry | bytes] = deque()
         """Entries as :func:`_store` keeps them."""
+        self._appended = 0
+        """Entries appended since the journal was made or cleared."""
         self._lock = threading.Lock()
+        self._read: deque[Entry] = deque()
+        """The entries the last :meth:`snapshot` gave, decoded (see there)."""
+        self._read_upto = 0
+        """``_appended`` at that snapshot."""
+        self._read_lock = threading.Lock()
+        """Held by :meth:`snapshot` (and :meth:`clear`) around ``_read``; taken before ``_lock``."""
         self._seq = itertools.count(1)
         self.dropped = 0
 
@@ -412,11 +420,14 @@ class Journal:
                 self.dropped += 1
                 entries.popleft()
             entries.append(stored)
+            self._appended += 1
 
     def clear(self) -> None:
         """Forget every entry (sequence numbers go on, so an old id never names a new entry)."""
-        with self._lock:
+        with self._read_lock, self._lock:
             self._entries.clear()
+            self._read.clear()
+            self._appended = self._read_upto = 0
             self.dropped = 0
 
     def __len__(self) -> int:
@@ -426,9 +437,24 @@ class Journal:
         return iter(self.snapshot())
 
     def snapshot(self) -> list[Entry]:
-        with self._lock:
-            stored = list(self._entries)
-        return [_restore(entry) for entry in stored]
+        """Every entry held, oldest first.
+
+        Entries are kept marshalled (see :func:`_store`) and decoded here, about 1 µs each. The
+        decoded entries are kept until the next call, which decodes only the entries appended
+        since: a test that reads ``requests[-1]`` after each of 3,000 pushes decodes 3,000
+        entries, not 4.5 million, and two snapshots give the same records. They take memory only
+        once someone reads: a server under load that nobody queries keeps its bytes alone."""
+        with self._read_lock:
+            with self._lock:
+                appended, held = self._appended, len(self._entries)
+                fresh = min(appended - self._read_upto, held)
+                stored = list(itertools.islice(reversed(self._entries), fresh))
+            read = self._read
+            while len(read) > held - fresh:  # dropped from the journal since
+                read.popleft()
+            read.extend(_restore(entry) for entry in reversed(stored))
+            self._read_upto = appended
+            return list(read)
 
     def entries(
         self,

@@ -329,6 +329,40 @@ def test_the_journal_keeps_an_entry_as_one_object_and_gives_it_back_equal():
     assert backend.journal.snapshot()[-1] is odd, "an entry marshal cannot write is kept as it is"
 
 
+def test_a_journal_read_after_each_push_decodes_each_entry_once(monkeypatch):
+    """Entries are kept marshalled and decoded when read: a test that reads the journal after
+    each push must not decode the whole journal each time (quadratic: 3,000 pushes, 4.5 million
+    decodes). Each snapshot decodes only what came since the last, drops what the journal
+    dropped, and gives the same records again."""
+    from picky_mock import journal as journal_module
+    from picky_mock.backend import Backend, Incoming
+
+    decoded = []
+    restore = journal_module._restore
+    monkeypatch.setattr(journal_module, "_restore", lambda stored: decoded.append(1) or restore(stored))
+    backend = Backend(Settings(retention=50))
+    raw = encode(push_body())
+    incoming = Incoming("POST", "/api/v2/push", b"content-type: application/json", raw, raw)
+    seqs = []
+    for round_ in range(200):
+        seqs.append(backend.push(incoming).entry.seq)
+        if round_ % 7 == 0:
+            backend.push(incoming)  # unread: decoded by the next snapshot
+            seqs.append(seqs[-1] + 1)
+        snapshot = backend.journal.snapshot()
+        assert [entry.seq for entry in snapshot] == seqs[-50:]
+    assert len(decoded) == len(seqs), f"{len(decoded)} decodes for {len(seqs)} entries"
+    assert backend.journal.snapshot()[0] is snapshot[0], "a second snapshot gives the same records"
+
+    for _ in range(120):  # more than the retention between two reads
+        seqs.append(backend.push(incoming).entry.seq)
+    assert [entry.seq for entry in backend.journal.snapshot()] == seqs[-50:]
+    backend.journal.clear()
+    assert backend.journal.snapshot() == []
+    seqs = [backend.push(incoming).entry.seq for _ in range(3)]
+    assert [entry.seq for entry in backend.journal.snapshot()] == seqs
+
+
 def test_journal_appends_from_many_threads():
     from picky_mock.backend import Backend, Incoming
 
