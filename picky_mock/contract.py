@@ -113,6 +113,9 @@ def json_int(text: str) -> int | LongInteger:
         return LongInteger(text)
 
 
+_INFINITY = float("inf")
+
+
 def _shown(value: object) -> str:
     """How :func:`_show` writes a value that is not JSON: a long integer shortened, else its repr."""
     return value.shown() if isinstance(value, LongInteger) else repr(value)
@@ -121,6 +124,8 @@ def _shown(value: object) -> str:
 def _show(value: object, limit: int = 60) -> str:
     if isinstance(value, LongInteger):
         return value.shown()
+    if type(value) is float and value in (_INFINITY, -_INFINITY):  # JSON's 1e400: no double holds it
+        return f"a number beyond the range of a double (read as {value})"
     try:
         text = json.dumps(value, ensure_ascii=False, default=_shown)
     except (ValueError, RecursionError):

@@ -407,6 +407,18 @@ def test_validate_an_integer_too_long_for_int_is_judged_as_a_number(tmp_path):
     assert "(an integer of 5000 digits, too long to read) (status 406)" in out and "5" * 100 not in out
 
 
+def test_validate_a_number_beyond_a_double_is_not_shown_as_infinity(tmp_path):
+    """1e400 is JSON, but no double holds it: Python reads it as inf. The violation says what the
+    client sent, rather than a bare "Infinity" the client never wrote."""
+    path = tmp_path / "push.json"
+    path.write_text(json.dumps(push_body()).replace('"application": 1', '"application": 1' + "9" * 400 + ".5"))
+    done = run("validate", str(path))
+    out = done.stdout.decode()
+    assert done.returncode == 1, out
+    assert "$.application: expected a channel id" in out, out
+    assert "found a number beyond the range of a double (read as inf) (status 410)" in out, out
+
+
 def test_validate_a_missing_file(tmp_path):
     _one_clear_line(run("validate", str(tmp_path / "nope.json")), "nope.json")
 
