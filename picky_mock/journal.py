@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gc
 import itertools
 import json
 import marshal
@@ -228,8 +229,8 @@ class Entry(NamedTuple):
     What an entry holds is stored lean and read through properties: the request's JSON document
     and the answer as the bytes that travelled (``body``, ``answer``), the headers packed
     (``headers``), the push and its messages as plain tuples (``push``, ``messages``). The journal
-    keeps each entry as one bytes object and gives back an equal record on each query (see
-    :meth:`Journal.append`): compare entries with ``==``, not ``is``.
+    keeps each entry as one bytes object until it is first read, and gives back a record equal to
+    the one appended (see :meth:`Journal.snapshot`): compare entries with ``==``, not ``is``.
     """
 
     seq: int
@@ -341,6 +342,10 @@ _VIOLATIONS = Entry._fields.index("violations")
 _VIOLATION_FIELDS = tuple(field.name for field in dataclasses.fields(Violation))
 
 
+_MARSHAL_AT_MOST = 1 << 20
+"""The largest body :func:`_store` marshals (bytes)."""
+
+
 def _store(entry: Entry) -> Entry | bytes:
     """How the journal keeps ``entry``: as one bytes object (:mod:`marshal`), read back by
     :func:`_restore` into an equal :class:`Entry`.
@@ -351,11 +356,16 @@ def _store(entry: Entry) -> Entry | bytes:
     cost about 80 misses of a 1 MiB cache per push (cachegrind's cache simulation, 8,000 pushes
     over a full journal), each evicting data the interpreter was using, where the bare app has
     none. One bytes object costs about 10, for 1 µs of marshalling; it holds no object the garbage
-    collector tracks, and it takes half the memory. ``marshal`` writes exactly the types an entry
+    collector tracks, and it takes 60% of the memory (until it is read: see
+    :meth:`Journal.snapshot`). ``marshal`` writes exactly the types an entry
     holds (str, bytes, int, float, bool, None, tuples; violations as tuples) and is read back only
     by this process (its version 4 writes the body once, though an entry holds it twice, as
-    ``raw_body`` and ``document``). An entry holding anything else (none does today) is kept as
-    it is."""
+    ``raw_body`` and ``document``). An entry holding anything else (none does today), or a body
+    of more than 1 MiB (a copy of which would cost more than its objects: 30 ms on the event loop
+    for a 64 MiB body answered 413), is kept as it is, and so is an entry that cannot be copied
+    for want of memory: its ids and credits are already taken, and it must not be lost."""
+    if len(entry.raw_body) > _MARSHAL_AT_MOST:
+        return entry
     fields: tuple[Any, ...] = tuple(entry)
     violations = entry.violations
     if violations:
@@ -363,7 +373,7 @@ def _store(entry: Entry) -> Entry | bytes:
         fields = (*fields[:_VIOLATIONS], kept, *fields[_VIOLATIONS + 1 :])
     try:
         return marshal.dumps(fields, 4)
-    except ValueError:  # a value marshal cannot write: keep the record itself
+    except Exception:  # a value marshal cannot write, or no memory for the copy: keep the record
         return entry
 
 
@@ -378,6 +388,15 @@ def _restore(stored: Entry | bytes) -> Entry:
     return Entry._make(fields)
 
 
+RELEASE_BATCH = 256
+"""The fewest dropped entries :meth:`Journal.append` frees at a time (more when the garbage
+collector's first threshold is higher: see there)."""
+
+
+def _release_batch() -> int:
+    return max(RELEASE_BATCH, gc.get_threshold()[0])
+
+
 class Journal:
     """A bounded, thread-safe record of requests; queries return snapshots (lists)."""
 
@@ -386,16 +405,18 @@ class Journal:
             raise ValueError("retention must be at least 1")
         self.retention = retention
         self._entries: deque[Entry | bytes] = deque()
-        """Entries as :func:`_store` keeps them."""
+        """Entries as :func:`_store` keeps them, or as :meth:`snapshot` decoded them."""
         self._appended = 0
-        """Entries appended since the journal was made or cleared."""
+        """Entries appended since the journal was made or cleared: the entry appended ``k``-th
+        is ``_entries[k - (_appended - len(_entries))]`` while it is held."""
+        self._decoded_upto = 0
+        """The entries appended before this one are all records (see :meth:`snapshot`)."""
+        self._clears = 0
+        """How many times the journal was cleared (a snapshot that spans a clear places nothing)."""
+        self._released: list[Entry | bytes] = []
+        """Entries dropped but not yet freed: see :meth:`append`."""
+        self._release_at = _release_batch()
         self._lock = threading.Lock()
-        self._read: deque[Entry] = deque()
-        """The entries the last :meth:`snapshot` gave, decoded (see there)."""
-        self._read_upto = 0
-        """``_appended`` at that snapshot."""
-        self._read_lock = threading.Lock()
-        """Held by :meth:`snapshot` (and :meth:`clear`) around ``_read``; taken before ``_lock``."""
         self._seq = itertools.count(1)
         self.dropped = 0
 
@@ -407,27 +428,37 @@ class Journal:
         """Add ``entry``; past the retention, drop the oldest.
 
         The entry is kept as one bytes object (see :func:`_store`), which the garbage collector
-        does not track: a push leaves nothing in the journal that counts towards a collection, and
-        a full journal can free its oldest entry at each push. (When it kept records, freeing one
-        old record per new one held CPython's allocation count near zero: young collections
-        stopped and the young generation grew until one collection stalled the server for 40 to
-        60 ms. ``test_a_full_journal_keeps_the_young_generation_small`` guards against that.)
+        does not track. Dropped entries are freed in batches, for the entries :meth:`snapshot` has
+        decoded into records: CPython starts a young collection when allocations of container
+        objects outnumber deallocations by a threshold (``gc.get_threshold()[0]``, 700 on 3.11),
+        and freeing *any* container counts as a deallocation, old ones included. A full journal
+        of records that freed one old record per new one would hold that count near zero: young
+        collections would stop, the young generation would grow with every push, and the
+        collection that finally came would stall the server for 40 to 60 ms. A batch of at least
+        the threshold lets collections come at their pace. The entries of a batch are held beyond
+        the retention until it is freed; they are never returned.
         """
         stored = _store(entry)
+        released = None
         with self._lock:
             entries = self._entries
             if len(entries) >= self.retention:
                 self.dropped += 1
-                entries.popleft()
+                self._released.append(entries.popleft())
+                if len(self._released) >= self._release_at:
+                    released, self._released = self._released, []
+                    self._release_at = _release_batch()
             entries.append(stored)
             self._appended += 1
+        del released  # freed here, outside the lock
 
     def clear(self) -> None:
         """Forget every entry (sequence numbers go on, so an old id never names a new entry)."""
-        with self._read_lock, self._lock:
+        with self._lock:
             self._entries.clear()
-            self._read.clear()
-            self._appended = self._read_upto = 0
+            self._released.clear()
+            self._appended = self._decoded_upto = 0
+            self._clears += 1
             self.dropped = 0
 
     def __len__(self) -> int:
@@ -439,22 +470,31 @@ class Journal:
     def snapshot(self) -> list[Entry]:
         """Every entry held, oldest first.
 
-        Entries are kept marshalled (see :func:`_store`) and decoded here, about 1 µs each. The
-        decoded entries are kept until the next call, which decodes only the entries appended
-        since: a test that reads ``requests[-1]`` after each of 3,000 pushes decodes 3,000
-        entries, not 4.5 million, and two snapshots give the same records. They take memory only
-        once someone reads: a server under load that nobody queries keeps its bytes alone."""
-        with self._read_lock:
-            with self._lock:
-                appended, held = self._appended, len(self._entries)
-                fresh = min(appended - self._read_upto, held)
-                stored = list(itertools.islice(reversed(self._entries), fresh))
-            read = self._read
-            while len(read) > held - fresh:  # dropped from the journal since
-                read.popleft()
-            read.extend(_restore(entry) for entry in reversed(stored))
-            self._read_upto = appended
-            return list(read)
+        Entries are kept marshalled (see :func:`_store`) and decoded when first read: about 2 µs
+        an accepted push, 7 µs a request rejected with three violations (a full journal of
+        10,000 entries: 30 to 70 ms, the first time). The journal then keeps the record in place
+        of the bytes, so each entry is decoded once (a test that reads ``requests[-1]`` after
+        each of 3,000 pushes decodes 3,000 entries, not 4.5 million), every later read gives the
+        same records, and an entry is held once, as bytes or as a record (which takes about twice
+        the memory). A server under load that nobody reads keeps bytes alone."""
+        with self._lock:
+            held = list(self._entries)
+            first = self._appended - len(held)  # how many came before held[0]
+            start = max(0, self._decoded_upto - first)
+            clears = self._clears
+        unread = [(place, held[place]) for place in range(start, len(held)) if type(held[place]) is bytes]
+        for place, stored in unread:  # nothing changes until all are decoded
+            held[place] = _restore(stored)
+        with self._lock:
+            if self._clears == clears:
+                entries = self._entries
+                shift = first - (self._appended - len(entries))  # held[i] is now entries[i + shift]
+                for place, stored in unread:
+                    now = place + shift
+                    if now >= 0 and entries[now] is stored:  # not dropped since, nor decoded by another read
+                        entries[now] = held[place]
+                self._decoded_upto = max(self._decoded_upto, first + len(held))
+        return held  # type: ignore[return-value]
 
     def entries(
         self,
