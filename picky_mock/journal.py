@@ -341,7 +341,6 @@ class Entry(NamedTuple):
 _VIOLATIONS = Entry._fields.index("violations")
 _VIOLATION_FIELDS = tuple(field.name for field in dataclasses.fields(Violation))
 
-
 _MARSHAL_AT_MOST = 1 << 20
 """The largest body :func:`_store` marshals (bytes)."""
 
@@ -357,13 +356,13 @@ def _store(entry: Entry) -> Entry | bytes:
     over a full journal), each evicting data the interpreter was using, where the bare app has
     none. One bytes object costs about 10, for 1 µs of marshalling; it holds no object the garbage
     collector tracks, and it takes 60% of the memory (until it is read: see
-    :meth:`Journal.snapshot`). ``marshal`` writes exactly the types an entry
-    holds (str, bytes, int, float, bool, None, tuples; violations as tuples) and is read back only
-    by this process (its version 4 writes the body once, though an entry holds it twice, as
-    ``raw_body`` and ``document``). An entry holding anything else (none does today), or a body
-    of more than 1 MiB (a copy of which would cost more than its objects: 30 ms on the event loop
-    for a 64 MiB body answered 413), is kept as it is, and so is an entry that cannot be copied
-    for want of memory: its ids and credits are already taken, and it must not be lost."""
+    :meth:`Journal.snapshot`). ``marshal`` writes exactly the types an entry holds (str, bytes,
+    int, float, bool, None, tuples; violations as tuples) and is read back only by this process
+    (its version 4 writes the body once, though an entry holds it twice, as ``raw_body`` and
+    ``document``). An entry holding anything else (none does today), or a body of more than
+    1 MiB (a copy of which would cost more than its objects: 30 ms on the event loop for a 64 MiB
+    body answered 413), is kept as it is, and so is an entry that cannot be copied for want of
+    memory: its ids and credits are already taken, and it must not be lost."""
     if len(entry.raw_body) > _MARSHAL_AT_MOST:
         return entry
     fields: tuple[Any, ...] = tuple(entry)
