@@ -18,6 +18,13 @@ form of "a hang of one request does not lower the throughput of the others by mo
 
 Run: ``python bench/instructions.py [--requests N]`` (needs valgrind; ``bash bench/run`` runs it when
 valgrind is installed). About a minute.
+
+``--cache`` measures the cache instead (not part of ``bench/run``: about 6 minutes). The bare app
+and ``picky-mock serve`` run under cachegrind's cache simulation with a 1 MiB last-level cache (this
+machine's L2 per core; its L3 is shared with the host's other tenants), first for 12,000 pushes,
+which fill the journal's 10,000 entries, then for 12,000 + N: misses of that cache per push,
+instructions and data, the difference over N. It is the noise-free form of the cost a full
+journal adds at 64 connections, which wall-clock runs show only through the machine's load.
 """
 
 from __future__ import annotations
@@ -51,12 +58,22 @@ def python() -> str:
     return os.path.realpath(sys.executable)
 
 
+CALLGRIND = ["--tool=callgrind"]
+CACHEGRIND = ["--tool=cachegrind", "--cache-sim=yes", "--LL=1048576,16,64"]
+
+
 def count(argv: list[str], requests: int, *, hang: bool = False) -> int:
     """Total instructions of the server process ``argv`` after ``requests`` pushes (with ``hang``,
     after one push the hang rule holds, sent first and held open to the end)."""
-    out = tempfile.NamedTemporaryFile(prefix="callgrind.", delete=False).name
+    return events(CALLGRIND, argv, requests, hang=hang)["Ir"]
+
+
+def events(tool: list[str], argv: list[str], requests: int, *, hang: bool = False) -> dict[str, int]:
+    """The totals of the valgrind ``tool`` (its options) for the server process ``argv`` after
+    ``requests`` pushes: ``{"Ir": ...}``, and the cache events under cachegrind."""
+    out = tempfile.NamedTemporaryFile(prefix="valgrind.", delete=False).name
     proc = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+        ["valgrind", *tool, f"--{tool[0][7:]}-out-file={out}", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -102,16 +119,41 @@ def count(argv: list[str], requests: int, *, hang: bool = False) -> int:
         proc.wait(timeout=120)
     text = Path(out).read_text(errors="replace")
     Path(out).unlink(missing_ok=True)
-    total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
-    if total is None:
-        raise SystemExit(f"bench: no callgrind total for {argv}")
-    return int(total.group(1))
+    names = re.search(r"^events: (.+)$", text, re.M)
+    totals = re.search(r"^(?:summary|totals): (.+)$", text, re.M)
+    if names is None or totals is None:
+        raise SystemExit(f"bench: no valgrind totals for {argv}")
+    return dict(zip(names.group(1).split(), map(int, totals.group(1).split()), strict=True))
+
+
+def cache_misses(extra: int) -> None:
+    """``--cache``: misses of a 1 MiB last-level cache per push, with a full journal (see above)."""
+    answer = RESULTS / "answer-instructions.json"
+    servers = {
+        "bare": [python(), str(HERE / "bare_app.py"), str(answer)],
+        "picky (info)": [python(), "-m", "picky_mock", "serve", "--port", "0"],
+    }
+    base = 12_000  # past the journal's retention (10,000): each push drops the oldest entry
+    per_push = {}
+    for name, argv in servers.items():
+        before, after = events(CACHEGRIND, argv, base), events(CACHEGRIND, argv, base + extra)
+        per_push[name] = {event: (after[event] - before[event]) / extra for event in after}
+    print()
+    print(f"6b. Cache misses per single-recipient push (cachegrind, 1 MiB last-level cache, {extra} pushes")
+    print(f"    after {base:,}: the journal full)")
+    print("    server                 instructions   LL misses (instr + data read + data write)")
+    for name, cost in per_push.items():
+        parts = f"{cost['ILmr']:.1f} + {cost['DLmr']:.1f} + {cost['DLmw']:.1f}"
+        misses = cost["ILmr"] + cost["DLmr"] + cost["DLmw"]
+        print(f"    {name:21s} {cost['Ir'] / 1000:10.1f}k   {misses:8.1f} ({parts})")
+    (RESULTS / "cache-misses.json").write_text(json.dumps(per_push, indent=1) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=1000, help="extra requests of the second run (default 1000)")
     parser.add_argument("--quick", action="store_true", help="300 extra requests")
+    parser.add_argument("--cache", action="store_true", help="cache misses per push with a full journal instead")
     parser.add_argument("--pin", action="store_true", help="accepted with bench/run's options; not used here")
     parser.add_argument("--duration", help="accepted with bench/run's options; not used here")
     parser.add_argument("--rounds", help="accepted with bench/run's options; not used here")
@@ -123,6 +165,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     answer = RESULTS / "answer-instructions.json"
     answer.write_bytes(ANSWER)
+    if args.cache:
+        cache_misses(extra)
+        return
     rules = RESULTS / "rules-instructions.toml"
     rules.write_text(rules_toml(100))
     warning = [python(), "-m", "picky_mock", "serve", "--port", "0", "--log-level", "warning"]

@@ -376,10 +376,8 @@ def _store(entry: Entry) -> Entry | bytes:
         return entry
 
 
-def _restore(stored: Entry | bytes) -> Entry:
-    """The :class:`Entry` that :func:`_store` kept."""
-    if type(stored) is not bytes:
-        return stored  # type: ignore[return-value]
+def _restore(stored: bytes) -> Entry:
+    """The :class:`Entry` that :func:`_store` kept as ``stored``."""
     fields = marshal.loads(stored)
     if fields[_VIOLATIONS]:
         violations = tuple(Violation(*v) for v in fields[_VIOLATIONS])
@@ -481,7 +479,9 @@ class Journal:
             first = self._appended - len(held)  # how many came before held[0]
             start = max(0, self._decoded_upto - first)
             clears = self._clears
-        unread = [(place, held[place]) for place in range(start, len(held)) if type(held[place]) is bytes]
+        unread: list[tuple[int, bytes]] = [
+            (place, stored) for place in range(start, len(held)) if type(stored := held[place]) is bytes
+        ]
         for place, stored in unread:  # nothing changes until all are decoded
             held[place] = _restore(stored)
         with self._lock:
