@@ -19,10 +19,11 @@ form of "a hang of one request does not lower the throughput of the others by mo
 Run: ``python bench/instructions.py [--requests N]`` (needs valgrind; ``bash bench/run`` runs it when
 valgrind is installed). About a minute.
 
-``--cache`` measures the cache instead (not part of ``bench/run``: about 6 minutes). The bare app
+``--cache`` measures the cache instead (not part of ``bench/run``: about 10 minutes). The bare app
 and ``picky-mock serve`` run under cachegrind's cache simulation with a 1 MiB last-level cache (this
 machine's L2 per core; its L3 is shared with the host's other tenants), first for 12,000 pushes,
-which fill the journal's 10,000 entries, then for 12,000 + N: misses of that cache per push,
+which fill the journal's 10,000 entries, then for 12,000 + N (4,000 by default: a shorter
+window lets a full garbage collection or start-up jitter show): misses of that cache per push,
 instructions and data, the difference over N. It is the noise-free form of the cost a full
 journal adds at 64 connections, which wall-clock runs show only through the machine's load.
 """
@@ -151,7 +152,9 @@ def cache_misses(extra: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=1000, help="extra requests of the second run (default 1000)")
+    parser.add_argument(
+        "--requests", type=int, help="extra requests of the second run (default 1000; 4000 with --cache)"
+    )
     parser.add_argument("--quick", action="store_true", help="300 extra requests")
     parser.add_argument("--cache", action="store_true", help="cache misses per push with a full journal instead")
     parser.add_argument("--pin", action="store_true", help="accepted with bench/run's options; not used here")
@@ -161,7 +164,7 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         print("bench: valgrind not found (apt-get install valgrind): instruction counts skipped")
         return
-    extra = 300 if args.quick else args.requests
+    extra = 300 if args.quick else args.requests or (4000 if args.cache else 1000)
     RESULTS.mkdir(exist_ok=True)
     answer = RESULTS / "answer-instructions.json"
     answer.write_bytes(ANSWER)
