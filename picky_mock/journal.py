@@ -352,7 +352,7 @@ def _store(entry: Entry) -> Entry | bytes:
     Why one object. A full journal drops its oldest entry at each request, so every entry is
     written into memory that was last touched 10,000 requests earlier, and freeing it touches that
     memory again: an entry of fourteen objects (record, headers, bodies, strings, columns, ids)
-    cost about 80 misses of a 1 MiB cache per push (cachegrind's cache simulation, 8,000 pushes
+    cost about 90 misses of a 1 MiB cache per push (cachegrind's cache simulation, 8,000 pushes
     over a full journal), each evicting data the interpreter was using, where the bare app has
     none. One bytes object costs about 10, for 1 µs of marshalling; it holds no object the garbage
     collector tracks, and it takes 60% of the memory (until it is read: see
@@ -404,12 +404,10 @@ class Journal:
         self._entries: deque[Entry | bytes] = deque()
         """Entries as :func:`_store` keeps them, or as :meth:`snapshot` decoded them."""
         self._appended = 0
-        """Entries appended since the journal was made or cleared: the entry appended ``k``-th
-        is ``_entries[k - (_appended - len(_entries))]`` while it is held."""
+        """Entries appended since the journal was made (clears included): the entry appended
+        ``k``-th is ``_entries[k - (_appended - len(_entries))]`` while it is held."""
         self._decoded_upto = 0
-        """The entries appended before this one are all records (see :meth:`snapshot`)."""
-        self._clears = 0
-        """How many times the journal was cleared (a snapshot that spans a clear places nothing)."""
+        """The entries appended before this one are all records, or gone (see :meth:`snapshot`)."""
         self._released: list[Entry | bytes] = []
         """Entries dropped but not yet freed: see :meth:`append`."""
         self._release_at = _release_batch()
@@ -454,8 +452,7 @@ class Journal:
         with self._lock:
             self._entries.clear()
             self._released.clear()
-            self._appended = self._decoded_upto = 0
-            self._clears += 1
+            self._decoded_upto = self._appended
             self.dropped = 0
 
     def __len__(self) -> int:
@@ -478,21 +475,19 @@ class Journal:
             held = list(self._entries)
             first = self._appended - len(held)  # how many came before held[0]
             start = max(0, self._decoded_upto - first)
-            clears = self._clears
         unread: list[tuple[int, bytes]] = [
             (place, stored) for place in range(start, len(held)) if type(stored := held[place]) is bytes
         ]
         for place, stored in unread:  # nothing changes until all are decoded
             held[place] = _restore(stored)
         with self._lock:
-            if self._clears == clears:
-                entries = self._entries
-                shift = first - (self._appended - len(entries))  # held[i] is now entries[i + shift]
-                for place, stored in unread:
-                    now = place + shift
-                    if now >= 0 and entries[now] is stored:  # not dropped since, nor decoded by another read
-                        entries[now] = held[place]
-                self._decoded_upto = max(self._decoded_upto, first + len(held))
+            entries = self._entries
+            shift = first - (self._appended - len(entries))  # held[i] is now entries[i + shift]
+            for place, stored in unread:
+                now = place + shift
+                if now >= 0 and entries[now] is stored:  # not dropped or cleared since, nor decoded by another read
+                    entries[now] = held[place]
+            self._decoded_upto = max(self._decoded_upto, first + len(held))
         return held  # type: ignore[return-value]
 
     def entries(
