@@ -100,6 +100,22 @@ def test_importing_picky_mock_does_not_import_hypothesis():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_importing_the_strategies_reads_no_source():
+    # Wrapping a composite reads its source, milliseconds each: the strategies wrap theirs on first use.
+    code = (
+        "import inspect, hypothesis.strategies, picky_mock\n"
+        "read = []\n"
+        "original = inspect.getsource\n"
+        "def counted(obj): read.append(obj); return original(obj)\n"
+        "inspect.getsource = counted\n"
+        "import picky_mock.strategies\n"
+        "assert read == [], read\n"
+        "picky_mock.strategies.push_requests()\n"
+        "assert read, 'the check that this test relies on is gone'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 #: Two ways Hypothesis is missing: a finder that finds no such module (as when it is not installed)
 #: and the ``sys.modules`` entry that blocks an import.
 WITHOUT_HYPOTHESIS = {

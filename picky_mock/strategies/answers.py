@@ -13,7 +13,7 @@ from hypothesis.strategies import SearchStrategy
 from ..errors import STATUS_MESSAGES
 from ..pricing import format_credit
 from .numbers import phone_numbers
-from .options import check_range
+from .options import check_range, composite
 from .samples import Json
 
 __all__ = ["error_responses", "push_responses"]
@@ -34,7 +34,7 @@ def _echo(recipient: Any) -> str:
     return str(value)
 
 
-@st.composite
+@composite
 def _push_response(draw: st.DrawFn, numbers: SearchStrategy[list[str]], credits: SearchStrategy[str]) -> Json:
     recipients = draw(numbers)
     push_id = draw(st.integers(1, 10**10))

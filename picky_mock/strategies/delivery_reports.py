@@ -17,7 +17,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .channels import PHONE_AUTOMATION, channel_strategy
 from .numbers import phone_numbers
-from .options import check_bool, check_choices, check_range, pick
+from .options import check_bool, check_choices, check_range, composite, pick
 from .requests import token_strategy
 from .samples import Json
 
@@ -94,7 +94,7 @@ def _push_ids(push_id: int | str | SearchStrategy[int | str] | None) -> SearchSt
     raise InvalidArgument(f"push_id={push_id!r} must be a positive integer, a numeric string or a strategy")
 
 
-@st.composite
+@composite
 def _report_request(draw: st.DrawFn, tokens: SearchStrategy[str], push_ids: SearchStrategy[Any], quirks: bool) -> Json:
     push_id = draw(push_ids)
     if quirks and isinstance(push_id, int) and draw(st.booleans()):
@@ -125,7 +125,7 @@ def delivery_report_requests(
     return _report_request(tokens, push_ids, quirks)
 
 
-@st.composite
+@composite
 def _report_response(
     draw: st.DrawFn,
     response: Mapping[str, Any] | None,

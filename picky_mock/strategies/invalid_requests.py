@@ -13,7 +13,7 @@ from hypothesis.strategies import SearchStrategy
 
 from ..errors import STATUS_MESSAGES
 from .numbers import phone_numbers
-from .options import check_bool, pick
+from .options import check_bool, composite, pick
 from .requests import push_requests
 from .samples import Json
 
@@ -148,7 +148,7 @@ def _give_content(body: Json, *, skip: Json | None = None) -> None:
             item["message"] = _FALLBACK_TEXT
 
 
-@st.composite
+@composite
 def _invalid(draw: st.DrawFn, statuses: Sequence[int], base: SearchStrategy[Json]) -> InvalidPushRequest:
     status = pick(draw, statuses)
     rule = pick(draw, INVALID_REQUEST_RULES[status])

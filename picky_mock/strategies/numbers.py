@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
-from .options import check_bool, check_choices
+from .options import check_bool, check_choices, composite
 
 __all__ = ["COUNTRIES", "MALFORMED_NUMBER_FORMS", "NumberPlans", "phone_numbers"]
 
@@ -80,11 +80,13 @@ class NumberPlans:
         return _malform(shape, code, national)
 
     def strategy(self) -> SearchStrategy[Any]:
-        @st.composite
-        def numbers(draw: st.DrawFn) -> Any:
-            return self.draw(draw)
+        """The numbers of these plans as a strategy of their own."""
+        return _numbers(self)
 
-        return numbers()
+
+@composite
+def _numbers(draw: st.DrawFn, plans: NumberPlans) -> Any:
+    return plans.draw(draw)
 
 
 def _group(digits: str, sep: str) -> str:

@@ -6,15 +6,35 @@ the error Hypothesis's own strategies raise, so a test sees a bad option before 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-__all__ = ["check_bool", "check_choices", "check_range", "check_size", "check_strategy", "pick"]
+__all__ = ["check_bool", "check_choices", "check_range", "check_size", "check_strategy", "composite", "pick"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def composite(function: Callable[Concatenate[st.DrawFn, P], T]) -> Callable[P, st.SearchStrategy[T]]:
+    """:func:`hypothesis.strategies.composite`, applied when the strategy is first asked for.
+
+    Hypothesis reads a composite's source when it wraps it (to warn when ``draw`` is unused), a few
+    milliseconds per function: deferring it keeps ``import picky_mock.strategies`` cheap.
+    """
+
+    @functools.cache
+    def wrapped() -> Callable[P, st.SearchStrategy[T]]:
+        return st.composite(function)
+
+    @functools.wraps(function)
+    def strategy(*args: P.args, **kwargs: P.kwargs) -> st.SearchStrategy[T]:
+        return wrapped()(*args, **kwargs)
+
+    return strategy
 
 
 def pick(draw: st.DrawFn, options: Sequence[T]) -> T:

@@ -15,7 +15,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .channels import CHANNELS, OFFICIAL, SHARED_NUMBERS, WHATSAPP, channel_id
 from .numbers import COUNTRIES, NumberPlans, phone_numbers
-from .options import check_bool, check_choices, check_range, pick
+from .options import check_bool, check_choices, check_range, composite, pick
 from .samples import MEDIA, REFERENCES, Json
 from .texts import message_texts
 
@@ -199,7 +199,7 @@ _I_QUIRKS = _I_PSID_INT | _I_ECHO | _I_ECHO_SAME | _I_STRAY_TEMPLATE
 _ITEM_FLAGS = st.integers(0, 1023)
 
 
-@st.composite
+@composite
 def _recipient(draw: st.DrawFn, plan: _PushPlan, variant: str, item_mode: str, has_global_text: bool) -> Json:
     """One ``data[]`` item. ``item_mode``: ``own`` (must carry its own text), ``optional`` (may),
     ``media`` (its own media), ``none`` (no text: the global content serves)."""
@@ -248,7 +248,7 @@ _B_QUIRKS = _B_APP_STRING | _B_SPACED_PRIORITY | _B_EMPTY_MEDIA | _B_UNKNOWN
 _BODY_FLAGS = st.integers(0, 2047)
 
 
-@st.composite
+@composite
 def _push_request(draw: st.DrawFn, plan: _PushPlan) -> Json:
     if plan.channels is None:
         variant = draw(plan.variant)

@@ -10,7 +10,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
 from ..pricing import GSM7_BASIC, GSM7_EXTENSION
-from .options import check_bool, check_choices, check_range, check_size
+from .options import check_bool, check_choices, check_range, check_size, composite
 
 __all__ = ["ENCODINGS", "message_texts"]
 
@@ -140,24 +140,29 @@ def _message_text(
         plans += [(encoding, None), (encoding, None)]
         if boundaries and edges:
             plans.append((encoding, st.sampled_from(edges)))
-    chosen = st.sampled_from(plans)
+    return _texts(st.sampled_from(plans), min_size, short_max, markup)
 
-    @st.composite
-    def draw_text(draw: st.DrawFn) -> str:
-        encoding, edge = draw(chosen)
-        if edge is None:
-            return _short_text(draw, encoding, min_size, short_max, markup)
-        # On or next to a segment edge: a short body of the class (its special characters, its
-        # markup) placed somewhere in a filler of one-unit characters, to exactly ``target`` units.
-        target = draw(edge)
-        body = _short_text(draw, encoding, 0, 16, markup)
-        fill = target - _units(body, encoding.startswith("gsm7"))
-        phrase = draw(_PHRASES)
-        filler = (phrase * (fill // len(phrase) + 1))[:fill]
-        at = draw(st.integers(0, fill))
-        return filler[:at] + body + filler[at:]
 
-    return draw_text()
+@composite
+def _texts(
+    draw: st.DrawFn,
+    plans: SearchStrategy[tuple[str, SearchStrategy[int] | None]],
+    min_size: int,
+    short_max: int,
+    markup: bool,
+) -> str:
+    encoding, edge = draw(plans)
+    if edge is None:
+        return _short_text(draw, encoding, min_size, short_max, markup)
+    # On or next to a segment edge: a short body of the class (its special characters, its
+    # markup) placed somewhere in a filler of one-unit characters, to exactly ``target`` units.
+    target = draw(edge)
+    body = _short_text(draw, encoding, 0, 16, markup)
+    fill = target - _units(body, encoding.startswith("gsm7"))
+    phrase = draw(_PHRASES)
+    filler = (phrase * (fill // len(phrase) + 1))[:fill]
+    at = draw(st.integers(0, fill))
+    return filler[:at] + body + filler[at:]
 
 
 def message_texts(

@@ -25,7 +25,7 @@ from .delivery_reports import (
     states_on,
 )
 from .numbers import phone_numbers
-from .options import check_bool, check_choices, check_range, pick
+from .options import check_bool, check_choices, check_range, composite, pick
 from .samples import MEDIA, REFERENCES, Json
 from .texts import message_texts
 
@@ -77,7 +77,7 @@ def _report(
     return entry
 
 
-@st.composite
+@composite
 def _delivery_event(
     draw: st.DrawFn,
     response: Mapping[str, Any] | None,
@@ -160,7 +160,7 @@ def _numeric(draw: st.DrawFn, value: int, mixed: bool) -> int | str:
     return str(value) if mixed and draw(st.booleans()) else value
 
 
-@st.composite
+@composite
 def _inbound(draw: st.DrawFn, channels: SearchStrategy[int], types: Sequence[int], mixed: bool) -> Json:
     channel = draw(channels)
     kind = pick(draw, types)
@@ -244,7 +244,7 @@ def inbound_messages(
 # -- the instant reply ---------------------------------------------------------------------------
 
 
-@st.composite
+@composite
 def _instant_reply(draw: st.DrawFn, delays: SearchStrategy[int], optional_delay: bool, extras: bool) -> Json:
     reply: Json = {"message-out": draw(_REPLY_TEXTS)}
     if not (optional_delay and draw(_ONE_IN_FIVE) == 4):
