@@ -341,3 +341,41 @@ def test_instant_replies_options(reply):
 def test_impossible_options_are_invalid_arguments(build):
     with pytest.raises(InvalidArgument):
         build().validate()
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_delivery_report_events_for_a_request_echo_what_the_push_gave(data):
+    body = data.draw(push_requests(max_recipients=4))
+    answer = data.draw(push_responses(request=body))
+    event = data.draw(delivery_report_events(response=answer, request=body))
+    assert _errors(EVENT, event) == []
+    numbers = [item["number"] for item in answer["data"]]
+    for report in event["data"]:
+        item = body["data"][numbers.index(report["number"])] if numbers.count(report["number"]) == 1 else None
+        assert report["channel_id"] == str(body["application"])
+        if item is None:
+            continue  # a number twice in the push: which item is ambiguous here
+        if "reference_number" in item:
+            assert report["reference_number"] == str(item["reference_number"])
+        else:
+            assert "reference_number" not in report
+        assert report["message"] == (item.get("message") or body.get("globalmessage") or "")
+        has_media = any(item.get(k) or body.get(f"global{k}") for k in ("media", "media_code"))
+        assert (report["message_type"] != "text") == bool(has_media)
+
+
+def test_delivery_report_events_request_needs_its_response():
+    body = {"token": "t", "application": 1, "globalmessage": "hi", "data": [{"number": "919876543210"}]}
+    answer = {"status": 100, "push_id": "1", "message": "Success",
+              "data": [{"msg_id": "2", "number": "919876543210", "credit": "0.005"}]}
+    for build in (
+        lambda: delivery_report_events(request=body),
+        lambda: delivery_report_events(request=body, response=answer, application=[1]),
+        lambda: delivery_report_events(request={**body, "data": []}, response=answer),
+        lambda: delivery_report_events(request={**body, "application": "x"}, response=answer),
+    ):
+        with pytest.raises(InvalidArgument):
+            build().validate()
+    event = reach(delivery_report_events(request=body, response=answer), lambda e: True)
+    assert event["data"][0]["message"] == "hi" and event["data"][0]["channel_id"] == "1"

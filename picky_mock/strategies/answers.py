@@ -13,7 +13,7 @@ from hypothesis.strategies import SearchStrategy
 from ..errors import STATUS_MESSAGES
 from ..pricing import format_credit
 from .numbers import phone_numbers
-from .options import check_range, composite
+from .options import check_range, check_strategy, composite
 from .samples import Json
 
 __all__ = ["error_responses", "push_responses"]
@@ -74,9 +74,8 @@ def push_responses(
     else:
         lo, hi = check_range("min_size", min_size, "max_size", max_size, low=0)
         numbers = st.lists(phone_numbers(json_integers=False), min_size=lo, max_size=hi)
-    if credits is not None and not isinstance(credits, SearchStrategy):
-        raise InvalidArgument(f"credits={credits!r} must be a strategy of decimal strings")
-    return _push_response(numbers, credits if credits is not None else _CREDITS)
+    credits = _CREDITS if credits is None else check_strategy("credits", credits, "decimal strings")
+    return _push_response(numbers, credits)
 
 
 def error_responses(*, statuses: Collection[int] | None = None) -> SearchStrategy[Json]:

@@ -22,6 +22,7 @@ from .requests import token_strategy
 from .samples import Json
 
 __all__ = [
+    "DEFAULT_REPORT_CHANNELS",
     "REPORT_MESSAGE_TYPES",
     "REPORT_STATES",
     "check_push_answer",

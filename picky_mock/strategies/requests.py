@@ -15,7 +15,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .channels import CHANNELS, OFFICIAL, SHARED_NUMBERS, WHATSAPP, channel_id
 from .numbers import COUNTRIES, NumberPlans, phone_numbers
-from .options import check_bool, check_choices, check_range, composite, pick
+from .options import check_bool, check_choices, check_range, check_strategy, composite, pick
 from .samples import MEDIA, REFERENCES, Json
 from .texts import message_texts
 
@@ -400,9 +400,7 @@ def push_requests(
                 )
         channels = st.sampled_from(ids)
     tokens = token_strategy(token)
-    if texts is not None and not isinstance(texts, SearchStrategy):
-        raise InvalidArgument(f"texts={texts!r} must be a strategy of non-empty strings")
-    texts = texts if texts is not None else message_texts()
+    texts = message_texts() if texts is None else check_strategy("texts", texts, "non-empty strings")
     plan = _PushPlan(chosen, channels, lo, hi, quirks, tokens, texts, unique_recipients)
     return _push_request(plan)
 

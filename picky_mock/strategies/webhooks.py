@@ -9,7 +9,7 @@ checked against, so a handler tested on these draws is tested on what the emulat
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 from hypothesis import strategies as st
@@ -56,22 +56,51 @@ _ONE_IN_FIVE = st.integers(0, 4)
 # -- the event webhook: delivery reports ----------------------------------------------------------
 
 
+class _Sent(NamedTuple):
+    """What a push gave for one message, as its report echoes it (``media`` ``None``: a text)."""
+
+    reference: str | None
+    text: str
+    media: str | None
+
+
+def _sent(request: Mapping[str, Any], index: int) -> _Sent:
+    item = request["data"][index]
+    reference = item.get("reference_number")
+    text = item.get("message") or request.get("globalmessage") or ""
+    media = item.get("media") or request.get("globalmedia") or None
+    if media is None and (item.get("media_code") or request.get("globalmedia_code")):
+        media = ""  # media sent as base64: the report gives a URL of the service's own
+    return _Sent(
+        None if reference is None else str(reference),
+        text if isinstance(text, str) else "",
+        media if isinstance(media, str) else None,
+    )
+
+
 def _report(
-    draw: st.DrawFn, push_id: str, msg_id: str, number: str, channel: int, states: Sequence[int], reference: str | None
+    draw: st.DrawFn, push_id: str, msg_id: str, number: str, channel: int, states: Sequence[int], sent: _Sent | None
 ) -> dict[str, str]:
     state = pick(draw, states_on(channel, states))
-    kind = pick(draw, _EVENT_TYPES)
+    if sent is not None and sent.media is None:
+        kind = "text"
+    else:
+        kind = pick(draw, _EVENT_TYPES[1:] if sent is not None else _EVENT_TYPES)
     entry = {"push_id": push_id, "number": number, "msg_id": msg_id, "status": str(state)}
-    if reference is not None:
-        entry["reference_number"] = reference
+    if sent is not None and sent.reference is not None:
+        entry["reference_number"] = sent.reference
+    if sent is not None:
+        text = sent.text
+    else:
+        text = draw(_REPORT_TEXTS) if kind == "text" or draw(st.booleans()) else ""
     # [doc] error_message says why a message failed or was refunded, on Official and shared channels only.
     explained = state in (2, 5) and channel in WITH_ERROR_MESSAGES and draw(st.booleans())
     entry.update(
         error_code="",  # [doc] "future scope": always empty so far
         error_message=pick(draw, _FAILURES) if explained else "",
-        message=draw(_REPORT_TEXTS) if kind == "text" or draw(st.booleans()) else "",
+        message=text,
         message_type=kind,
-        media="" if kind == "text" else _MEDIA_OF[kind],
+        media="" if kind == "text" else (sent.media if sent is not None and sent.media else _MEDIA_OF[kind]),
         channel_id=str(channel),
     )
     return entry
@@ -81,6 +110,7 @@ def _report(
 def _delivery_event(
     draw: st.DrawFn,
     response: Mapping[str, Any] | None,
+    request: Mapping[str, Any] | None,
     states: Sequence[int],
     channels: SearchStrategy[int],
     sizes: tuple[int, int],
@@ -93,7 +123,8 @@ def _delivery_event(
         for index in sorted(chosen):
             item = data[index]
             push_id, msg_id, number = str(response["push_id"]), str(item["msg_id"]), str(item["number"])
-            entries.append(_report(draw, push_id, msg_id, number, channel, states, None))
+            sent = None if request is None else _sent(request, index)
+            entries.append(_report(draw, push_id, msg_id, number, channel, states, sent))
     else:
         count = draw(st.integers(*sizes))
         push_id = str(draw(st.integers(1, 10**10)))
@@ -101,13 +132,17 @@ def _delivery_event(
         for i in range(count):
             reference = str(draw(REFERENCES)) if draw(st.booleans()) else None
             number = str(draw(_PSIDS)) if channel == MESSENGER else draw(_STRING_NUMBERS)
-            entries.append(_report(draw, push_id, str(first + i), number, channel, states, reference))
+            entry = _report(draw, push_id, str(first + i), number, channel, states, None)
+            if reference is not None:
+                entry = {**entry, "reference_number": reference}
+            entries.append(entry)
     return {"project_id": str(draw(st.integers(1000, 99999))), "event_id": 1, "data": entries}
 
 
 def delivery_report_events(
     *,
     response: Mapping[str, Any] | None = None,
+    request: Mapping[str, Any] | None = None,
     statuses: Collection[int] | None = None,
     application: Collection[int] | SearchStrategy[int] | None = None,
     min_size: int = 1,
@@ -128,6 +163,8 @@ def delivery_report_events(
     * ``response``: a success answer (say from :func:`push_responses` or the mock): the event
       reports some of its messages, in order, with their ``push_id``, ``msg_id`` and ``number``.
       Otherwise ``min_size`` to ``max_size`` reports of one drawn push.
+    * ``request``: with ``response``, the push body it answers: each report also echoes what the
+      push gave that message (its ``reference_number``, its text, its media URL) and its channel.
     * ``statuses``: the states to draw (0-5), all by default.
     * ``application``: channel ids (a collection or a strategy) for ``channel_id``.
 
@@ -138,7 +175,25 @@ def delivery_report_events(
     sizes = check_range("min_size", min_size, "max_size", max_size, low=1)
     if response is not None:
         check_push_answer(response)
-    return _delivery_event(response, states, channels, sizes)
+    if request is not None:
+        if response is None:
+            raise InvalidArgument("request= needs response=, the answer to that push")
+        if application is not None:
+            raise InvalidArgument("request= gives the channel: leave out application=")
+        channels = st.just(_request_channel(request, response))
+    return _delivery_event(response, request, states, channels, sizes)
+
+
+def _request_channel(request: object, response: Mapping[str, Any]) -> int:
+    """The channel of the push ``request``, checked to be the push that ``response`` answers."""
+    if not isinstance(request, Mapping) or not isinstance(request.get("data"), list):
+        raise InvalidArgument("request must be a push body with a data[] list")
+    if len(request["data"]) != len(response["data"]) or not all(isinstance(i, Mapping) for i in request["data"]):
+        raise InvalidArgument("request and response disagree: one answer entry per recipient of the push")
+    application = str(request.get("application", ""))
+    if not (application.isascii() and application.isdigit() and int(application) > 0):
+        raise InvalidArgument(f"request: application {request.get('application')!r} is not a channel id")
+    return int(application)
 
 
 # -- the incoming-message webhook ----------------------------------------------------------------
