@@ -118,7 +118,11 @@ def test_schemas_are_valid_2020_12_and_load_where_picky_mock_finds_its_schemas(n
                               "direction": 1}),
         ("instant-reply", {"delay": 5}),
         ("instant-reply", {"message-out": "Thanks", "delay": 3601}),
-        ("instant-reply", {"message-out": "Thanks", "delay": "5"}),
+        ("instant-reply", {"message-out": "Thanks", "delay": "3601"}),
+        ("instant-reply", {"message-out": "Thanks", "delay": " 5"}),
+        ("instant-reply", {"message-out": "Thanks", "delay": 2.5}),
+        ("instant-reply", {"message-out": "", "delay": 5}),
+        ("instant-reply", {"message-out": " \n", "delay": 5}),
     ],
 )
 def test_schemas_reject_what_the_contract_rules_out(name, value):
@@ -136,6 +140,8 @@ def test_schemas_accept_the_docs_samples():
             "name": "", "number": "919876543210", "project-id": "1234", "type": "1", "unique-id": "abc123"}
     assert INCOMING.is_valid(seen)
     assert REPLY.is_valid({"message-out": "Thanks!", "delay": 0})
+    assert REPLY.is_valid({"message-out": "Thanks!", "delay": "3600"})
+    assert INCOMING.is_valid({**seen, "project-id": "my-project"})
 
 
 # -- delivery report requests --------------------------------------------------------------------
@@ -295,18 +301,19 @@ def test_inbound_messages_options(payload):
 @given(instant_replies())
 def test_instant_replies_validate_against_the_schema(reply):
     assert _errors(REPLY, reply) == []
-    assert 0 <= reply.get("delay", 0) <= 3600
+    assert 0 <= int(reply.get("delay", 0)) <= 3600
 
 
 def test_instant_replies_reach_each_form():
     reach(instant_replies(), lambda r: "delay" not in r)
     reach(instant_replies(), lambda r: r.get("delay") == 3600, max_examples=3000)
+    reach(instant_replies(), lambda r: isinstance(r.get("delay"), str))
     reach(instant_replies(), lambda r: "media-url" in r)
 
 
-@given(instant_replies(min_delay=5, max_delay=10, extras=False))
+@given(instant_replies(min_delay=5, max_delay=10, extras=False, mixed_types=False))
 def test_instant_replies_options(reply):
-    assert set(reply) == {"message-out", "delay"} and 5 <= reply["delay"] <= 10
+    assert set(reply) == {"message-out", "delay"} and type(reply["delay"]) is int and 5 <= reply["delay"] <= 10
 
 
 # -- options -------------------------------------------------------------------------------------
@@ -336,6 +343,7 @@ def test_instant_replies_options(reply):
         lambda: instant_replies(min_delay=-1),
         lambda: instant_replies(min_delay=10, max_delay=5),
         lambda: instant_replies(extras="no"),
+        lambda: instant_replies(mixed_types=None),
     ],
 )
 def test_impossible_options_are_invalid_arguments(build):

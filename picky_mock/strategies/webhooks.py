@@ -49,7 +49,7 @@ _STRING_NUMBERS = st.deferred(lambda: phone_numbers(json_integers=False))
 _REPORT_TEXTS = st.deferred(lambda: message_texts(segment_boundaries=False, max_size=160))
 _CAPTIONS = st.deferred(lambda: st.just("") | message_texts(segment_boundaries=False, max_size=120))
 _INBOUND_TEXTS = st.deferred(lambda: message_texts(segment_boundaries=False, max_size=300))
-_REPLY_TEXTS = st.deferred(lambda: message_texts(segment_boundaries=False, max_size=300))
+_REPLY_TEXTS = st.deferred(lambda: message_texts(segment_boundaries=False, max_size=300).filter(str.strip))
 _ONE_IN_FIVE = st.integers(0, 4)
 
 
@@ -300,10 +300,12 @@ def inbound_messages(
 
 
 @composite
-def _instant_reply(draw: st.DrawFn, delays: SearchStrategy[int], optional_delay: bool, extras: bool) -> Json:
+def _instant_reply(
+    draw: st.DrawFn, delays: SearchStrategy[int], optional_delay: bool, extras: bool, mixed: bool
+) -> Json:
     reply: Json = {"message-out": draw(_REPLY_TEXTS)}
     if not (optional_delay and draw(_ONE_IN_FIVE) == 4):
-        reply["delay"] = draw(delays)
+        reply["delay"] = _numeric(draw, draw(delays), mixed)
     if extras and draw(_ONE_IN_FIVE) == 4:
         # [seen] keys clients put in the reply, which no official page confirms.
         reply["reference_number"] = str(draw(REFERENCES))
@@ -317,6 +319,7 @@ def instant_replies(
     min_delay: int = 0,
     max_delay: int = 3600,
     extras: bool = True,
+    mixed_types: bool = True,
 ) -> SearchStrategy[Json]:
     """Instant replies (CONTRACT.md 6.5): what an incoming-message handler answers to write back.
 
@@ -324,8 +327,9 @@ def instant_replies(
     before it is sent, ``min_delay`` to ``max_delay`` (at most 3600, the documented bound). When
     ``min_delay`` is 0, now and then ``delay`` is left out (sent at once). With ``extras`` (default),
     now and then keys clients add that no official page confirms: ``reference_number``, a
-    ``media-url`` (sent through the broadcast path). Each value is what
-    ``schemas/instant-reply.schema.json`` allows.
+    ``media-url`` (sent through the broadcast path). With ``mixed_types`` (default), ``delay`` is
+    now and then a string of digits (``"30"``), which the emulator accepts; ``False``: JSON integers
+    only, the docs' form. Each value is what ``schemas/instant-reply.schema.json`` allows.
 
     Shrinks toward ``{"message-out": "0", "delay": 0}``.
     """
@@ -333,4 +337,5 @@ def instant_replies(
     if hi > 3600:
         raise InvalidArgument(f"max_delay={hi}: the service sends an instant reply at most 3600 seconds later")
     check_bool("extras", extras)
-    return _instant_reply(st.integers(lo, hi), lo == 0, extras)
+    check_bool("mixed_types", mixed_types)
+    return _instant_reply(st.integers(lo, hi), lo == 0, extras, mixed_types)
