@@ -10,11 +10,13 @@ the clients of other languages are in ``tests/clients/``. Installing them: see `
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import shutil
 import socket
 import subprocess
 import urllib.request
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -345,3 +347,31 @@ def test_ruby_net_http(server: ServerThread, tmp_path: Path) -> None:
     ruby = _need("ruby")
     bodies = [_body(), _body(big=True)]
     _check(server, _run([ruby, "push_client.rb", *_pairs([server.push_url] * 2, _files(tmp_path, bodies))]), bodies)
+
+
+# --- what no default client sends --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_compressed_body_is_refused_saying_why(server: ServerThread, encoding: str) -> None:
+    """A compressed request body is not decoded (an API server reads the body as sent): the
+    answer is the API's invalid request, and the error says what to change. A decompression bomb
+    is therefore never inflated."""
+    body = _body()
+    packed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+    headers = {"content-type": "application/json", "content-encoding": encoding}
+    answer = httpx.post(server.push_url, content=packed, headers=headers, timeout=30)
+    assert answer.status_code == 200 and answer.json()["status"] == 410
+    assert f"Content-Encoding: {encoding}" in answer.headers["x-picky-error"]
+    assert server.backend.journal.entries()[-1].raw_body == packed
+
+
+def test_broken_json_in_the_form_field_or_query_parameter_says_where(server: ServerThread) -> None:
+    form = httpx.post(server.push_url, data={"data": '{"token": '}, timeout=30)
+    assert form.json()["status"] == 410
+    assert form.headers["x-picky-error"].startswith("410 $: the form field data= is not valid JSON"), form.headers
+    query = httpx.post(server.push_url, params={"data": "{oops"}, timeout=30)
+    assert query.json()["status"] == 410
+    assert query.headers["x-picky-error"].startswith("410 $: the query parameter data= is not valid JSON"), query.headers
+    body = httpx.post(server.push_url, content=b"{oops", headers={"content-type": "application/json"}, timeout=30)
+    assert body.headers["x-picky-error"].startswith("410 $: the body is not valid JSON"), body.headers
