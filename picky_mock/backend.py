@@ -197,6 +197,19 @@ def parse_document(document: bytes | None, source: str = "body") -> Any:
     return value
 
 
+_LOGGED_TEXT = 200  # characters of a message's text in the debug log; a text is a client's, any length
+
+
+def _log_messages(push_id: str, first_msg_id: int, numbers: Sequence[str], texts: Sequence[str | None]) -> None:
+    """One debug line per message of an accepted push: its number and its text (the info line
+    gives the push only, one line however many recipients)."""
+    for i, (number, text) in enumerate(zip(numbers, texts, strict=True)):
+        shown = text
+        if text is not None and len(text) > _LOGGED_TEXT:
+            shown = f"{text[:_LOGGED_TEXT]}… ({len(text)} characters)"
+        log.debug("push %s message %d msg_id=%d number=%s text=%r", push_id, i + 1, first_msg_id + i, number, shown)
+
+
 def _compressed(incoming: Incoming) -> InvalidRequest | None:
     """A body sent with a ``Content-Encoding`` (gzip, deflate, br) that did not parse: such a body
     is not decompressed (no client sends one by default, and an API server reads the body as
@@ -770,6 +783,8 @@ class Backend:
                 len(rows),
                 format_credit(total),
             )
+        if log.isEnabledFor(logging.DEBUG):
+            _log_messages(push_id, first, numbers, texts)
         headers = {"x-picky-request-id": str(seq)}
         if notes:
             deviations = [n for n in notes if n.startswith("deviation")]
