@@ -41,7 +41,7 @@ from .errors import (
     error_for_status,
 )
 from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, Action, FaultBook, FaultRule, Fired, proxy_html
-from .journal import Entry, Journal, Push, pack_messages
+from .journal import Entry, Journal, Push, pack_messages, unpack_headers
 from .pricing import PriceTable, format_credit
 
 __all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
@@ -165,10 +165,15 @@ def _sum(answers: Mapping[tuple[int | None, int], int], part: int) -> Counter[in
     return totals
 
 
-def parse_document(document: bytes | None) -> Any:
-    """The JSON value of ``document``, or :class:`InvalidRequest` saying why it is not JSON."""
+_SOURCES = {"body": "the body", "form": "the form field data=", "query": "the query parameter data="}
+
+
+def parse_document(document: bytes | None, source: str = "body") -> Any:
+    """The JSON value of ``document``, or :class:`InvalidRequest` saying why it is not JSON and
+    where it came from (``source``: ``body``, ``form`` or ``query``, as :attr:`Incoming.source`)."""
+    where = _SOURCES.get(source, "the body")
     if document is None:
-        raise InvalidRequest("the body is empty: send the push as a JSON object")
+        raise InvalidRequest(f"{where} is empty: send the push as a JSON object")
     if document.startswith(_BOM):
         document = document[len(_BOM) :]
     try:
@@ -176,7 +181,7 @@ def parse_document(document: bytes | None) -> Any:
     except orjson.JSONDecodeError as exc:
         first_error = str(exc)
     if not document.strip():
-        raise InvalidRequest("the body is empty: send the push as a JSON object")
+        raise InvalidRequest(f"{where} is empty: send the push as a JSON object")
     # orjson refuses integers beyond 64 bits, which the stdlib parses (and the contract then
     # judges; one of more than 4,300 digits as a LongInteger, which int() refuses to convert);
     # NaN and Infinity are not JSON and stay refused, and so do lone surrogates (which no answer
@@ -184,12 +189,36 @@ def parse_document(document: bytes | None) -> Any:
     try:
         value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant, parse_int=json_int)
     except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise InvalidRequest(f"{where} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except (ValueError, RecursionError):
-        raise InvalidRequest(f"the body is not valid JSON: {first_error}") from None
+        raise InvalidRequest(f"{where} is not valid JSON: {first_error}") from None
     if _has_lone_surrogate(value):
-        raise InvalidRequest("the body is not valid JSON: a \\u escape names a lone UTF-16 surrogate") from None
+        raise InvalidRequest(f"{where} is not valid JSON: a \\u escape names a lone UTF-16 surrogate") from None
     return value
+
+
+_LOGGED_TEXT = 200  # characters of a message's text in the debug log; a text is a client's, any length
+
+
+def _log_messages(push_id: str, first_msg_id: int, numbers: Sequence[str], texts: Sequence[str | None]) -> None:
+    """One debug line per message of an accepted push: its number and its text (the info line
+    gives the push only, one line however many recipients)."""
+    for i, (number, text) in enumerate(zip(numbers, texts, strict=True)):
+        shown = text
+        if text is not None and len(text) > _LOGGED_TEXT:
+            shown = f"{text[:_LOGGED_TEXT]}… ({len(text)} characters)"
+        log.debug("push %s message %d msg_id=%d number=%s text=%r", push_id, i + 1, first_msg_id + i, number, shown)
+
+
+def _compressed(incoming: Incoming) -> InvalidRequest | None:
+    """A body sent with a ``Content-Encoding`` (gzip, deflate, br) that did not parse: such a body
+    is not decompressed (no client sends one by default, and an API server reads the body as
+    sent), so say that, rather than "not valid JSON"."""
+    for name, value in unpack_headers(incoming.header_block):
+        if name == "content-encoding" and value.strip().lower() not in ("", "identity"):
+            encoding = value.strip()[:40]
+            return InvalidRequest(f"the body came with Content-Encoding: {encoding}, not decoded: send plain JSON")
+    return None
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -327,9 +356,9 @@ class Backend:
         body: Any = None
         parse_error: ApiError | None = None
         try:
-            body = parse_document(incoming.document)
+            body = parse_document(incoming.document, incoming.source)
         except ApiError as error:
-            parse_error = error
+            parse_error = (_compressed(incoming) if incoming.source == "body" else None) or error
         rules = self.faults.fire_on(incoming.path, body, push=push) if self.faults.active else None
         fired, terminal = self._plan(rules) if rules else _NO_FAULT
         if terminal is not None and terminal.action.kind not in AFTER_JUDGING:
@@ -754,6 +783,8 @@ class Backend:
                 len(rows),
                 format_credit(total),
             )
+        if log.isEnabledFor(logging.DEBUG):
+            _log_messages(push_id, first, numbers, texts)
         headers = {"x-picky-request-id": str(seq)}
         if notes:
             deviations = [n for n in notes if n.startswith("deviation")]

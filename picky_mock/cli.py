@@ -11,11 +11,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import LOG_LEVELS, MODES, Settings, load_settings
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 __all__ = ["main"]
 
@@ -93,14 +96,15 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate",
-        help="check a push request body against the contract",
-        description="Check a push request body (a JSON file, or - for standard input) against the contract,\n"
-        "as the server in the same mode judges it; print every violation with its JSON path and the\n"
-        "status the API answers. Exit 0 when the body is accepted, 1 when not.",
+        help="check push request bodies against the contract",
+        description="Check push request bodies (JSON files, or - for standard input) against the contract,\n"
+        "as the server in the same mode judges them; print every violation with its JSON path and the\n"
+        "status the API answers, then a summary line. Exit 0 when every body is accepted, 1 when one\n"
+        "is not, 2 when a file cannot be read.",
         epilog=EPILOG_VALIDATE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    validate.add_argument("file", metavar="FILE", help="JSON file, or - for standard input")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="JSON file, or - for standard input")
     validate.add_argument(
         "--mode",
         choices=MODES,
@@ -153,55 +157,84 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .backend import Backend, parse_document
-    from .errors import ApiError
+    from .backend import Backend
 
     # The mode as serve reads it, from the option, else PICKY_MOCK_MODE (no config file: validate
     # takes none, and the file's other keys mean nothing here).
     mode = load_settings(environ={k: v for k, v in os.environ.items() if k == "PICKY_MOCK_MODE"}, mode=args.mode).mode
+    backend = Backend(Settings(mode=mode))
+    files: list[str] = args.files
+    several = len(files) > 1
+    reports: list[dict[str, Any]] = []
+    valid = invalid = unreadable = 0
+    for name in files:
+        try:
+            if name == "-":
+                raw = sys.stdin.buffer.read()
+            else:
+                with open(name, "rb") as handle:
+                    raw = handle.read()
+        except OSError as exc:
+            if not several:
+                raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
+            print(f"picky-mock: error: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
+            unreadable += 1
+            if args.json:
+                reports.append({"file": name, "valid": False, "error": f"cannot read: {exc.strerror or exc}"})
+            continue
+        report = _judge_file(backend, name, raw, mode, args.json, several)
+        valid, invalid = (valid + 1, invalid) if report["valid"] else (valid, invalid + 1)
+        reports.append({"file": name, **report} if several else report)
+    if args.json:
+        whole = reports[0] if not several else {"valid": invalid == unreadable == 0, "files": reports}
+        print(json.dumps(whole, indent=2, ensure_ascii=False))
+    elif several:
+        parts = [f"{valid} valid", f"{invalid} invalid"] + ([f"{unreadable} unreadable"] if unreadable else [])
+        print(f"{len(files)} files: {', '.join(parts)}")
+    return 2 if unreadable else 1 if invalid else 0
+
+
+def _judge_file(backend: Backend, name: str, raw: bytes, mode: str, as_json: bool, several: bool) -> dict[str, Any]:
+    """Judge one body as the server in ``mode`` would; print its lines unless ``as_json``, the last
+    one its verdict (prefixed with the file's name when there are ``several``); return its report."""
+    from .backend import parse_document
+    from .errors import ApiError
+
     lenient = mode == "lenient"
-    try:
-        if args.file == "-":
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(args.file, "rb") as handle:
-                raw = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    report: dict[str, Any]
     try:
         body = parse_document(raw)
     except ApiError as exc:
-        violations_json = [{"path": "$", "expected": "a JSON object", "found": exc.detail, "status": 410}]
-        if args.json:
-            report: dict[str, Any] = {"valid": False, "violations": violations_json}
-            if lenient:
-                report.update(mode=mode, notes=[])
-            print(json.dumps(report, indent=2))
-        else:
-            print(f"{args.file}: $: {exc.detail} (status 410)")
-        return 1
+        unparsed = {"path": "$", "expected": "a JSON object", "found": exc.detail, "status": 410}
+        report = {"valid": False, "violations": [unparsed]}
+        if lenient:
+            report.update(mode=mode, notes=[])
+        if not as_json:
+            print(f"{name}: $: {exc.detail} (status 410)")
+            print(f"{name + ': ' if several else ''}1 violation(s); the API answers status 410")
+        return report
     # The server's own judgment (in-process, nothing journaled): the same repairs and violations.
-    violations, notes = Backend(Settings(mode=mode)).check_request(body)
+    violations, notes = backend.check_request(body)
     deviations = [note for note in notes if note.startswith("deviation: ")]
-    if args.json:
-        report = {"valid": not violations, "violations": [v.__dict__ for v in violations]}
-        if lenient:  # strict mode's report keeps its shape: its deviations are the violations
-            report.update(mode=mode, notes=deviations)
-        print(json.dumps(report, indent=2, ensure_ascii=False))
-        return 1 if violations else 0
+    report = {"valid": not violations, "violations": [v.__dict__ for v in violations]}
+    if lenient:  # strict mode's report keeps its shape: its deviations are the violations
+        report.update(mode=mode, notes=deviations)
+    if as_json:
+        return report
     if lenient:
         for note in deviations:
-            print(f"{args.file}: note: {note.removeprefix('deviation: ')}")
+            print(f"{name}: note: {note.removeprefix('deviation: ')}")
     if violations:
         for violation in violations:
-            print(f"{args.file}: {violation}")
+            print(f"{name}: {violation}")
         answered = f"the API answers status {violations[0].status}"
-        print(f"{len(violations)} violation(s); {answered}{' (lenient mode)' if lenient else ''}")
+        verdict = f"{len(violations)} violation(s); {answered}{' (lenient mode)' if lenient else ''}"
+        print(f"{name}: {verdict}" if several else verdict)
     elif lenient and deviations:
-        print(f"{args.file}: valid in lenient mode ({len(deviations)} deviation(s) repaired; strict mode rejects them)")
+        print(f"{name}: valid in lenient mode ({len(deviations)} deviation(s) repaired; strict mode rejects them)")
     else:
-        print(f"{args.file}: valid")
-    return 1 if violations else 0
+        print(f"{name}: valid")
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

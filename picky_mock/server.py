@@ -4,23 +4,33 @@
 Both bind the listening socket themselves before uvicorn starts, so that ``port=0`` yields the
 real port at once and a port in use is a clear :class:`~picky_mock.errors.ConfigError`.
 uvloop and httptools are used where installed: on this kind of machine the plain asyncio loop
-adds tens of milliseconds to keep-alive requests (uvicorn issue #3149).
+adds tens of milliseconds to keep-alive requests (uvicorn issue #3149). A connection whose first
+request carries an ``Upgrade`` header is served by h11 instead (:class:`_UpgradeAwareProtocol`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import importlib.util
 import logging
+import re
 import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any, cast
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HttpToolsProtocol
+except ImportError:  # httptools is not installed: every connection is h11's
+    _HttpToolsProtocol = None  # type: ignore[assignment,misc]
 
 from .app import PUSH_PATHS, create_app
 from .backend import Backend
@@ -37,8 +47,77 @@ def _loop() -> str:
     return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
-def _http() -> str:
-    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+_UPGRADE_HEADER = re.compile(rb"\r\nupgrade[ \t]*:", re.IGNORECASE)
+_HEAD_LIMIT = 65536  # an unfinished header block this long goes to httptools, which judges it
+
+
+class _UpgradeAwareProtocol(asyncio.Protocol):
+    """One connection, served by uvicorn's httptools protocol, or by its h11 protocol when the
+    connection's first request carries an ``Upgrade`` header.
+
+    The JDK's ``HttpClient`` (and ``curl --http2``) asks every cleartext request to upgrade to
+    h2c. uvicorn declines, rightly, and answers in HTTP/1.1; but httptools, seeing
+    ``Connection: Upgrade``, tells its parser to skip the body and hands uvicorn the body's bytes
+    as "the other protocol", which uvicorn drops: the app gets an empty body (httptools issue
+    #124, uvicorn issue #2722, open in httptools 0.9 and uvicorn 0.55). h11 reads such a body as
+    any other. The choice is made once per connection, on its first header block, then asyncio's
+    ``set_protocol`` hands the transport over: nothing stands between the chosen protocol and
+    the socket afterwards. A client that sends ``Upgrade`` only on a later request of a
+    keep-alive connection still meets httptools; every client known to send it (the JDK's,
+    curl) sends it on the first request of each connection.
+    """
+
+    def __init__(self, **protocol_arguments: Any) -> None:
+        self._arguments = protocol_arguments  # uvicorn's, passed on as they came
+        self._transport: asyncio.Transport | None = None
+        self._head = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is one without the subclass
+
+    def data_received(self, data: bytes) -> None:
+        head = self._head + data if self._head else data
+        end = head.find(b"\r\n\r\n")
+        if end < 0 and len(head) < _HEAD_LIMIT:
+            self._head = head
+            return
+        self._head = b""
+        upgrade = _UPGRADE_HEADER.search(head, 0, end if end >= 0 else len(head)) is not None
+        chosen: asyncio.Protocol = (H11Protocol if upgrade or _HttpToolsProtocol is None else _HttpToolsProtocol)(
+            **self._arguments
+        )
+        transport = self._transport
+        assert transport is not None
+        chosen.connection_made(transport)
+        transport.set_protocol(chosen)
+        chosen.data_received(head)
+
+    def eof_received(self) -> bool | None:
+        return None  # closed before its first request was whole: close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+
+class _DeclinedUpgradeNoise(logging.Filter):
+    """Drops uvicorn's two warnings on a request that asks to upgrade (``Unsupported upgrade
+    request.``, then advice to install a WebSocket library): picky-mock serves no WebSocket, and
+    answering an h2c upgrade request in HTTP/1.1 is the normal case, not one to warn about."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not message.startswith(("Unsupported upgrade request", "No supported WebSocket library"))
+
+
+def _quiet_declined_upgrades() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DeclinedUpgradeNoise) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_DeclinedUpgradeNoise())
+
+
+def _http() -> type[asyncio.Protocol]:
+    """httptools where installed, with h11 for the connections it would mishandle; else h11."""
+    return _UpgradeAwareProtocol if _HttpToolsProtocol is not None else H11Protocol
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -67,6 +146,7 @@ def _url(sock: socket.socket) -> str:
 
 
 def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
+    _quiet_declined_upgrades()
     return uvicorn.Config(
         create_app(backend),
         loop=_loop(),

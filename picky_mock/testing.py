@@ -8,7 +8,7 @@ nearest matches, in the manner of pytest-httpserver.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,55 @@ def _describe(message: Message) -> str:
     return (
         f"push {message.push_id} msg {message.msg_id}: number={message.number} channel={message.channel} text={text!r}"
     )
+
+
+def _first_difference(got: str, expected: str) -> int:
+    """The 1-based position of the first character where ``got`` and ``expected`` differ."""
+    same = 0
+    for a, b in zip(got, expected, strict=False):
+        if a != b:
+            break
+        same += 1
+    return same + 1
+
+
+def _differences(message: Message, wanted: Mapping[str, Any]) -> str:
+    """What of ``message`` is not what was ``wanted``: ``text 'Your code is 1234' ≠ expected
+    'Your code is 1235' (from character 17)``; empty when every criterion matches."""
+    parts = []
+    for name, expected in wanted.items():
+        got = getattr(message, name)
+        if str(got) == str(expected):
+            continue
+        part = f"{name} {got!r} ≠ expected {expected!r}"
+        if name in ("text", "number"):
+            part += f" (from character {_first_difference(str(got), str(expected))})"
+        parts.append(part)
+    return ", ".join(parts)
+
+
+def _nearest(every: list[Message], wanted: Mapping[str, Any], limit: int = 3) -> list[Message]:
+    """The messages closest to ``wanted``: most criteria equal first, then most alike in text and
+    number (difflib's ratio, computed once per distinct value); only those with one criterion
+    equal or a text or number alike (ratio 0.5 or more)."""
+    if not wanted:
+        return []
+    likeness: dict[tuple[str, str], float] = {}
+
+    def alike(name: str, value: str) -> float:
+        key = (name, value)
+        if key not in likeness:
+            likeness[key] = difflib.SequenceMatcher(None, value, str(wanted[name])).ratio()
+        return likeness[key]
+
+    scored = []
+    for message in every:
+        same = sum(str(getattr(message, name)) == str(value) for name, value in wanted.items())
+        similar = max((alike(n, str(getattr(message, n))) for n in ("text", "number") if n in wanted), default=0.0)
+        if same or similar >= 0.5:
+            scored.append((-same, -similar, message.msg_id, message))
+    scored.sort(key=lambda item: item[:3])
+    return [item[3] for item in scored[:limit]]
 
 
 class PickyServer:
@@ -258,6 +307,7 @@ class PickyServer:
 
     def check(self) -> None:
         """Raise :class:`ServerError` for an exception raised inside the server since the last check."""
+        __tracebackhide__ = True
         errors = self.backend.take_server_errors()
         if errors:
             raise ServerError(f"picky-mock raised {len(errors)} error(s) while serving: {errors[0]!r}") from errors[0]
@@ -289,21 +339,19 @@ class PickyServer:
             found.append(message)
         return found, every
 
-    def _report(self, wanted: str, every: list[Message], number: str | int | None, text: str | None) -> str:
+    def _report(self, wanted: str, every: list[Message], wanted_fields: Mapping[str, Any]) -> str:
         lines = [f"expected {wanted}", f"received {len(every)} message(s) in {len(self.pushes())} accepted push(es)"]
         lines += [f"  {_describe(m)}" for m in every[:10]]
         if len(every) > 10:
             lines.append(f"  … and {len(every) - 10} more")
-        near: Iterable[Message] = ()
-        if text is not None:
-            texts = difflib.get_close_matches(text, list({m.text for m in every}), n=3, cutoff=0.5)
-            near = [m for m in every if m.text in texts][:3]
-        if number is not None and not near:
-            numbers = difflib.get_close_matches(str(number), list({m.number for m in every}), n=3, cutoff=0.6)
-            near = [m for m in every if m.number in numbers][:3]
+        near = _nearest(every, wanted_fields)
         if near:
             lines.append("nearest:")
-            lines += [f"  {_describe(m)}" for m in near]
+            for message in near:
+                lines.append(f"  {_describe(message)}")
+                differs = _differences(message, wanted_fields)
+                if differs:
+                    lines.append(f"    differs: {differs}")
         rejected = self.rejected()
         if rejected:
             lines.append(f"rejected request(s): {len(rejected)}")
@@ -321,23 +369,23 @@ class PickyServer:
     ) -> list[Message]:
         """Assert that messages matching every criterion were accepted (``count`` of them, if
         given, else at least one); return them. ``text`` is the resolved text, matched exactly."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         found, every = self._matching(number, text, channel, push_id)
-        criteria = ", ".join(
-            f"{k}={v!r}"
-            for k, v in (("number", number), ("text", text), ("channel", channel), ("push_id", push_id))
-            if v is not None
-        )
+        given = (("number", number), ("text", text), ("channel", channel), ("push_id", push_id))
+        wanted_fields = {k: v for k, v in given if v is not None}
+        criteria = ", ".join(f"{k}={v!r}" for k, v in wanted_fields.items())
         if (count is None and not found) or (count is not None and len(found) != count):
             wanted = f"{'a message' if count is None else f'{count} message(s)'} with {criteria or 'any criteria'}"
             if found:
                 wanted += f", found {len(found)}"
-            raise AssertionError(self._report(wanted, every, number, text))
+            raise AssertionError(self._report(wanted, every, wanted_fields))
         return found
 
     def assert_not_pushed(
         self, *, number: str | int | None = None, text: str | None = None, channel: int | None = None
     ) -> None:
         """Assert that no accepted message matches every criterion given."""
+        __tracebackhide__ = True
         found, _ = self._matching(number, text, channel, None)
         if found:
             raise AssertionError(
@@ -348,6 +396,7 @@ class PickyServer:
     def assert_no_duplicates(self) -> None:
         """Assert that no recipient was accepted the same text twice (a client that retried a push
         whose answer was lost double-sends: this catches it)."""
+        __tracebackhide__ = True
         seen: dict[tuple[str, str], Message] = {}
         doubles = []
         for message in self.journal.messages():
