@@ -1,6 +1,6 @@
 """The backend: the rules and the state of one emulated Picky Assist API.
 
-The HTTP layer (:mod:`picky_mock.app`) only parses requests and shapes answers; everything that
+The HTTP layer (:mod:`picky_mock.api`) only parses requests and renders answers; everything that
 decides, counts or remembers lives here, on one object per server: the contract, the mode, the id
 sequences, the price table, the accounts, the fault rules and the journal. Requests are judged on the
 event loop's thread, except bodies over 256 KiB, judged in a worker thread; the id sequences, the

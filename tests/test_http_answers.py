@@ -142,7 +142,8 @@ def test_wrong_method_is_405_with_allow(fresh):
 def test_connection_closes_when_not_kept_alive(server, version, extra):
     (answer,), closed = _exchange(server.url, _request(encode(push_body(number(4))), version=version, extra=extra))
     assert b'"status":100' in answer
-    assert b"\r\nconnection: close\r\n" in answer.lower()
+    if version == "1.1":  # HTTP/1.0 closes by default: uvicorn releases differ on saying so
+        assert b"\r\nconnection: close\r\n" in answer.lower()
     assert closed
 
 

@@ -5,6 +5,7 @@ when the installed uvicorn does not allow it (rather than letting faults quietly
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 
 import httpx
@@ -47,6 +48,9 @@ def test_a_server_thread_refuses_to_start_without_the_connection(monkeypatch):
 
 def test_serve_stops_with_a_clear_error_without_the_connection(monkeypatch):
     monkeypatch.setattr(picky_mock.transport, "connection_of", lambda send: None)
+    log = logging.getLogger("picky_mock")  # serve() configures it: restored after the test
+    for name in ("handlers", "level", "propagate"):
+        monkeypatch.setattr(log, name, list(log.handlers) if name == "handlers" else getattr(log, name))
     outcome: list[BaseException | None] = []
 
     def run() -> None:
