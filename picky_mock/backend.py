@@ -710,8 +710,7 @@ class Backend:
             "push_id": push_id,
             "message": "Success",
             "data": [
-                {"msg_id": str(first + i), "number": number, "credit": credit}
-                for i, (number, credit) in enumerate(zip(numbers, credits, strict=True))
+                {"msg_id": str(first + i), "number": numbers[i], "credit": credits[i]} for i in range(len(numbers))
             ],
         }
         answer_bytes = _dumps(answer)
