@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .backend import Backend, Incoming, Outcome
-from .faults import AFTER_JUDGING, BODILESS_STATUSES
+from .faults import AFTER_JUDGING, BODILESS_STATUSES, FaultRule
 from .journal import pack_headers
 from .transport import InProcessFault, carry_out, client_left, close_connection, until_disconnect
 
@@ -61,6 +61,7 @@ Headers = list[tuple[bytes, bytes]]
 _HEADER_LIMIT = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _JSON = b"application/json"
+_HTML_LABEL = b"text/html; charset=UTF-8"
 _REASONS = {
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -94,44 +95,50 @@ def _header(name: bytes, text: str) -> tuple[bytes, bytes]:
 def render(outcome: Outcome) -> tuple[int, Headers, bytes]:
     """The HTTP answer to ``outcome``: status, headers (content type and length first) and body.
 
-    A fault that breaks the connection is not rendered here (see :func:`answer`): its status is 0
-    and what is rendered is what a fault after judging (truncate, dribble) would send."""
+    A fault that breaks the connection is carried out by :mod:`picky_mock.transport`; what is
+    rendered for it is what a fault after judging (truncate, dribble) sends, or would have."""
     rule = outcome.fault
-    request_id = (b"x-picky-request-id", str(outcome.request_id).encode("ascii"))
-    if rule is not None and rule.action.kind not in AFTER_JUDGING:  # the fault answers in place of the API
-        action = rule.action
-        headers: Headers = [_header(b"x-picky-fault", rule.describe()), request_id]
-        if action.kind != "http_error":
-            return _finish(outcome.http_status or 200, _JSON, _json_bytes(outcome.answer), headers)
-        status = outcome.http_status
-        content_type = b"text/plain; charset=utf-8"
-        text = action.body
-        if text is None:
-            text = proxy_html(status) if status == 429 or status >= 500 else ""
-            content_type = b"text/html"
-        given = set()
-        for name, value in action.headers.items():  # the rule's headers replace ours, never doubled
-            lowered = name.lower()
-            if lowered == "content-type":
-                content_type = value.encode("latin-1")
-            elif lowered != "content-length":  # the length is the body's
-                given.add(lowered)
-                headers = [h for h in headers if h[0] != lowered.encode("latin-1")]
-                headers.append((lowered.encode("latin-1"), value.encode("latin-1")))
-        if (status == 429 or action.retry_after is not None) and "retry-after" not in given:
-            headers.append((b"retry-after", str(action.retry_after if action.retry_after is not None else 60).encode()))
-        return _finish(status, content_type, text.encode("utf-8"), headers)
-    headers = [request_id]
+    if rule is not None and rule.action.kind not in AFTER_JUDGING:
+        return _render_fault(outcome, rule)
+    headers: Headers = [(b"x-picky-request-id", str(outcome.request_id).encode("ascii"))]
     if outcome.error is not None:
         headers.append(_header(b"x-picky-error", outcome.error))
     if outcome.deviations:
         headers.append(_header(b"x-picky-deviation", "; ".join(outcome.deviations)))
     if outcome.retry_after is not None:
         headers.append((b"retry-after", str(outcome.retry_after).encode("ascii")))
-    content_type = _JSON
-    if rule is not None and rule.action.kind == "html_label":  # the JSON answer labelled as HTML
-        content_type = b"text/html; charset=UTF-8"
+    content_type = _HTML_LABEL if rule is not None and rule.action.kind == "html_label" else _JSON
     return _finish(outcome.http_status or 200, content_type, _json_bytes(outcome.answer), headers)
+
+
+def _render_fault(outcome: Outcome, rule: FaultRule) -> tuple[int, Headers, bytes]:
+    """A fault that answers in place of the API: an API error, or an HTTP error (the rule's body,
+    or the nginx page a proxy sends with a 429 or 5xx)."""
+    action = rule.action
+    headers: Headers = [
+        _header(b"x-picky-fault", rule.describe()),
+        (b"x-picky-request-id", str(outcome.request_id).encode("ascii")),
+    ]
+    if action.kind != "http_error":
+        return _finish(outcome.http_status or 200, _JSON, _json_bytes(outcome.answer), headers)
+    status = outcome.http_status
+    content_type = b"text/plain; charset=utf-8"
+    text = action.body
+    if text is None:
+        text = proxy_html(status) if status == 429 or status >= 500 else ""
+        content_type = b"text/html"
+    given = set()
+    for name, value in action.headers.items():  # the rule's headers replace ours, never doubled
+        lowered = name.lower()
+        if lowered == "content-type":
+            content_type = value.encode("latin-1")
+        elif lowered != "content-length":  # the length is the body's
+            given.add(lowered)
+            headers = [h for h in headers if h[0] != lowered.encode("latin-1")]
+            headers.append((lowered.encode("latin-1"), value.encode("latin-1")))
+    if (status == 429 or action.retry_after is not None) and "retry-after" not in given:
+        headers.append((b"retry-after", str(action.retry_after if action.retry_after is not None else 60).encode()))
+    return _finish(status, content_type, text.encode("utf-8"), headers)
 
 
 def _json_bytes(answer: Any) -> bytes:
@@ -141,7 +148,7 @@ def _json_bytes(answer: Any) -> bytes:
 def _finish(status: int, content_type: bytes, body: bytes, headers: Headers) -> tuple[int, Headers, bytes]:
     if status in BODILESS_STATUSES:  # 204 and 304 have no body, and say nothing of one
         return status, headers, b""
-    return status, [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *headers], body
+    return status, [(b"content-type", content_type), (b"content-length", b"%d" % len(body)), *headers], body
 
 
 async def _send_answer(send: Send, status: int, headers: Headers, body: bytes) -> None:
@@ -211,7 +218,8 @@ class ApiRoutes:
                 await carry_out(fault.action, status, headers, body, scope, receive, send)
                 return
             started = True
-            await _send_answer(send, status, headers, body)
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
         except InProcessFault:
             raise  # the fault itself, for the in-process client
         except asyncio.CancelledError:
