@@ -1,6 +1,6 @@
 """The backend: the rules and the state of one emulated Picky Assist API.
 
-The HTTP layer (:mod:`picky_mock.app`) only parses requests and shapes answers; everything that
+The HTTP layer (:mod:`picky_mock.api`) only parses requests and renders answers; everything that
 decides, counts or remembers lives here, on one object per server: the contract, the mode, the id
 sequences, the price table, the accounts, the fault rules and the journal. Requests are judged on the
 event loop's thread, except bodies over 256 KiB, judged in a worker thread; the id sequences, the
@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -40,7 +40,7 @@ from .errors import (
     ProjectNotActive,
     error_for_status,
 )
-from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, Action, FaultBook, FaultRule, Fired, proxy_html
+from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, FaultBook, FaultRule, Fired
 from .journal import Entry, Journal, Push, pack_messages, unpack_headers
 from .pricing import PriceTable, format_credit
 
@@ -60,10 +60,8 @@ _KNOWN_ITEM = frozenset(
     "number messenger_id message template_message language media media_code reference_number".split()
 )
 _REPAIRABLE_NUMBER = re.compile(r"^\s*(\+|00)?[0-9][0-9\s\-().]*$")
-_HEADER_LIMIT = 1000
 _ZERO = Decimal(0)
 _NO_FAULT: tuple[Fired, FaultRule | None] = (NOT_FIRED, None)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Sequences:
@@ -103,17 +101,35 @@ class Incoming(NamedTuple):
 
 @dataclass(slots=True)
 class Outcome:
-    """What the HTTP layer sends back, and how."""
+    """What the backend made of one API request, in the API's terms; how the answer travels
+    (headers, content type, bytes, an error page, a broken connection) is the HTTP layer's call."""
 
+    request_id: int
+    """The journal's sequence number of the request."""
     http_status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    entry: Entry | None = None
-    content_type: str = "application/json"
+    """200 for every answer of the API itself (it answers its errors with 200 too), 429 from the
+    rate limit, the refusal's status (404, 405, 413), an injected HTTP error's, or 0 when a fault
+    leaves the request without an answer."""
+    answer: Any = None
+    """The answer's data, a JSON value; None when the API does not answer (a fault does)."""
+    accepted: bool = False
+    """True for a push (or balance request) the API accepted and processed."""
+    status: int | None = None
+    """The API status code of the answer (100: success)."""
+    error: str | None = None
+    """Why the request was refused, dropped or rate-limited, in one line."""
+    violations: tuple[Violation, ...] = ()
+    deviations: tuple[str, ...] = ()
+    """The deviations of CONTRACT.md 2.3 the request made (noted or repaired)."""
+    retry_after: int | None = None
+    """Seconds the client should wait (the rate limit)."""
+    fault: FaultRule | None = None
+    """The rule whose fault replaces the answer (when its action is not in
+    :data:`~picky_mock.faults.AFTER_JUDGING`) or changes how the answer travels."""
     delay: float = 0.0
-    """Seconds to wait before answering (latency faults)."""
-    effect: Action | None = None
-    """A fault the HTTP layer carries out on the connection instead of a plain answer."""
+    """Seconds to hold the answer (latency faults)."""
+    entry: Entry | None = None
+    """The journal entry of the request."""
 
 
 class Coverage:
@@ -242,14 +258,6 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def header_safe(text: str) -> str:
-    """``text`` made fit for an HTTP header: one line, ASCII, at most 1,000 characters."""
-    flat = " ".join(text.split())
-    flat = flat.encode("ascii", "backslashreplace").decode("ascii")
-    flat = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", flat)
-    return flat if len(flat) <= _HEADER_LIMIT else flat[: _HEADER_LIMIT - 1] + "~"
-
-
 def _dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
@@ -365,10 +373,7 @@ class Backend:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
         else:
             outcome = judge(seq, incoming, body, parse_error, fired)
-            if terminal is not None:
-                outcome.effect = terminal.action
-                if terminal.action.kind == "html_label":
-                    outcome.content_type = "text/html; charset=UTF-8"
+            outcome.fault = terminal
         outcome.delay = fired.delay
         return outcome
 
@@ -474,7 +479,7 @@ class Backend:
     ) -> Outcome:
         token = body.get("token")
         detail = f"rate limit: more than {limit.per_minute} push requests a minute from token {token!r}"
-        retry_after = str(max(1, int(wait + 0.999)))
+        retry_after = max(1, int(wait + 0.999))
         if limit.action == "drop":
             data = body.get("data") if isinstance(body.get("data"), list) else []
             push_id, first = self.sequences.take(len(data))
@@ -492,14 +497,12 @@ class Backend:
             )
             self._record(entry, fired, "rate_limit_drop")
             log.warning("push dropped by the rate limit (request %d): %s", seq, detail)
-            headers = {"x-picky-error": header_safe(f"dropped: {detail}"), "x-picky-request-id": str(seq)}
-            return Outcome(200, entry.answer_bytes or b"", headers, entry)
+            return Outcome(seq, 200, answer, status=100, error=f"dropped: {detail}", entry=entry)
         answer = {"status": 429, "message": "Too Many Requests"}
         entry = self._entry(seq, incoming, body, 429, answer, error=detail, fired=fired)
         self._record(entry, fired, "rate_limit_429")
         log.warning("push refused by the rate limit: HTTP 429 (request %d): %s", seq, detail)
-        headers = {"retry-after": retry_after, "x-picky-error": header_safe(detail), "x-picky-request-id": str(seq)}
-        return Outcome(429, entry.answer_bytes or b"", headers, entry)
+        return Outcome(seq, 429, answer, error=detail, retry_after=retry_after, entry=entry)
 
     def _quoted_credit(self, body: dict[str, Any], item: Any) -> str:
         """The credit a success would show for ``item``: a dropped push is answered exactly like
@@ -521,7 +524,6 @@ class Backend:
         transport fault (hang, reset, close, garbage)."""
         action = rule.action
         described = rule.describe()
-        headers = {"x-picky-fault": header_safe(described), "x-picky-request-id": str(seq)}
         if action.kind == "api_error":
             assert action.status is not None
             error = error_for_status(action.status, f"injected by {described}", message=action.api_message())
@@ -529,40 +531,29 @@ class Backend:
             entry = self._entry(seq, incoming, body, 200, answer, error=error.detail, fired=fired)
             self._record(entry, fired)
             log.info("push answered status %d by fault %s (request %d)", action.status, described, seq)
-            return Outcome(200, entry.answer_bytes or b"", headers, entry)
+            return Outcome(seq, 200, answer, status=action.status, error=error.detail, fault=rule, entry=entry)
         if action.kind == "http_error":
             assert action.status is not None
             status = action.status
-            text = action.body
-            content_type = "text/plain; charset=utf-8"
-            if text is None:
-                text = proxy_html(status) if status == 429 or status >= 500 else ""
-                content_type = "text/html"
-            for name, value in action.headers.items():  # the rule's headers replace ours, never doubled
-                lowered = name.lower()
-                if lowered == "content-type":
-                    content_type = value
-                elif lowered != "content-length":  # the length is the body's
-                    headers[lowered] = value
-            if status == 429 or action.retry_after is not None:
-                headers.setdefault("retry-after", str(action.retry_after if action.retry_after is not None else 60))
+            error_text = f"HTTP {status} injected by {described}"
             entry = self._entry(
                 seq,
                 incoming,
                 body,
                 status,
                 None,
-                answer_bytes=text.encode("utf-8"),
-                error=f"HTTP {status} injected by {described}",
+                answer_bytes=None if action.body is None else action.body.encode("utf-8"),
+                error=error_text,
                 fired=fired,
             )
             self._record(entry, fired)
             log.info("push answered HTTP %d by fault %s (request %d)", status, described, seq)
-            return Outcome(status, entry.answer_bytes or b"", headers, entry, content_type=content_type)
-        entry = self._entry(seq, incoming, body, 0, None, error=f"{action.kind} injected by {described}", fired=fired)
+            return Outcome(seq, status, error=error_text, fault=rule, entry=entry)
+        error_text = f"{action.kind} injected by {described}"
+        entry = self._entry(seq, incoming, body, 0, None, error=error_text, fired=fired)
         self._record(entry, fired)
         log.info("push hit by fault %s (request %d)", described, seq)
-        return Outcome(0, b"", headers, entry, effect=action)
+        return Outcome(seq, 0, error=error_text, fault=rule, entry=entry)
 
     def _entry(
         self,
@@ -698,7 +689,6 @@ class Backend:
         charge = self.pricing.charge
         rows = []
         total = _ZERO
-        plain = True  # every recipient is a number of digits: the answer can be written directly
         unknown_keys: set[str] = set()
         integer_numbers = 0
         for item in items:
@@ -709,7 +699,6 @@ class Backend:
                 number = raw
             elif raw is None:
                 number = _number_text(item)
-                plain = False
             else:
                 number = str(int(raw))
                 integer_numbers += 1
@@ -745,7 +734,15 @@ class Backend:
         push_id = str(push_id_int)
         packed = pack_messages(first, channel, numbers, texts, media, segments, credits, references)
         push_fields = tuple(push)  # a plain tuple, which the journal can marshal
-        answer_bytes = _success_bytes(push_id, first, numbers, credits, plain)
+        answer = {
+            "status": 100,
+            "push_id": push_id,
+            "message": "Success",
+            "data": [
+                {"msg_id": str(first + i), "number": numbers[i], "credit": credits[i]} for i in range(len(numbers))
+            ],
+        }
+        answer_bytes = _dumps(answer)
         # Built in place rather than by _entry(): this is the hot path, and keyword calls cost.
         entry = Entry(
             seq,
@@ -785,12 +782,8 @@ class Backend:
             )
         if log.isEnabledFor(logging.DEBUG):
             _log_messages(push_id, first, numbers, texts)
-        headers = {"x-picky-request-id": str(seq)}
-        if notes:
-            deviations = [n for n in notes if n.startswith("deviation")]
-            if deviations:
-                headers["x-picky-deviation"] = header_safe("; ".join(deviations))
-        return Outcome(200, answer_bytes, headers, entry)
+        deviations = tuple(n for n in notes if n.startswith("deviation")) if notes else ()
+        return Outcome(seq, 200, answer, accepted=True, status=100, deviations=deviations, entry=entry)
 
     def _reject(
         self,
@@ -810,8 +803,9 @@ class Backend:
         self._record(entry, fired)
         facts = _push_facts(body)
         log.warning("push rejected: status=%d %s%s (request %d on %s)", error.status, facts, where, seq, incoming.path)
-        headers = {"x-picky-error": header_safe(f"{error.status} {where}"), "x-picky-request-id": str(seq)}
-        return Outcome(200, entry.answer_bytes or b"", headers, entry)
+        return Outcome(
+            seq, 200, answer, status=error.status, error=f"{error.status} {where}", violations=violations, entry=entry
+        )
 
     # -- other endpoints -------------------------------------------------------------------
 
@@ -832,7 +826,7 @@ class Backend:
         answer = {"balance": float(self.accounts.balance(token)), "status": 100, "message": "Success"}
         entry = self._entry(seq, incoming, body, 200, answer, fired=fired)
         self._record(entry, fired)
-        return Outcome(200, entry.answer_bytes or b"", {"x-picky-request-id": str(seq)}, entry)
+        return Outcome(seq, 200, answer, accepted=True, status=100, entry=entry)
 
     def transport_error(
         self,
@@ -848,15 +842,11 @@ class Backend:
         (or ``body``, when given: what is sent is what is journaled)."""
         error = error_for_status(api_status, detail)
         seq = self.journal.next_seq()
-        entry = self._entry(seq, incoming, None, http_status, body if body is not None else error.body(), error=detail)
+        answer = body if body is not None else error.body()
+        entry = self._entry(seq, incoming, None, http_status, answer, error=detail)
         self._record(entry)
         log.warning("%s %s refused: HTTP %d, %s (request %d)", incoming.method, incoming.path, http_status, detail, seq)
-        return Outcome(
-            http_status,
-            entry.answer_bytes or b"",
-            {"x-picky-error": header_safe(f"{api_status} {detail}"), "x-picky-request-id": str(seq)},
-            entry,
-        )
+        return Outcome(seq, http_status, answer, status=api_status, error=f"{api_status} {detail}", entry=entry)
 
     def describe(self) -> Mapping[str, Any]:
         """The state an admin client may read."""
@@ -873,27 +863,6 @@ class Backend:
             "faults": len(self.faults),
             **self.accounts.describe(),
         }
-
-
-def _success_bytes(push_id: str, first: int, numbers: Sequence[str], credits: Sequence[str], plain: bool) -> bytes:
-    """The success answer of CONTRACT.md 3, in the real API's key order. When every number is
-    digits (the contract's pattern) the entries are written directly, without one dict each."""
-    if plain and len(numbers) == 1:  # the common push: no generator, no join
-        return (
-            f'{{"status":100,"push_id":"{push_id}","message":"Success","data":[{{"msg_id":"{first}",'
-            f'"number":"{numbers[0]}","credit":"{credits[0]}"}}]}}'
-        ).encode()
-    if plain:
-        entries = ",".join(
-            f'{{"msg_id":"{first + i}","number":"{number}","credit":"{credit}"}}'
-            for i, (number, credit) in enumerate(zip(numbers, credits, strict=True))
-        )
-        return f'{{"status":100,"push_id":"{push_id}","message":"Success","data":[{entries}]}}'.encode()
-    data = [
-        {"msg_id": str(first + i), "number": number, "credit": credit}
-        for i, (number, credit) in enumerate(zip(numbers, credits, strict=True))
-    ]
-    return _dumps({"status": 100, "push_id": push_id, "message": "Success", "data": data})
 
 
 def _push_facts(body: Any) -> str:

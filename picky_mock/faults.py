@@ -11,8 +11,9 @@ path), so a hundred rules that match nothing cost a few dictionary look-ups per 
 hundred predicate calls. Rules with only a pattern, a text or no criterion at all are tried in
 order.
 
-The book only decides; :mod:`picky_mock.backend` applies API errors and journals, and the HTTP layer
-(:mod:`picky_mock.app`) carries out delays and transport faults.
+The book only decides; :mod:`picky_mock.backend` applies API errors and journals, the HTTP layer
+(:mod:`picky_mock.api`) renders error pages and holds delays, and :mod:`picky_mock.transport`
+carries out transport faults.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ __all__ = [
     "Fired",
     "When",
     "facts_of",
-    "proxy_html",
 ]
 
 #: Every kind of fault, for the coverage report.
@@ -63,15 +63,6 @@ HANG_CAP_SECONDS = 300.0
 """The longest any fault holds a request: a hang, a latency, a dribble's pause."""
 BODILESS_STATUSES = frozenset({204, 304})
 
-_REASONS = {
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Temporarily Unavailable",
-    504: "Gateway Time-out",
-}
-
-
 class Fired(NamedTuple):
     """The rules that fired on one request, and the latency they drew."""
 
@@ -87,15 +78,6 @@ def _latin1(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return "\r" not in text and "\n" not in text
-
-
-def proxy_html(status: int) -> str:
-    """The kind of page an nginx proxy in front of the real API sends with a 5xx or 429."""
-    reason = _REASONS.get(status, "Error")
-    return (
-        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
-        f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-    )
 
 
 class Facts(NamedTuple):

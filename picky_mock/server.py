@@ -2,7 +2,10 @@
 :class:`ServerThread` in the background (the pytest fixture, or any test harness).
 
 Both bind the listening socket themselves before uvicorn starts, so that ``port=0`` yields the
-real port at once and a port in use is a clear :class:`~picky_mock.errors.ConfigError`.
+real port at once and a port in use is a clear :class:`~picky_mock.errors.ConfigError`. Once
+serving, both check that transport faults can reach the connection
+(:func:`~picky_mock.transport.check_connection`), and stop with a
+:class:`~picky_mock.errors.ConfigError` when the installed uvicorn does not allow it.
 uvloop and httptools are used where installed: on this kind of machine the plain asyncio loop
 adds tens of milliseconds to keep-alive requests (uvicorn issue #3149). A connection whose first
 request carries an ``Upgrade`` header is served by h11 instead (:class:`_UpgradeAwareProtocol`).
@@ -37,6 +40,7 @@ from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
 from .logs import configure_logging
+from .transport import check_connection
 
 __all__ = ["ServerThread", "bind", "serve"]
 
@@ -203,12 +207,34 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
         print(f"picky-mock {settings.mode} mode serving {url}{PUSH_PATHS[0]}", flush=True)
         print(f"  also {', '.join(PUSH_PATHS[1:])}; admin {url}/_picky/health", flush=True)
     server = _ForegroundServer(_config(backend, settings))
+    failures: list[ConfigError] = []
+    checker = threading.Thread(target=_check_when_started, args=(server, url, failures), daemon=True)
+    checker.start()
     try:
         server.run(sockets=[sock])
     finally:
+        server.should_exit = True
+        checker.join(timeout=10)
         sock.close()
         log.info("picky-mock stopped")
         handler.close()
+    if failures:
+        raise failures[0]
+
+
+def _check_when_started(server: uvicorn.Server, url: str, failures: list[ConfigError]) -> None:
+    """Once ``server`` serves, check that transport faults reach its connections; on failure,
+    keep the error for :func:`serve` to raise and stop the server."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.005)
+    try:
+        check_connection(url)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        failures.append(exc)
+        server.should_exit = True
 
 
 class ServerThread:
@@ -275,6 +301,11 @@ class ServerThread:
                 self.stop()
                 raise ConfigError(f"picky-mock did not start on {self.url} within {self.startup_timeout} s")
             time.sleep(0.001)
+        try:
+            check_connection(self.url)
+        except ConfigError:
+            self.stop()
+            raise
         return self
 
     def _run(self) -> None:

@@ -21,9 +21,9 @@ import pytest
 import requests
 from pushing import channel_push
 
+from picky_mock.api import proxy_html
 from picky_mock.config import Settings
 from picky_mock.errors import STATUS_MESSAGES
-from picky_mock.faults import proxy_html
 from picky_mock.server import ServerThread
 
 NUMBER = "5511987654321"
