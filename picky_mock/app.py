@@ -32,7 +32,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action, FaultRule
-from .journal import pack_headers
+from .journal import DEFAULT_PAGE, MAX_PAGE, Journal, Query, header_pairs
 from .wire import client_gone, write_answer
 
 __all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "InProcessFault", "PickyApp", "create_app"]
@@ -262,9 +262,49 @@ def _whole_number(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None or value == "":
         return None
-    if not (value.isascii() and value.isdigit()):
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise _AdminError(f"query parameter {name}={value!r}: expected a whole number")
     return int(value)
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    """The ``limit`` of a paged admin query: :data:`~picky_mock.journal.DEFAULT_PAGE` when absent."""
+    limit = _whole_number(query, "limit")
+    if limit is None:
+        return DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise _AdminError(f"query parameter limit={limit}: expected a whole number from 1 to {MAX_PAGE}")
+    return limit
+
+
+def _journal_page(journal: Journal, criteria: Query, after: int | None, limit: int) -> bytes:
+    """``GET /_picky/journal``: one page of entries, as JSON (run in a worker thread)."""
+    page = journal.page(criteria, after=after, limit=limit)
+    return orjson.dumps(
+        {
+            "entries": [entry.to_json() for entry in page.entries],
+            "total": page.total,
+            "next": page.next,
+            "more": page.more,
+            "dropped": journal.dropped,
+        },
+        default=str,
+    )
+
+
+def _messages_page(journal: Journal, criteria: Mapping[str, Any], offset: int, limit: int) -> bytes:
+    """``GET /_picky/messages``: one page of messages, as JSON (run in a worker thread)."""
+    found = journal.messages(**criteria)
+    page = found[offset : offset + limit]
+    following = offset + len(page)
+    return orjson.dumps(
+        {
+            "messages": [message.to_json() for message in page],
+            "total": len(found),
+            "next": following if following < len(found) else None,
+            "dropped": journal.dropped,
+        }
+    )
 
 
 class PickyApp:
@@ -301,7 +341,7 @@ class PickyApp:
     async def _wrong_method(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Any method but POST on an API path, even one HTTP does not know: 405, JSON, journaled."""
         method, path = scope["method"], scope["path"]
-        incoming = Incoming(method, path, pack_headers(scope["headers"]), b"", None)
+        incoming = Incoming(method, path, header_pairs(scope["headers"]), b"", None)
         outcome = self.backend.transport_error(incoming, 405, 410, f"method {method} not allowed on {path}: use POST")
         outcome.headers["allow"] = "POST"
         await _answer(outcome)(scope, receive, send)
@@ -320,7 +360,7 @@ class PickyApp:
             body, too_large, gone = await _receive_body(receive, self._limit)
             if gone:
                 return
-            headers = pack_headers(scope["headers"])
+            headers = header_pairs(scope["headers"])
             what = "request body" if too_large else ""
             if not too_large:
                 document, source = await _document(scope, body)
@@ -416,7 +456,7 @@ def _starlette_app(backend: Backend) -> Starlette:
                 error = {"error": f"method {request.method} not allowed on {path}", "allowed": methods}
                 return _json(error, 405, {"allow": ", ".join(methods)})
             return _json({"error": "no such admin endpoint", "path": path, "admin": sorted(admin_methods)}, 404)
-        incoming = Incoming(request.method, path, pack_headers(request.scope["headers"]), b"", None)
+        incoming = Incoming(request.method, path, header_pairs(request.scope["headers"]), b"", None)
         body = {
             "error": "not found",
             "path": path,
@@ -433,7 +473,7 @@ def _starlette_app(backend: Backend) -> Starlette:
             backend.journal.clear()
             return _json({"cleared": True})
         query = request.query_params
-        entries = backend.journal.entries(
+        criteria = Query.of(
             path=query.get("path"),
             status=_whole_number(query, "status"),
             push_id=query.get("push_id"),
@@ -441,17 +481,26 @@ def _starlette_app(backend: Backend) -> Starlette:
             text=query.get("text"),
             accepted=_yes_no(query, "accepted"),
         )
-        return _json({"entries": [e.to_json() for e in entries], "dropped": backend.journal.dropped})
+        limit, after = _limit(query), _whole_number(query, "after")
+        # Off the event loop: a filtered page of a full journal walks it, and pushes go on meanwhile.
+        return Response(
+            await run_in_threadpool(_journal_page, backend.journal, criteria, after, limit),
+            media_type="application/json",
+        )
 
     async def messages(request: Request) -> Response:
         query = request.query_params
-        found = backend.journal.messages(
-            number=query.get("number"),
-            push_id=query.get("push_id"),
-            text=query.get("text"),
-            channel=_whole_number(query, "channel"),
+        criteria = {
+            "number": query.get("number"),
+            "push_id": query.get("push_id"),
+            "text": query.get("text"),
+            "channel": _whole_number(query, "channel"),
+        }
+        limit, offset = _limit(query), _whole_number(query, "offset") or 0
+        return Response(
+            await run_in_threadpool(_messages_page, backend.journal, criteria, offset, limit),
+            media_type="application/json",
         )
-        return _json({"messages": [m.to_json() for m in found]})
 
     async def reset(request: Request) -> Response:
         backend.reset()
