@@ -32,7 +32,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action, FaultRule
-from .journal import DEFAULT_PAGE, MAX_PAGE, Journal, Query, header_pairs
+from .journal import BODY_PREFIX_BYTES, DEFAULT_PAGE, MAX_PAGE, Journal, Query, header_pairs
 from .wire import client_gone, write_answer
 
 __all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "InProcessFault", "PickyApp", "create_app"]
@@ -157,27 +157,30 @@ def _answer(outcome: Outcome) -> Response:
     return Response(outcome.body, outcome.http_status, outcome.headers, media_type=outcome.content_type)
 
 
-async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
-    """``(body, too_large, disconnected)``. A body over ``limit`` is read to its end and dropped
-    (only its first ``limit`` bytes are kept), so that the client gets an answer, not a reset."""
+async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, int, bool]:
+    """``(body, size, disconnected)``. A body over ``limit`` bytes is read to its end and dropped
+    (only its first :data:`~picky_mock.journal.BODY_PREFIX_BYTES` are kept, for the journal), so
+    that the client gets an answer, not a reset."""
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body", False):  # the common case: one chunk
         if message["type"] == "http.disconnect":
-            return b"", False, True
-        return (body, False, False) if len(body) <= limit else (body[:limit], True, False)
+            return b"", 0, True
+        return (body if len(body) <= limit else body[:BODY_PREFIX_BYTES]), len(body), False
     chunks = [body]
     size = len(body)
     while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"", False, True
+            return b"", 0, True
         chunk = message.get("body", b"")
         size += len(chunk)
         if size <= limit:
             chunks.append(chunk)
+        elif len(chunks) > 1 or len(chunks[0]) > BODY_PREFIX_BYTES:
+            chunks = [b"".join(chunks)[:BODY_PREFIX_BYTES]]  # too large: the journal keeps a prefix
     data = b"".join(chunks)
-    return (data, False, False) if size <= limit else (data[:limit], True, False)
+    return (data if size <= limit else data[:BODY_PREFIX_BYTES]), size, False
 
 
 async def _document(scope: Scope, body: bytes) -> tuple[bytes | None, str]:
@@ -357,9 +360,10 @@ class PickyApp:
             await send(message)
 
         try:
-            body, too_large, gone = await _receive_body(receive, self._limit)
+            body, size, gone = await _receive_body(receive, self._limit)
             if gone:
                 return
+            too_large = size > self._limit
             headers = header_pairs(scope["headers"])
             what = "request body" if too_large else ""
             if not too_large:
@@ -367,7 +371,7 @@ class PickyApp:
                 if source == "query" and document is not None and len(document) > self._limit:
                     what = "data query parameter"  # the same limit, wherever the document travels
             if what:
-                incoming = Incoming("POST", path, headers, body, None)
+                incoming = Incoming("POST", path, headers, body, None, body_size=size)
                 detail = f"{what} larger than the limit of {self._limit} bytes (max_body_bytes)"
                 outcome = backend.transport_error(incoming, 413, 410, detail)
             else:

@@ -100,6 +100,8 @@ class Incoming(NamedTuple):
     """The JSON document: the body, or the ``data`` form field or query parameter."""
     source: str = "body"
     """Where ``document`` came from: ``body``, ``form`` or ``query``."""
+    body_size: int | None = None
+    """The length of the body received, when ``raw_body`` is only its beginning (refused as too large)."""
 
 
 @dataclass(slots=True)
@@ -568,7 +570,7 @@ class Backend:
             headers=incoming.headers,
             body=body,
             raw_body=body_prefix(incoming.raw_body),
-            body_size=len(incoming.raw_body),
+            body_size=len(incoming.raw_body) if incoming.body_size is None else incoming.body_size,
             http_status=http_status,
             status=status if isinstance(status, int) else None,
             push_id=push_id if isinstance(push_id, str) else None,
