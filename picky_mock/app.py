@@ -159,14 +159,15 @@ def _answer(outcome: Outcome) -> Response:
 
 async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, int, bool]:
     """``(body, size, disconnected)``. A body over ``limit`` bytes is read to its end and dropped
-    (only its first :data:`~picky_mock.journal.BODY_PREFIX_BYTES` are kept, for the journal), so
+    (only its first bytes are kept, for the journal: see :data:`~picky_mock.journal.BODY_PREFIX_BYTES`), so
     that the client gets an answer, not a reset."""
+    keep = min(limit, BODY_PREFIX_BYTES)
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body", False):  # the common case: one chunk
         if message["type"] == "http.disconnect":
             return b"", 0, True
-        return (body if len(body) <= limit else body[:BODY_PREFIX_BYTES]), len(body), False
+        return (body if len(body) <= limit else body[:keep]), len(body), False
     chunks = [body]
     size = len(body)
     while message.get("more_body", False):
@@ -177,10 +178,10 @@ async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, int, bool]
         size += len(chunk)
         if size <= limit:
             chunks.append(chunk)
-        elif len(chunks) > 1 or len(chunks[0]) > BODY_PREFIX_BYTES:
-            chunks = [b"".join(chunks)[:BODY_PREFIX_BYTES]]  # too large: the journal keeps a prefix
+        elif len(chunks) > 1 or len(chunks[0]) > keep:
+            chunks = [b"".join(chunks)[:keep]]  # too large: the journal keeps a prefix
     data = b"".join(chunks)
-    return (data if size <= limit else data[:BODY_PREFIX_BYTES]), size, False
+    return (data if size <= limit else data[:keep]), size, False
 
 
 async def _document(scope: Scope, body: bytes) -> tuple[bytes | None, str]:
