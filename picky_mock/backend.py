@@ -237,7 +237,7 @@ class Backend:
         self.mode = self.settings.mode
         self.pricing = PriceTable(self.settings.prices)
         self.sequences = Sequences(self.settings.push_id_start, self.settings.msg_id_start)
-        self.journal = Journal(self.settings.retention)
+        self.journal = Journal(self.settings.retention, max_bytes=self.settings.journal_bytes)
         extra = self.settings.extra
         seed = extra.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -849,6 +849,7 @@ class Backend:
             "retention": self.journal.retention,
             "journal_entries": len(self.journal),
             "journal_dropped": self.journal.dropped,
+            "journal_bytes": self.journal.max_bytes,
             "max_body_bytes": self.settings.max_body_bytes,
             "seed": self.faults.seed,
             "faults": len(self.faults),

@@ -16,13 +16,15 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
-from .contract import Violation
 from .errors import ConfigError
 from .recipients import body_recipients, number_matches, text_matches, wanted_number
+
+if TYPE_CHECKING:
+    from .contract import Violation
 
 __all__ = [
     "BODY_PREFIX_BYTES",
@@ -38,6 +40,7 @@ __all__ = [
     "Push",
     "Query",
     "body_prefix",
+    "check_bounds",
     "header_pairs",
 ]
 
@@ -344,6 +347,18 @@ def check_limit(limit: int) -> int:
     return limit
 
 
+def check_bounds(retention: int, max_bytes: int) -> None:
+    """:class:`ConfigError`, naming the bound, unless a journal can keep ``retention`` entries
+    and ``max_bytes`` of them."""
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= MAX_RETENTION:
+        raise ConfigError(f"retention must be a whole number from 1 to {MAX_RETENTION:,}, not {retention!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not MIN_MAX_BYTES <= max_bytes <= MAX_MAX_BYTES:
+        raise ConfigError(
+            f"journal_bytes (the journal's memory bound) must be a whole number from {MIN_MAX_BYTES:,} "
+            f"to {MAX_MAX_BYTES:,}, not {max_bytes!r}"
+        )
+
+
 @dataclass(slots=True)
 class _Indexes:
     """Where each entry is, by absolute append position (positions only grow)."""
@@ -364,14 +379,7 @@ class Journal:
     loop)."""
 
     def __init__(self, retention: int = 10_000, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= MAX_RETENTION:
-            raise ConfigError(f"retention must be a whole number from 1 to {MAX_RETENTION:,}, not {retention!r}")
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int):
-            raise ConfigError(f"journal max_bytes must be a whole number, not {max_bytes!r}")
-        if not MIN_MAX_BYTES <= max_bytes <= MAX_MAX_BYTES:
-            raise ConfigError(
-                f"journal max_bytes must be from {MIN_MAX_BYTES:,} to {MAX_MAX_BYTES:,} bytes, not {max_bytes:,}"
-            )
+        check_bounds(retention, max_bytes)
         self.retention = retention
         self.max_bytes = max_bytes
         self._lock = threading.Lock()

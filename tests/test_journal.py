@@ -256,7 +256,7 @@ def test_retention_outside_its_range_is_refused_clearly(retention):
 
 @pytest.mark.parametrize("max_bytes", [0, 1000, MAX_MAX_BYTES + 1, True, 1.5])
 def test_max_bytes_outside_its_range_is_refused_clearly(max_bytes):
-    with pytest.raises(ConfigError, match="max_bytes"):
+    with pytest.raises(ConfigError, match="journal_bytes"):
         Journal(10, max_bytes=max_bytes)
 
 
@@ -436,3 +436,22 @@ def test_health(client, picky_server):
     assert client.head("/_picky/health").status_code == 200
     state = client.get("/_picky/state").json()
     assert state["push_id_start"] == 7478630 and state["msg_id_start"] == 9844217
+
+
+def test_the_journal_bounds_are_settings_checked_at_start(tmp_path, capsys):
+    """``--retention 99999999999999999999`` is one clear line at start, not a 500 later."""
+    from picky_mock.cli import main
+
+    with pytest.raises(ConfigError, match="retention must be a whole number from 1 to 10,000,000"):
+        Settings(retention=99999999999999999999)
+    with pytest.raises(ConfigError, match="journal_bytes"):
+        Settings(journal_bytes=10)
+    config = tmp_path / "picky.toml"
+    config.write_text("retention = 50\njournal_bytes = 2097152\n")
+    from picky_mock.config import load_settings
+
+    loaded = load_settings(config)
+    assert (loaded.retention, loaded.journal_bytes) == (50, 2097152)
+    assert main(["serve", "--retention", "99999999999999999999"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "retention must be a whole number from 1 to 10,000,000" in line
