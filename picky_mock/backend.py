@@ -225,7 +225,10 @@ def header_safe(text: str) -> str:
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
+    """``value`` as JSON bytes of their own size: orjson's output of a small value holds a 4 KiB
+    buffer, which the journal would keep for every answer it holds."""
+    encoded = orjson.dumps(value)
+    return bytes(memoryview(encoded)) if len(encoded) < 4096 else encoded
 
 
 class Backend:
