@@ -17,8 +17,8 @@ import logging
 import socket
 import struct
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 import orjson
@@ -32,7 +32,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action, FaultRule
-from .journal import BODY_PREFIX_BYTES, DEFAULT_PAGE, MAX_PAGE, Journal, Query, header_pairs
+from .journal import BODY_PREFIX_BYTES, DEFAULT_PAGE, MAX_PAGE, Entry, Query, header_pairs
 from .wire import client_gone, write_answer
 
 __all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "FaultyAnswer", "InProcessFault", "PickyApp", "create_app"]
@@ -48,6 +48,7 @@ ADMIN_PREFIX = "/_picky"
 THREADPOOL_BYTES = 256 * 1024
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -281,34 +282,24 @@ def _limit(query: Mapping[str, str]) -> int:
     return limit
 
 
-def _journal_page(journal: Journal, criteria: Query, after: int | None, limit: int) -> bytes:
-    """``GET /_picky/journal``: one page of entries, as JSON (run in a worker thread)."""
-    page = journal.page(criteria, after=after, limit=limit)
-    return orjson.dumps(
-        {
-            "entries": [entry.to_json() for entry in page.entries],
-            "total": page.total,
-            "next": page.next,
-            "more": page.more,
-            "dropped": journal.dropped,
-        },
-        default=str,
-    )
+async def _stepped(steps: Generator[None, None, T]) -> T:
+    """Run a stepped journal query on the event loop, letting other requests run between its
+    steps, so that a query of a full journal does not hold a push for more than a step."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        await asyncio.sleep(0)
 
 
-def _messages_page(journal: Journal, criteria: Mapping[str, Any], offset: int, limit: int) -> bytes:
-    """``GET /_picky/messages``: one page of messages, as JSON (run in a worker thread)."""
-    found = journal.messages(**criteria)
-    page = found[offset : offset + limit]
-    following = offset + len(page)
-    return orjson.dumps(
-        {
-            "messages": [message.to_json() for message in page],
-            "total": len(found),
-            "next": following if following < len(found) else None,
-            "dropped": journal.dropped,
-        }
-    )
+async def _as_json(entries: Sequence[Entry]) -> list[dict[str, Any]]:
+    """The JSON views of a page's entries, made a few at a time between other requests."""
+    views = []
+    for start in range(0, len(entries), 50):
+        views += [entry.to_json() for entry in entries[start : start + 50]]
+        await asyncio.sleep(0)
+    return views
 
 
 class PickyApp:
@@ -487,25 +478,26 @@ def _starlette_app(backend: Backend) -> Starlette:
             accepted=_yes_no(query, "accepted"),
         )
         limit, after = _limit(query), _whole_number(query, "after")
-        # Off the event loop: a filtered page of a full journal walks it, and pushes go on meanwhile.
-        return Response(
-            await run_in_threadpool(_journal_page, backend.journal, criteria, after, limit),
-            media_type="application/json",
-        )
+        journal = backend.journal
+        page = await _stepped(journal.page_steps(criteria, after=after, limit=limit))
+        document = {"total": page.total, "next": page.next, "more": page.more, "dropped": journal.dropped}
+        return _json({"entries": await _as_json(page.entries), **document})
 
     async def messages(request: Request) -> Response:
         query = request.query_params
-        criteria = {
-            "number": query.get("number"),
-            "push_id": query.get("push_id"),
-            "text": query.get("text"),
-            "channel": _whole_number(query, "channel"),
-        }
         limit, offset = _limit(query), _whole_number(query, "offset") or 0
-        return Response(
-            await run_in_threadpool(_messages_page, backend.journal, criteria, offset, limit),
-            media_type="application/json",
+        journal = backend.journal
+        steps = journal.message_page_steps(
+            number=query.get("number"),
+            push_id=query.get("push_id"),
+            text=query.get("text"),
+            channel=_whole_number(query, "channel"),
+            offset=offset,
+            limit=limit,
         )
+        page = await _stepped(steps)
+        document = {"total": page.total, "next": page.next, "dropped": journal.dropped}
+        return _json({"messages": [message.to_json() for message in page.messages], **document})
 
     async def reset(request: Request) -> Response:
         backend.reset()

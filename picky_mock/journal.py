@@ -14,9 +14,9 @@ import base64
 import bisect
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
@@ -26,22 +26,27 @@ from .recipients import body_recipients, number_matches, text_matches, wanted_nu
 if TYPE_CHECKING:
     from .contract import Violation
 
+T = TypeVar("T")
+
 __all__ = [
     "BODY_PREFIX_BYTES",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_PAGE",
     "MAX_PAGE",
     "MAX_RETENTION",
+    "STEP",
     "Entry",
     "Journal",
     "JournalStore",
     "Message",
+    "MessagePage",
     "Page",
     "Push",
     "Query",
     "body_prefix",
     "check_bounds",
     "header_pairs",
+    "run_steps",
 ]
 
 MAX_RETENTION = 10_000_000
@@ -55,8 +60,11 @@ BODY_PREFIX_BYTES = 64 * 1024
 oversize body is kept as this prefix and its length, :attr:`Entry.body_size`)."""
 DEFAULT_PAGE = 100
 """Entries (or messages) in a page when no ``limit`` is given."""
-MAX_PAGE = 10_000
+MAX_PAGE = 1000
 """The largest ``limit`` a page query takes."""
+STEP = 2048
+"""The most entries (or messages) a query walks in one step: see :meth:`Journal.page_steps`
+(about a millisecond of matching)."""
 PAGE_BYTES = 16 * 1024 * 1024
 """A page ends early once its entries' estimated memory passes this (it holds at least one), so
 that a page of large pushes stays a reasonable answer."""
@@ -285,6 +293,15 @@ class Query:
 _EVERYTHING = Query()
 
 
+class MessagePage(NamedTuple):
+    """One page of messages: the messages, how many match in all, and the next page's offset."""
+
+    messages: list[Message]
+    total: int
+    next: int | None
+    """The ``offset`` of the next page; ``None`` on the last."""
+
+
 class Page(NamedTuple):
     """One page of a query: the entries, how many match in all, and where the next page starts."""
 
@@ -321,6 +338,24 @@ class JournalStore(Protocol):
 
     def page(self, query: Query = ..., *, after: int | None = None, limit: int = DEFAULT_PAGE) -> Page: ...
 
+    def page_steps(
+        self, query: Query = ..., *, after: int | None = None, limit: int = DEFAULT_PAGE
+    ) -> Generator[None, None, Page]:
+        """The same page, computed in steps: the caller may run other work between two (a store
+        that answers at once yields nothing)."""
+        ...
+
+    def message_page_steps(
+        self,
+        *,
+        number: str | int | None = None,
+        push_id: str | int | None = None,
+        text: str | None = None,
+        channel: int | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE,
+    ) -> Generator[None, None, MessagePage]: ...
+
     def entries(self, **criteria: Any) -> list[Entry]: ...
 
     def messages(
@@ -339,6 +374,15 @@ class JournalStore(Protocol):
     def clear(self) -> None: ...
 
     def __len__(self) -> int: ...
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """The result of a stepped query, run to its end at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 def check_limit(limit: int) -> int:
@@ -512,6 +556,13 @@ class Journal:
 
     def page(self, query: Query = _EVERYTHING, *, after: int | None = None, limit: int = DEFAULT_PAGE) -> Page:
         """Up to ``limit`` entries that match ``query``, appended after entry ``after``, oldest first."""
+        return run_steps(self.page_steps(query, after=after, limit=limit))
+
+    def page_steps(
+        self, query: Query = _EVERYTHING, *, after: int | None = None, limit: int = DEFAULT_PAGE
+    ) -> Generator[None, None, Page]:
+        """:meth:`page`, computed in steps of at most :data:`STEP` entries: the caller may let
+        other work run between two (the admin API lets the event loop serve pushes)."""
         check_limit(limit)
         index, positions, start = self._candidates(query, after)
         held, sizes = index.held, index.sizes
@@ -519,7 +570,7 @@ class Journal:
         room = PAGE_BYTES
         more = False
         first = bisect.bisect_left(positions, start)
-        if query.empty:
+        if query.empty:  # no walk: the page alone
             total = len(held)
             for position in positions[first:]:
                 entry = held.get(position)
@@ -533,6 +584,8 @@ class Journal:
         else:
             total = 0
             for place, position in enumerate(positions):
+                if place % STEP == STEP - 1:
+                    yield
                 entry = held.get(position)
                 if entry is None or not query.matches(entry):
                     continue
@@ -545,6 +598,48 @@ class Journal:
                         more = True
         cursor = found[-1].seq if found else after
         return Page(found, total, cursor, more)
+
+    def message_page_steps(
+        self,
+        *,
+        number: str | int | None = None,
+        push_id: str | int | None = None,
+        text: str | None = None,
+        channel: int | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE,
+    ) -> Generator[None, None, MessagePage]:
+        """Up to ``limit`` of the messages :meth:`messages` gives, from the ``offset``-th, with
+        their total; in steps of at most :data:`STEP` messages (see :meth:`page_steps`)."""
+        check_limit(limit)
+        query = Query.of(number=number, push_id=push_id)
+        wanted = query.number
+        index, positions, _ = self._candidates(query, None)
+        found: list[Message] = []
+        total = walked = 0
+        for entry in map(index.held.get, positions):
+            walked += 1
+            if walked % STEP == 0:
+                yield
+            if entry is None or not entry.messages or not entry.accepted:
+                continue
+            if query.push_id is not None and entry.push_id != query.push_id:
+                continue
+            for message in entry.messages:
+                walked += 1
+                if walked % STEP == 0:
+                    yield
+                if channel is not None and message.channel != channel:
+                    break  # one channel a push
+                if wanted is not None and not number_matches(wanted, message.number):
+                    continue
+                if text is not None and not text_matches(text, message.text):
+                    continue
+                if offset <= total < offset + limit:
+                    found.append(message)
+                total += 1
+        following = offset + len(found)
+        return MessagePage(found, total, following if following < total else None)
 
     def entries(
         self,
