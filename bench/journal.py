@@ -76,15 +76,15 @@ def in_process(backend: Backend) -> dict[str, dict[str, float]]:
             started = time.perf_counter()
             steps = journal.page_steps(query, after=after, limit=100)
             while True:
-                step_started = time.perf_counter()
+                step_started = time.thread_time()  # CPU time: what the event loop would be held for
                 try:
                     next(steps)
                 except StopIteration:
                     break
                 finally:
-                    longest = max(longest, time.perf_counter() - step_started)
+                    longest = max(longest, time.thread_time() - step_started)
             samples.append(time.perf_counter() - started)
-        out[name] = {"total_ms": round(min(samples) * 1e3, 2), "longest_step_ms": round(longest * 1e3, 2)}
+        out[name] = {"total_ms": round(min(samples) * 1e3, 2), "longest_step_cpu_ms": round(longest * 1e3, 2)}
     return out
 
 
