@@ -412,7 +412,9 @@ class _Indexes:
     sizes: dict[int, int] = field(default_factory=dict)
     by_seq: dict[int, int] = field(default_factory=dict)
     by_push: dict[str, int] = field(default_factory=dict)
-    by_number: dict[str, deque[int]] = field(default_factory=dict)
+    by_number: dict[str, int | deque[int]] = field(default_factory=dict)
+    """A recipient's one position, or its positions once it has several (a deque per recipient
+    would take more memory than most entries)."""
 
 
 class Journal:
@@ -460,10 +462,13 @@ class Journal:
             index.by_seq[entry.seq] = position
             if entry.push_id is not None:
                 index.by_push[entry.push_id] = position
+            by_number = index.by_number
             for number in numbers:
-                positions = index.by_number.get(number)
+                positions = by_number.get(number)
                 if positions is None:
-                    index.by_number[number] = deque((position,))
+                    by_number[number] = position
+                elif isinstance(positions, int):
+                    by_number[number] = deque((positions, position))
                 else:
                     positions.append(position)
             self._bytes += size
@@ -486,12 +491,15 @@ class Journal:
         if entry.push_id is not None and index.by_push.get(entry.push_id) == position:
             del index.by_push[entry.push_id]
         if entry.messages or entry.body is not None:
+            by_number = index.by_number
             for number in dict.fromkeys(entry.numbers):
-                positions = index.by_number.get(number)
-                if positions and positions[0] == position:
+                positions = by_number.get(number)
+                if positions == position:
+                    del by_number[number]
+                elif isinstance(positions, deque) and positions[0] == position:
                     positions.popleft()
-                    if not positions:
-                        del index.by_number[number]
+                    if len(positions) == 1:
+                        by_number[number] = positions[0]
 
     def clear(self) -> None:
         """Forget every entry and the drop count (sequence numbers go on)."""
@@ -541,7 +549,8 @@ class Journal:
                 found = index.by_push.get(query.push_id)
                 positions = () if found is None else (found,)
             elif query.number is not None:
-                positions = list(index.by_number.get(query.number, ()))
+                held_at = index.by_number.get(query.number, ())
+                positions = (held_at,) if isinstance(held_at, int) else list(held_at)
             else:
                 positions = range(base, end)
             if after is None:
