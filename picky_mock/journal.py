@@ -14,7 +14,7 @@ import base64
 import bisect
 import threading
 from collections import deque
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
@@ -422,8 +422,8 @@ class Journal:
 
     Entries are held by append position, with indexes by ``seq``, ``push_id`` and recipient, so a
     page of a large journal is found without a walk of it; a query takes the lock only to read
-    where to start, and reads the entries without it (the HTTP layer runs large ones off the event
-    loop)."""
+    where to start, and reads the entries without it. A query that must walk (by status, text,
+    path) can run in steps (:meth:`page_steps`), which the admin API interleaves with pushes."""
 
     def __init__(self, retention: int = 10_000, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         check_bounds(retention, max_bytes)
@@ -535,7 +535,7 @@ class Journal:
         with self._lock:
             return list(self._index.held.values())
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Entry]:
         return iter(self.snapshot())
 
     def _candidates(self, query: Query, after: int | None) -> tuple[_Indexes, Sequence[int], int]:
