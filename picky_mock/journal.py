@@ -118,10 +118,10 @@ class Push(NamedTuple):
         return self._asdict()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Entry:
+class Entry(NamedTuple):
     """One request received, accepted or not, and the answer it was given. Immutable: every query
-    gives back the same record, which compares equal field by field."""
+    gives back the same record, which compares equal field by field. Built by keyword (a named
+    tuple: one is made for every push, and it is the cheapest immutable record to make)."""
 
     seq: int
     """The request's number (its ``X-Picky-Request-Id``), increasing across the server's life."""
@@ -222,6 +222,16 @@ class Entry:
             "dropped": self.dropped,
             "delay": self.delay,
         }
+
+
+def _index_numbers(entry: Entry) -> Iterable[str]:
+    """The recipients the journal indexes ``entry`` by, each once."""
+    messages = entry.messages
+    if len(messages) == 1:
+        return (messages[0].number,)
+    if messages:
+        return dict.fromkeys(message.number for message in messages)
+    return dict.fromkeys(body_recipients(entry.body)) if entry.body is not None else ()
 
 
 def estimated_size(entry: Entry) -> int:
@@ -409,7 +419,8 @@ class _Indexes:
     """Where each entry is, by absolute append position (positions only grow)."""
 
     held: dict[int, Entry] = field(default_factory=dict)
-    sizes: dict[int, int] = field(default_factory=dict)
+    sizes: deque[int] = field(default_factory=deque)
+    """The estimated size of each entry held, oldest first."""
     by_seq: dict[int, int] = field(default_factory=dict)
     by_push: dict[str, int] = field(default_factory=dict)
     by_number: dict[str, int | deque[int]] = field(default_factory=dict)
@@ -452,13 +463,13 @@ class Journal:
         """Add ``entry``; past the retention or the byte bound, drop the oldest (the newest entry
         is always kept). Returns its ``seq``."""
         size = estimated_size(entry)
-        numbers = dict.fromkeys(entry.numbers) if (entry.messages or entry.body is not None) else ()
+        numbers = _index_numbers(entry)
         with self._lock:
             index = self._index
             position = self._end
             self._end = position + 1
             index.held[position] = entry
-            index.sizes[position] = size
+            index.sizes.append(size)
             index.by_seq[entry.seq] = position
             if entry.push_id is not None:
                 index.by_push[entry.push_id] = position
@@ -484,7 +495,7 @@ class Journal:
         position = self._base
         self._base = position + 1
         entry = index.held.pop(position)
-        self._bytes -= index.sizes.pop(position)
+        self._bytes -= index.sizes.popleft()
         self._dropped += 1
         if index.by_seq.get(entry.seq) == position:
             del index.by_seq[entry.seq]
@@ -492,7 +503,7 @@ class Journal:
             del index.by_push[entry.push_id]
         if entry.messages or entry.body is not None:
             by_number = index.by_number
-            for number in dict.fromkeys(entry.numbers):
+            for number in _index_numbers(entry):
                 positions = by_number.get(number)
                 if positions == position:
                     del by_number[number]
@@ -574,7 +585,7 @@ class Journal:
         other work run between two (the admin API lets the event loop serve pushes)."""
         check_limit(limit)
         index, positions, start = self._candidates(query, after)
-        held, sizes = index.held, index.sizes
+        held = index.held
         found: list[Entry] = []
         room = PAGE_BYTES
         more = False
@@ -589,7 +600,7 @@ class Journal:
                     more = True
                     break
                 found.append(entry)
-                room -= sizes.get(position, 0)
+                room -= estimated_size(entry)
         else:
             total = 0
             for place, position in enumerate(positions):
@@ -602,7 +613,7 @@ class Journal:
                 if place >= first:
                     if len(found) < limit and room >= 0:
                         found.append(entry)
-                        room -= sizes.get(position, 0)
+                        room -= estimated_size(entry)
                     else:
                         more = True
         cursor = found[-1].seq if found else after

@@ -281,10 +281,10 @@ def test_entries_are_plain_immutable_records_given_back_as_they_are():
     assert journal.page(Query.of(push_id=entry.push_id)).entries[0] is entry
     assert journal.get(1) is entry and journal.thread("5511") == [entry]
     assert entry == _accepted(1, "5511", "5522", text="your code 12") and entry != _accepted(1, "5511")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         entry.status = 406  # type: ignore[misc]
     assert journal.messages(number="5522") == [entry.messages[1]]
-    assert {f.name for f in dataclasses.fields(Entry)} == {
+    assert set(Entry._fields) == {
         "seq", "time", "method", "path", "headers", "body", "raw_body", "body_size", "http_status", "status",
         "push_id", "answer_bytes", "push", "messages", "violations", "notes", "error", "faults", "dropped", "delay",
     }
