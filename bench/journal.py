@@ -200,10 +200,26 @@ def main() -> None:
         "journal_rss_mib": round(rss_mib() - base_rss, 1),
         "journal_estimated_mib": round(backend.journal.bytes / (1 << 20), 1),
     }
+    started = time.perf_counter()
+    gc.collect()
+    result["full_gc_ms"] = round((time.perf_counter() - started) * 1e3, 1)  # what a full collection costs now
     result["page_ms_in_process"] = in_process(backend)
+    collections: list[tuple[float, int]] = []
+    began = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            collections.append((time.perf_counter() - began[0], info["generation"]))
+
+    gc.callbacks.append(timed)
     with ServerThread(settings, backend=backend) as server:
         result["http"] = over_http(server, backend)
+        longest = max(collections, default=(0.0, 0))
+        result["http"]["longest_gc_ms_and_generation"] = [round(longest[0] * 1e3, 1), longest[1]]  # type: ignore[index]
         result["oversize_10x100MB"] = oversize(server)
+    gc.callbacks.remove(timed)
     print(json.dumps(result, indent=1))
 
 
