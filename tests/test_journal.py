@@ -455,3 +455,27 @@ def test_the_journal_bounds_are_settings_checked_at_start(tmp_path, capsys):
     assert main(["serve", "--retention", "99999999999999999999"]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert "retention must be a whole number from 1 to 10,000,000" in line
+
+
+def test_a_walking_query_comes_in_steps_that_give_the_same_page():
+    """A query that must walk the journal (by status, text, path) yields between steps of at most
+    STEP entries, so the admin API can serve pushes between two; its result is the page itself."""
+    from picky_mock.journal import STEP, run_steps
+
+    journal = Journal(retention=3 * STEP)
+    for seq in range(1, 3 * STEP + 1):
+        journal.append(_accepted(seq, "55") if seq % 100 else _rejected(seq, "+1"))
+    query = Query.of(status=406)
+    steps = journal.page_steps(query, limit=5)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            page = done.value
+            break
+        pauses += 1
+    assert pauses >= 2, "a walk of 3 steps' worth of entries pauses between them"
+    assert page == run_steps(journal.page_steps(query, limit=5)) == journal.page(query, limit=5)
+    assert page.total == 3 * STEP // 100 and [e.seq for e in page.entries] == [100, 200, 300, 400, 500]
+    assert sum(1 for _ in journal.page_steps(Query(), limit=5)) == 0, "an unfiltered page needs no walk"
