@@ -120,7 +120,7 @@ def warm(starts: int, resets: int, entries: int) -> dict[str, object]:
         out[f"{name}_start_ms"] = [x / 1e6 for x in start_ns]
         out[f"{name}_stop_ms"] = [x / 1e6 for x in stop_ns]
 
-    incoming = Incoming("POST", "/api/v2/push", b"content-type: application/json", SINGLE, SINGLE)
+    incoming = Incoming("POST", "/api/v2/push", (("content-type", "application/json"),), SINGLE, SINGLE)
 
     def fill(backend: Backend) -> None:
         for _ in range(entries):

@@ -48,7 +48,7 @@ def production_logging() -> None:
 def incoming(body: bytes):  # type: ignore[no-untyped-def]
     from picky_mock.backend import Incoming
 
-    return Incoming("POST", "/api/v2/push", b"host: 127.0.0.1\ncontent-type: application/json", body, body)
+    return Incoming("POST", "/api/v2/push", (("host", "127.0.0.1"), ("content-type", "application/json")), body, body)
 
 
 def show(title: str, prof: cProfile.Profile, calls: int, top: int) -> None:

@@ -9,11 +9,12 @@ on the backend, for the test to see.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -24,10 +25,12 @@ from .api import ADMIN_PREFIX
 from .backend import Backend
 from .errors import ConfigError
 from .faults import FaultRule
+from .journal import DEFAULT_PAGE, MAX_PAGE, Entry, Query
 
 __all__ = ["ADMIN_METHODS", "ROUTES", "AdminRequestError", "not_found"]
 
 log = logging.getLogger("picky_mock")
+T = TypeVar("T")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -92,9 +95,39 @@ def _whole_number(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None or value == "":
         return None
-    if not (value.isascii() and value.isdigit()):
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise AdminRequestError(f"query parameter {name}={value!r}: expected a whole number")
     return int(value)
+
+
+def _limit(query: Mapping[str, str]) -> int:
+    """The ``limit`` of a paged admin query: :data:`~picky_mock.journal.DEFAULT_PAGE` when absent."""
+    limit = _whole_number(query, "limit")
+    if limit is None:
+        return DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise AdminRequestError(f"query parameter limit={limit}: expected a whole number from 1 to {MAX_PAGE}")
+    return limit
+
+
+async def _stepped(steps: Generator[None, None, T]) -> T:
+    """Run a stepped journal query on the event loop, letting other requests run between its
+    steps, so that a query of a full journal does not hold a push for more than a step."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        await asyncio.sleep(0)
+
+
+async def _json_array(entries: Sequence[Entry]) -> bytes:
+    """A page's entries as a JSON array, encoded a few at a time between other requests."""
+    parts = []
+    for start in range(0, len(entries), 50):
+        parts.append(orjson.dumps([entry.to_json() for entry in entries[start : start + 50]], default=str)[1:-1])
+        await asyncio.sleep(0)
+    return b"[" + b",".join(parts) + b"]"
 
 
 @_guarded
@@ -109,7 +142,7 @@ async def journal(request: Request) -> Response:
         backend.journal.clear()
         return _json({"cleared": True})
     query = request.query_params
-    entries = backend.journal.entries(
+    criteria = Query.of(
         path=query.get("path"),
         status=_whole_number(query, "status"),
         push_id=query.get("push_id"),
@@ -117,19 +150,30 @@ async def journal(request: Request) -> Response:
         text=query.get("text"),
         accepted=_yes_no(query, "accepted"),
     )
-    return _json({"entries": [e.to_json() for e in entries], "dropped": backend.journal.dropped})
+    limit, after = _limit(query), _whole_number(query, "after")
+    journal = backend.journal
+    page = await _stepped(journal.page_steps(criteria, after=after, limit=limit))
+    document = {"total": page.total, "next": page.next, "more": page.more, "dropped": journal.dropped}
+    entries = await _json_array(page.entries)
+    return Response(orjson.dumps(document)[:-1] + b',"entries":' + entries + b"}", media_type="application/json")
 
 
 @_guarded
 async def messages(request: Request) -> Response:
     query = request.query_params
-    found = _backend(request).journal.messages(
+    limit, offset = _limit(query), _whole_number(query, "offset") or 0
+    journal = _backend(request).journal
+    steps = journal.message_page_steps(
         number=query.get("number"),
         push_id=query.get("push_id"),
         text=query.get("text"),
         channel=_whole_number(query, "channel"),
+        offset=offset,
+        limit=limit,
     )
-    return _json({"messages": [m.to_json() for m in found]})
+    page = await _stepped(steps)
+    document = {"total": page.total, "next": page.next, "dropped": journal.dropped}
+    return _json({"messages": [message.to_json() for message in page.messages], **document})
 
 
 @_guarded

@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from .backend import Backend, Incoming, Outcome
 from .faults import AFTER_JUDGING, BODILESS_STATUSES, FaultRule
-from .journal import pack_headers
+from .journal import BODY_PREFIX_BYTES, header_pairs
 from .transport import InProcessFault, carry_out, client_left, close_connection, until_disconnect
 
 __all__ = [
@@ -182,7 +182,7 @@ class ApiRoutes:
     async def _wrong_method(self, scope: Scope, send: Send) -> None:
         """Any method but POST on an API path, even one HTTP does not know: 405, JSON, journaled."""
         method, path = scope["method"], scope["path"]
-        incoming = Incoming(method, path, pack_headers(scope["headers"]), b"", None)
+        incoming = Incoming(method, path, header_pairs(scope["headers"]), b"", None)
         outcome = self.backend.transport_error(incoming, 405, 410, f"method {method} not allowed on {path}: use POST")
         status, headers, body = render(outcome)
         await _send_answer(send, status, [*headers, (b"allow", b"POST")], body)
@@ -243,18 +243,19 @@ class ApiRoutes:
     async def _judged(self, judge: Callable[[Incoming], Outcome], scope: Scope, receive: Receive) -> Outcome | None:
         """Read the request and have it judged (or refused when too large); None if the client left."""
         limit = self._limit
-        body, too_large, gone = await _receive_body(receive, limit)
+        body, size, gone = await _receive_body(receive, limit)
         if gone:
             return None
+        too_large = size > limit
         path: str = scope["path"]
-        headers = pack_headers(scope["headers"])
+        headers = header_pairs(scope["headers"])
         what = "request body" if too_large else ""
         if not too_large:
             document, source = await _document(scope, body)
             if source == "query" and document is not None and len(document) > limit:
                 what = "data query parameter"  # the same limit, wherever the document travels
         if what:
-            incoming = Incoming("POST", path, headers, body, None)
+            incoming = Incoming("POST", path, headers, body, None, body_size=size)
             detail = f"{what} larger than the limit of {limit} bytes (max_body_bytes)"
             return self.backend.transport_error(incoming, 413, 410, detail)
         incoming = Incoming("POST", path, headers, body, document, source)
@@ -267,7 +268,7 @@ async def unknown_path(request: Request) -> Response:
     """A path nothing serves: 404, with the served paths, journaled (Starlette endpoint)."""
     backend: Backend = request.app.state.backend
     path = request.url.path
-    incoming = Incoming(request.method, path, pack_headers(request.scope["headers"]), b"", None)
+    incoming = Incoming(request.method, path, header_pairs(request.scope["headers"]), b"", None)
     body = {
         "error": "not found",
         "path": path,
@@ -279,27 +280,31 @@ async def unknown_path(request: Request) -> Response:
     return response
 
 
-async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
-    """``(body, too_large, disconnected)``. A body over ``limit`` is read to its end and dropped
-    (only its first ``limit`` bytes are kept), so that the client gets an answer, not a reset."""
+async def _receive_body(receive: Receive, limit: int) -> tuple[bytes, int, bool]:
+    """``(body, size, disconnected)``. A body over ``limit`` bytes is read to its end and dropped
+    (only its first bytes are kept, for the journal: see :data:`~picky_mock.journal.BODY_PREFIX_BYTES`), so
+    that the client gets an answer, not a reset."""
+    keep = min(limit, BODY_PREFIX_BYTES)
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body", False):  # the common case: one chunk
         if message["type"] == "http.disconnect":
-            return b"", False, True
-        return (body, False, False) if len(body) <= limit else (body[:limit], True, False)
+            return b"", 0, True
+        return (body if len(body) <= limit else body[:keep]), len(body), False
     chunks = [body]
     size = len(body)
     while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"", False, True
+            return b"", 0, True
         chunk = message.get("body", b"")
         size += len(chunk)
         if size <= limit:
             chunks.append(chunk)
+        elif len(chunks) > 1 or len(chunks[0]) > keep:
+            chunks = [b"".join(chunks)[:keep]]  # too large: the journal keeps a prefix
     data = b"".join(chunks)
-    return (data, False, False) if size <= limit else (data[:limit], True, False)
+    return (data if size <= limit else data[:keep]), size, False
 
 
 async def _document(scope: Scope, body: bytes) -> tuple[bytes | None, str]:

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import orjson
@@ -41,8 +42,9 @@ from .errors import (
     error_for_status,
 )
 from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, FaultBook, FaultRule, Fired
-from .journal import Entry, Journal, Push, pack_messages, unpack_headers
+from .journal import Entry, Journal, Message, Push, body_prefix
 from .pricing import PriceTable, format_credit
+from .recipients import channel_of, recipient_of
 
 __all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
 
@@ -90,13 +92,15 @@ class Incoming(NamedTuple):
 
     method: str
     path: str
-    header_block: bytes
-    """The headers, packed by :func:`~picky_mock.journal.pack_headers`."""
+    headers: tuple[tuple[str, str], ...]
+    """The headers, as :func:`~picky_mock.journal.header_pairs` reads them."""
     raw_body: bytes
     document: bytes | None
     """The JSON document: the body, or the ``data`` form field or query parameter."""
     source: str = "body"
     """Where ``document`` came from: ``body``, ``form`` or ``query``."""
+    body_size: int | None = None
+    """The length of the body received, when ``raw_body`` is only its beginning (refused as too large)."""
 
 
 @dataclass(slots=True)
@@ -230,7 +234,7 @@ def _compressed(incoming: Incoming) -> InvalidRequest | None:
     """A body sent with a ``Content-Encoding`` (gzip, deflate, br) that did not parse: such a body
     is not decompressed (no client sends one by default, and an API server reads the body as
     sent), so say that, rather than "not valid JSON"."""
-    for name, value in unpack_headers(incoming.header_block):
+    for name, value in incoming.headers:
         if name == "content-encoding" and value.strip().lower() not in ("", "identity"):
             encoding = value.strip()[:40]
             return InvalidRequest(f"the body came with Content-Encoding: {encoding}, not decoded: send plain JSON")
@@ -259,7 +263,10 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
+    """``value`` as JSON bytes of their own size: orjson's output of a small value holds a 4 KiB
+    buffer, which the journal would keep for every answer it holds."""
+    encoded = orjson.dumps(value)
+    return bytes(memoryview(encoded)) if len(encoded) < 4096 else encoded
 
 
 class Backend:
@@ -271,7 +278,7 @@ class Backend:
         self.mode = self.settings.mode
         self.pricing = PriceTable(self.settings.prices)
         self.sequences = Sequences(self.settings.push_id_start, self.settings.msg_id_start)
-        self.journal = Journal(self.settings.retention)
+        self.journal = Journal(self.settings.retention, max_bytes=self.settings.journal_bytes)
         extra = self.settings.extra
         seed = extra.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -377,9 +384,10 @@ class Backend:
         outcome.delay = fired.delay
         return outcome
 
-    def _judge(self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Fired) -> Outcome:
+    def _judge(self, seq: int, incoming: Incoming, sent: Any, parse_error: ApiError | None, fired: Fired) -> Outcome:
         notes: list[str] = []
         violations: Sequence[Violation] = ()
+        body = sent  # as judged: repaired in lenient mode; the journal keeps it as sent
         try:
             if parse_error is not None:
                 raise parse_error
@@ -390,7 +398,7 @@ class Backend:
             accounts = self.accounts
             limited = None if accounts.open and accounts.rate_limit is None else self._authenticate(body)
             if limited is not None:
-                return self._rate_limited(seq, incoming, body, *limited, fired)
+                return self._rate_limited(seq, incoming, body, *limited, fired, sent=sent)
             if violations:
                 first = violations[0]
                 more = f" (+{len(violations) - 1} more, see the journal)" if len(violations) > 1 else ""
@@ -398,9 +406,9 @@ class Backend:
                     first.status, f"expected {first.expected}, found {first.found}{more}", path=first.path
                 )
             push, items = self._normalise(body, notes)
-            return self._accept(seq, incoming, body, push, items, notes, fired)
+            return self._accept(seq, incoming, sent, push, items, notes, fired)
         except ApiError as error:
-            return self._reject(seq, incoming, body, error, tuple(violations), notes, fired)
+            return self._reject(seq, incoming, sent, error, tuple(violations), notes, fired)
 
     def check_request(self, body: Any) -> tuple[list[Violation], list[str]]:
         """What this backend's contract and mode make of a parsed push body, before any account,
@@ -475,7 +483,7 @@ class Backend:
                     )
 
     def _rate_limited(
-        self, seq: int, incoming: Incoming, body: Any, wait: float, limit: RateLimit, fired: Fired
+        self, seq: int, incoming: Incoming, body: Any, wait: float, limit: RateLimit, fired: Fired, *, sent: Any
     ) -> Outcome:
         token = body.get("token")
         detail = f"rate limit: more than {limit.per_minute} push requests a minute from token {token!r}"
@@ -488,18 +496,22 @@ class Backend:
                 "push_id": str(push_id),
                 "message": "Success",
                 "data": [
-                    {"msg_id": str(first + i), "number": _number_text(item), "credit": self._quoted_credit(body, item)}
+                    {
+                        "msg_id": str(first + i),
+                        "number": recipient_of(item) or "",
+                        "credit": self._quoted_credit(body, item),
+                    }
                     for i, item in enumerate(data)
                 ],
             }
             entry = self._entry(
-                seq, incoming, body, 200, answer, error=f"{detail}: dropped, not processed", fired=fired, dropped=True
+                seq, incoming, sent, 200, answer, error=f"{detail}: dropped, not processed", fired=fired, dropped=True
             )
             self._record(entry, fired, "rate_limit_drop")
             log.warning("push dropped by the rate limit (request %d): %s", seq, detail)
             return Outcome(seq, 200, answer, status=100, error=f"dropped: {detail}", entry=entry)
         answer = {"status": 429, "message": "Too Many Requests"}
-        entry = self._entry(seq, incoming, body, 429, answer, error=detail, fired=fired)
+        entry = self._entry(seq, incoming, sent, 429, answer, error=detail, fired=fired)
         self._record(entry, fired, "rate_limit_429")
         log.warning("push refused by the rate limit: HTTP 429 (request %d): %s", seq, detail)
         return Outcome(seq, 429, answer, error=detail, retry_after=retry_after, entry=entry)
@@ -508,12 +520,8 @@ class Backend:
         """The credit a success would show for ``item``: a dropped push is answered exactly like
         one (nothing tells the client), though nothing is charged. Best effort on a body that was
         never judged: "0" where there is no channel or text to price."""
-        application = body.get("application")
-        if type(application) is str and application.isdecimal() and len(application) < 10:
-            channel = int(application)
-        elif type(application) is int:
-            channel = application
-        else:
+        channel = channel_of(body.get("application"))
+        if channel is None:
             return "0"
         text = item.get("message") if isinstance(item, dict) else None
         text = text or body.get("globalmessage")
@@ -570,8 +578,8 @@ class Backend:
         notes: Sequence[str] = (),
         violations: tuple[Violation, ...] = (),
     ) -> Entry:
-        """The journal record of a request; ``answer_bytes`` is the body sent (made from
-        ``answer`` when not given). ``body`` is not stored: the entry parses its document on read."""
+        """The journal record of a request: ``body`` is the document as parsed (as sent, before
+        any repair), ``answer_bytes`` the body sent (made from ``answer`` when not given)."""
         status = push_id = None
         if answer is not None:
             status = answer.get("status")
@@ -579,25 +587,24 @@ class Backend:
             if answer_bytes is None:
                 answer_bytes = _dumps(answer)
         return Entry(
-            seq,
-            time.time(),
-            incoming.method,
-            incoming.path,
-            incoming.header_block,
-            incoming.raw_body,
-            incoming.document,
-            http_status,
-            status if isinstance(status, int) else None,
-            push_id if isinstance(push_id, str) else None,
-            answer_bytes,
-            None,
-            None,
-            violations,
-            tuple(notes),
-            error,
-            fired.notes,
-            dropped,
-            fired.delay,
+            seq=seq,
+            time=time.time(),
+            method=incoming.method,
+            path=incoming.path,
+            headers=incoming.headers,
+            body=body,
+            raw_body=body_prefix(incoming.raw_body),
+            body_size=len(incoming.raw_body) if incoming.body_size is None else incoming.body_size,
+            http_status=http_status,
+            status=status if isinstance(status, int) else None,
+            push_id=push_id if isinstance(push_id, str) else None,
+            answer_bytes=answer_bytes,
+            violations=violations,
+            notes=tuple(notes),
+            error=error,
+            faults=fired.notes,
+            dropped=dropped,
+            delay=fired.delay,
         )
 
     def _deviations(self, body: Any, notes: list[str], repaired_from: dict[str, str] | None = None) -> Any:
@@ -677,7 +684,7 @@ class Backend:
         self,
         seq: int,
         incoming: Incoming,
-        body: dict[str, Any],
+        sent: Any,
         push: Push,
         items: list[dict[str, Any]],
         notes: list[str],
@@ -698,7 +705,7 @@ class Backend:
             if type(raw) is str:
                 number = raw
             elif raw is None:
-                number = _number_text(item)
+                number = recipient_of(item) or ""
             else:
                 number = str(int(raw))
                 integer_numbers += 1
@@ -720,7 +727,7 @@ class Backend:
             notes.append("quirk: unknown keys in data[] ignored: " + ", ".join(sorted(unknown_keys)))
         if integer_numbers:
             notes.append(f"quirk: {integer_numbers} number(s) sent as JSON integers")
-        numbers, texts, media, segments, credits, references = zip(*rows, strict=True)
+        numbers, _, _, _, credits, _ = zip(*rows, strict=True)
         accounts = self.accounts
         if not accounts.open:
             self._account_rules(push, items, numbers)
@@ -732,8 +739,7 @@ class Backend:
                 )
         push_id_int, first = self.sequences.take(len(rows))
         push_id = str(push_id_int)
-        packed = pack_messages(first, channel, numbers, texts, media, segments, credits, references)
-        push_fields = tuple(push)  # a plain tuple, which the journal can marshal
+        messages = _messages(push_id, first, channel, rows)
         answer = {
             "status": 100,
             "push_id": push_id,
@@ -743,27 +749,23 @@ class Backend:
             ],
         }
         answer_bytes = _dumps(answer)
-        # Built in place rather than by _entry(): this is the hot path, and keyword calls cost.
         entry = Entry(
-            seq,
-            time.time(),
-            incoming.method,
-            incoming.path,
-            incoming.header_block,
-            incoming.raw_body,
-            incoming.document,
-            200,
-            100,
-            push_id,
-            answer_bytes,
-            push_fields,
-            packed,
-            (),
-            tuple(notes),
-            None,
-            fired.notes,
-            False,
-            fired.delay,
+            seq=seq,
+            time=time.time(),
+            method=incoming.method,
+            path=incoming.path,
+            headers=incoming.headers,
+            body=sent,
+            raw_body=body_prefix(incoming.raw_body),
+            body_size=len(incoming.raw_body),
+            status=100,
+            push_id=push_id,
+            answer_bytes=answer_bytes,
+            push=push,
+            messages=messages,
+            notes=tuple(notes),
+            faults=fired.notes,
+            delay=fired.delay,
         )
         self.journal.append(entry)
         self.coverage.count(entry, fired.rules)
@@ -781,7 +783,7 @@ class Backend:
                 format_credit(total),
             )
         if log.isEnabledFor(logging.DEBUG):
-            _log_messages(push_id, first, numbers, texts)
+            _log_messages(push_id, first, numbers, [row[1] for row in rows])
         deviations = tuple(n for n in notes if n.startswith("deviation")) if notes else ()
         return Outcome(seq, 200, answer, accepted=True, status=100, deviations=deviations, entry=entry)
 
@@ -858,11 +860,50 @@ class Backend:
             "retention": self.journal.retention,
             "journal_entries": len(self.journal),
             "journal_dropped": self.journal.dropped,
+            "journal_bytes": self.journal.max_bytes,
             "max_body_bytes": self.settings.max_body_bytes,
             "seed": self.faults.seed,
             "faults": len(self.faults),
             **self.accounts.describe(),
         }
+
+
+def _messages(
+    push_id: str, first: int, channel: int, rows: Sequence[tuple[str, str, str | None, int, str, str | None]]
+) -> tuple[Message, ...]:
+    """The messages of an accepted push from its rows ``(number, text, media, segments, credit,
+    reference)``. Past one recipient, records are made from columns with ``Message._make``: five
+    times faster than keyword calls, 10 ms of a 10,000-recipient push."""
+    if len(rows) == 1:
+        number, text, media, segments, credit, reference = rows[0]
+        message = Message(
+            msg_id=str(first),
+            push_id=push_id,
+            position=0,
+            number=number,
+            text=text,
+            media=media,
+            channel=channel,
+            segments=segments,
+            credit=credit,
+            reference_number=reference,
+        )
+        return (message,)
+    numbers, texts, media_column, segment_counts, credits, references = zip(*rows, strict=True)
+    columns = zip(
+        map(str, range(first, first + len(rows))),  # msg_id
+        repeat(push_id),
+        range(len(rows)),  # position
+        numbers,
+        texts,
+        media_column,
+        repeat(channel),
+        segment_counts,
+        credits,
+        references,  # reference_number
+        strict=False,
+    )
+    return tuple(map(Message._make, columns))
 
 
 def _push_facts(body: Any) -> str:
@@ -881,23 +922,6 @@ def _push_facts(body: Any) -> str:
     if isinstance(data, list):
         facts += f"recipients={len(data)} "
     return facts
-
-
-def _number_text(item: Any) -> str:
-    """The recipient of a ``data[]`` item as digits (the ``messenger_id`` for Messenger); ``""``
-    for an item that names none (only a request the contract was not asked about has one)."""
-    if not isinstance(item, Mapping):
-        return ""
-    raw = item.get("number")
-    if raw is None:
-        raw = item.get("messenger_id")
-    if type(raw) is str:
-        return raw
-    if type(raw) is int:
-        return str(raw)
-    if type(raw) is float and raw.is_integer():
-        return str(int(raw))
-    return "" if raw is None else str(raw)
 
 
 def _fault_specs(value: Any) -> list[Mapping[str, Any]]:

@@ -69,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--access-log", action="store_true", default=None, help="also log every HTTP request (uvicorn's access log)"
     )
-    serve.add_argument("--retention", type=int, help="requests kept in the journal (default 10000)")
+    serve.add_argument("--retention", type=int, help="requests kept in the journal (default 10000, at most 10000000)")
+    serve.add_argument(
+        "--journal-bytes", type=int, help="memory the journal may hold, estimated (default 512 MiB, 1 MiB to 1 TiB)"
+    )
     serve.add_argument("--max-body-bytes", type=int, help="larger bodies get HTTP 413 (default 64 MiB)")
     serve.add_argument(
         "--fault",
@@ -148,6 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         retention=args.retention,
+        journal_bytes=args.journal_bytes,
         max_body_bytes=args.max_body_bytes,
     )
     from .server import serve  # uvicorn is imported only to serve, once the settings are known good

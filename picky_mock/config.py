@@ -3,7 +3,8 @@
 A config file looks like this (every key optional)::
 
     mode = "strict"            # or "lenient" (CONTRACT.md 2.3)
-    retention = 10000          # requests kept in the journal
+    retention = 10000          # requests kept in the journal (1 to 10,000,000)
+    journal_bytes = 536870912  # and at most this much memory, estimated (1 MiB to 1 TiB)
     max_body_bytes = 67108864  # larger bodies are answered HTTP 413
 
     [server]
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .journal import check_bounds
 from .pricing import PriceTable
 
 if sys.version_info >= (3, 11):
@@ -59,6 +61,8 @@ class Settings:
     msg_id_start: int = 9844217
     prices: Mapping[str, str] = field(default_factory=dict)
     retention: int = 10_000
+    journal_bytes: int = 512 * 1024 * 1024
+    """The memory the journal may hold, estimated: past it, its oldest entries are dropped."""
     max_body_bytes: int = 64 * 1024 * 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Config sections that other parts of picky-mock read: ``accounts``, ``faults``, ``rate_limit``,
@@ -74,6 +78,7 @@ class Settings:
         for name in ("push_id_start", "msg_id_start", "retention", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, not {getattr(self, name)}")
+        check_bounds(self.retention, self.journal_bytes)
         PriceTable(self.prices)  # raises ConfigError on a bad price
 
     def with_options(self, **options: Any) -> Settings:
@@ -85,6 +90,7 @@ class Settings:
 _FILE_KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("", "mode"): ("mode", str),
     ("", "retention"): ("retention", int),
+    ("", "journal_bytes"): ("journal_bytes", int),
     ("", "max_body_bytes"): ("max_body_bytes", int),
     ("server", "host"): ("host", str),
     ("server", "port"): ("port", int),
@@ -102,6 +108,7 @@ _ENV = {
     "PICKY_MOCK_MODE": ("mode", str),
     "PICKY_MOCK_LOG_LEVEL": ("log_level", str),
     "PICKY_MOCK_RETENTION": ("retention", int),
+    "PICKY_MOCK_JOURNAL_BYTES": ("journal_bytes", int),
     "PICKY_MOCK_MAX_BODY_BYTES": ("max_body_bytes", int),
 }
 CONFIG_ENV = "PICKY_MOCK_CONFIG"
@@ -154,7 +161,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             field_name, kind = _FILE_KEYS[("", key)]
             values[field_name] = _typed(f"{path}: {key}", value, kind, field_name)
         else:
-            names = ["mode", "retention", "max_body_bytes", "[server]", "[ids]", "[prices]"]
+            names = ["mode", "retention", "journal_bytes", "max_body_bytes", "[server]", "[ids]", "[prices]"]
             names += [f"[{s}]" for s in EXTRA_SECTIONS]
             raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(names)})")
     if extra:

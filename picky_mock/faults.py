@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from .errors import STATUS_MESSAGES, ConfigError
+from .recipients import body_recipients, body_texts, channel_of
 
 __all__ = [
     "ACTIONS",
@@ -90,19 +91,6 @@ class Facts(NamedTuple):
     texts: tuple[str, ...] = ()
 
 
-def _recipient(item: Mapping[str, Any]) -> str | None:
-    number = item.get("number")
-    if number is None:
-        number = item.get("messenger_id")
-    if type(number) is str:
-        return number
-    return str(number) if type(number) is int else None
-
-
-_CHANNEL_STRING = re.compile(r"[1-9][0-9]*\Z")
-"""A channel id as a string, the way the request schema takes it: "5", not "05" or an Arabic-Indic digit."""
-
-
 def facts_of(path: str, body: Any) -> Facts:
     """What the rules can match on in a request's parsed body (anything: it is not judged yet).
 
@@ -112,29 +100,8 @@ def facts_of(path: str, body: Any) -> Facts:
     if type(body) is not dict:
         return Facts(path)
     token = body.get("token")
-    application = body.get("application")
-    channel = None
-    if type(application) is int:
-        channel = application
-    elif type(application) is str and _CHANNEL_STRING.match(application):
-        channel = int(application)
-    elif type(application) is float and application.is_integer():
-        channel = int(application)
-    numbers: list[str] = []
-    texts: list[str] = []
-    text = body.get("globalmessage")
-    if type(text) is str and text:
-        texts.append(text)
-    data = body.get("data")
-    for item in data if type(data) is list else ():
-        if type(item) is dict:
-            number = _recipient(item)
-            if number is not None:
-                numbers.append(number)
-            text = item.get("message")
-            if type(text) is str and text:
-                texts.append(text)
-    return Facts(path, token if type(token) is str else None, channel, tuple(numbers), tuple(texts))
+    channel = channel_of(body.get("application"))
+    return Facts(path, token if type(token) is str else None, channel, body_recipients(body), tuple(body_texts(body)))
 
 
 @lru_cache(maxsize=1024)

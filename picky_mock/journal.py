@@ -1,66 +1,83 @@
 """The journal: every request the mock received, as immutable records, bounded and queryable.
 
 Like ``responses.calls`` or ``respx.calls``: a test asks what its client sent and what it was
-answered. Entries are kept in arrival order; when more than ``retention`` requests have come, the
-oldest are dropped (``Journal.dropped`` counts them), so a long run does not grow without limit.
+answered. Entries are kept in arrival order; past ``retention`` entries or ``max_bytes`` of
+estimated memory, the oldest are dropped (``Journal.dropped`` counts them), so a long run does not
+grow without limit. :class:`JournalStore` is the interface a store implements (the in-memory
+:class:`Journal` here; a durable store later), and :class:`Query` the criteria every store reads
+the same way.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
-import gc
-import itertools
-import json
-import marshal
+import bisect
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple, overload
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
-from .contract import LongInteger, Violation, json_int
+from .errors import ConfigError
+from .recipients import body_recipients, number_matches, text_matches, wanted_number
+
+if TYPE_CHECKING:
+    from .contract import Violation
+
+T = TypeVar("T")
 
 __all__ = [
+    "BODY_PREFIX_BYTES",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
+    "MAX_RETENTION",
+    "STEP",
     "Entry",
     "Journal",
+    "JournalStore",
     "Message",
-    "MessageBatch",
+    "MessagePage",
+    "Page",
     "Push",
-    "pack_headers",
-    "pack_messages",
-    "unpack_headers",
+    "Query",
+    "body_prefix",
+    "check_bounds",
+    "header_pairs",
+    "run_steps",
 ]
 
+MAX_RETENTION = 10_000_000
+"""The most entries a journal may be asked to keep."""
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+"""The estimated memory a journal keeps by default before it drops its oldest entries."""
+MIN_MAX_BYTES = 1024 * 1024
+MAX_MAX_BYTES = 1 << 40
+BODY_PREFIX_BYTES = 64 * 1024
+"""The most bytes of a request's body an entry keeps as :attr:`Entry.raw_body` (a refused
+oversize body is kept as this prefix and its length, :attr:`Entry.body_size`)."""
+DEFAULT_PAGE = 100
+"""Entries (or messages) in a page when no ``limit`` is given."""
+MAX_PAGE = 1000
+"""The largest ``limit`` a page query takes."""
+STEP = 2048
+"""The most entries (or messages) a query walks in one step: see :meth:`Journal.page_steps`
+(about a millisecond of matching)."""
+PAGE_BYTES = 16 * 1024 * 1024
+"""A page ends early once its entries' estimated memory passes this (it holds at least one), so
+that a page of large pushes stays a reasonable answer."""
 
-def pack_headers(raw: Sequence[tuple[bytes, bytes]]) -> bytes:
-    """A request's headers (ASGI's ``(name, value)`` byte pairs) as the one bytes object an
-    :class:`Entry` keeps: ``name: value`` lines joined by ``\n``.
 
-    One object instead of three per header (a pair and two strings) makes a journal entry about
-    half as large and a third as many objects. A full journal of 10,000 entries is walked through
-    memory once per 10,000 pushes (each new entry reuses memory an old one freed), and at 64
-    connections that walk was a tenth of the server's time (``bench/README.md``). Over HTTP/1.1 a
-    name has no ``:`` and a value no line break, so the lines split back exactly. A header from
-    somewhere else (an in-process ASGI client) that could break that rule is kept as a JSON array
-    of pairs instead, which starts with ``[`` where no header name can."""
-    if not raw:
-        return b""
-    block = b"\n".join([b": ".join(pair) for pair in raw])
-    if block.count(b"\n") == len(raw) - 1 and block.count(b": ") == len(raw) and not block.startswith(b"["):
-        return block
-    return orjson.dumps([[k.decode("latin-1"), v.decode("latin-1")] for k, v in raw])
+def header_pairs(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """A request's ASGI headers as the ``(name, value)`` string pairs an :class:`Entry` keeps."""
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in raw)
 
 
-def unpack_headers(block: bytes) -> tuple[tuple[str, str], ...]:
-    """The ``(name, value)`` pairs :func:`pack_headers` packed, as latin-1 strings."""
-    if not block:
-        return ()
-    if block.startswith(b"["):
-        return tuple((name, value) for name, value in orjson.loads(block))
-    text = block.decode("latin-1")
-    return tuple((name, value) for name, _, value in (line.partition(": ") for line in text.split("\n")))
+def body_prefix(raw: bytes) -> bytes:
+    """What an entry keeps of a body of bytes: all of it, up to :data:`BODY_PREFIX_BYTES`."""
+    return raw if len(raw) <= BODY_PREFIX_BYTES else raw[:BODY_PREFIX_BYTES]
 
 
 class Message(NamedTuple):
@@ -85,114 +102,6 @@ class Message(NamedTuple):
         return self._asdict()
 
 
-def pack_messages(
-    first_msg_id: int,
-    channel: int,
-    numbers: tuple[str, ...],
-    texts: tuple[str, ...],
-    media: tuple[str | None, ...],
-    segments: tuple[int, ...],
-    credits: tuple[str, ...],
-    references: tuple[str | None, ...],
-) -> tuple[Any, ...]:
-    """The messages of one push, given by column, as the one plain tuple an :class:`Entry` keeps
-    (read them back as :class:`MessageBatch`).
-
-    More than one recipient is kept by column, ``(first_msg_id, channel, numbers, texts, ...)``,
-    so a push of 100,000 recipients is eight objects, not 100,000; one recipient is kept flat,
-    ``(first_msg_id, channel, number, text, ...)``. Only plain tuples of strings and numbers, which
-    the journal can marshal (see :meth:`Journal.append`); a one-recipient push makes one tuple,
-    where a batch object and six columns would make seven."""
-    if len(numbers) == 1:
-        return (first_msg_id, channel, numbers[0], texts[0], media[0], segments[0], credits[0], references[0])
-    return (first_msg_id, channel, numbers, texts, media, segments, credits, references)
-
-
-class MessageBatch(Sequence[Message]):
-    """The messages of one push, read as :class:`Message` records from their packed form
-    (:func:`pack_messages`); the records are made when a test reads them."""
-
-    __slots__ = (
-        "_channel",
-        "_credits",
-        "_first",
-        "_media",
-        "_numbers",
-        "_push_id",
-        "_references",
-        "_segments",
-        "_texts",
-    )
-
-    def __init__(self, push_id: str, packed: tuple[Any, ...]) -> None:
-        first, channel, *columns = packed
-        if type(columns[0]) is str:  # one recipient, kept flat
-            columns = [(value,) for value in columns]  # (Entry.messages reads those itself)
-        self._push_id: str = push_id
-        self._first: int = first
-        self._channel: int = channel
-        self._numbers: Sequence[str] = columns[0]
-        self._texts: Sequence[str] = columns[1]
-        self._media: Sequence[str | None] = columns[2]
-        self._segments: Sequence[int] = columns[3]
-        self._credits: Sequence[str] = columns[4]
-        self._references: Sequence[str | None] = columns[5]
-
-    def __len__(self) -> int:
-        return len(self._numbers)
-
-    @overload
-    def __getitem__(self, index: int) -> Message: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Message, ...]: ...
-
-    def __getitem__(self, index: int | slice) -> Message | tuple[Message, ...]:
-        if isinstance(index, slice):
-            return tuple(self[i] for i in range(*index.indices(len(self))))
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("message index out of range")
-        return Message(
-            str(self._first + index),
-            self._push_id,
-            index,
-            self._numbers[index],
-            self._texts[index],
-            self._media[index],
-            self._channel,
-            self._segments[index],
-            self._credits[index],
-            self._references[index],
-        )
-
-    def __iter__(self) -> Iterator[Message]:
-        return (self[i] for i in range(len(self)))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence):
-            return tuple(self) == tuple(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"MessageBatch(push_id={self._push_id!r}, messages={len(self)})"
-
-    @property
-    def numbers(self) -> Sequence[str]:
-        """The recipients, in request order (cheap: no records are made)."""
-        return self._numbers
-
-    @property
-    def texts(self) -> Sequence[str]:
-        return self._texts
-
-
-NO_MESSAGES: Sequence[Message] = ()
-
-
 class Push(NamedTuple):
     """The normalised push: the request's top level after the quirks of CONTRACT.md 2.2 are undone."""
 
@@ -209,50 +118,36 @@ class Push(NamedTuple):
         return self._asdict()
 
 
-def _loads(document: bytes | None) -> Any:
-    if document is None:
-        return None
-    if document.startswith(b"\xef\xbb\xbf"):
-        document = document[3:]
-    try:
-        return orjson.loads(document)
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(document, parse_int=json_int)  # integers of any length (LongInteger)
-        except (ValueError, RecursionError):
-            return None
-
-
 class Entry(NamedTuple):
-    """One request received, accepted or not, and the answer it was given. Immutable.
-
-    What an entry holds is stored lean and read through properties: the request's JSON document
-    and the answer as the bytes that travelled (``body``, ``answer``), the headers packed
-    (``headers``), the push and its messages as plain tuples (``push``, ``messages``). The journal
-    keeps each entry as one bytes object until it is first read, and gives back a record equal to
-    the one appended (see :meth:`Journal.snapshot`): compare entries with ``==``, not ``is``.
-    """
+    """One request received, accepted or not, and the answer it was given. Immutable: every query
+    gives back the same record, which compares equal field by field. Built by keyword (a named
+    tuple: one is made for every push, and it is the cheapest immutable record to make)."""
 
     seq: int
+    """The request's number (its ``X-Picky-Request-Id``), increasing across the server's life."""
     time: float
     method: str
     path: str
-    header_block: bytes
-    """The request's headers as stored (see :func:`pack_headers`); read them as :attr:`headers`."""
-    raw_body: bytes
-    document: bytes | None
-    """The JSON document judged: the body, or the ``data`` form field or query parameter."""
-    http_status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    """The request's headers, ``(name, value)`` in the order received (names lower-cased)."""
+    body: Any = None
+    """The JSON document as parsed (the body, or the ``data`` form field or query parameter), as
+    sent: before any lenient-mode repair; ``None`` when it was not JSON or was not read."""
+    raw_body: bytes = b""
+    """The bytes of the body, up to :data:`BODY_PREFIX_BYTES` (see :attr:`body_size`)."""
+    body_size: int = 0
+    """The length of the body received, in bytes (more than ``len(raw_body)`` when it was cut)."""
+    http_status: int = 200
     """The HTTP status sent (0 when a fault sent none)."""
-    status: int | None
+    status: int | None = None
     """The API status code of the answer (100 for success), if one was sent."""
-    push_id: str | None
-    answer_bytes: bytes | None
-    """The body sent (``None`` when a fault sent none)."""
-    push_fields: tuple[Any, ...] | None = None
-    """The normalised push's fields as stored (a plain tuple); read it as :attr:`push`."""
-    packed_messages: tuple[Any, ...] | None = None
-    """The messages as stored (:func:`pack_messages`); read them as :attr:`messages`."""
+    push_id: str | None = None
+    answer_bytes: bytes | None = None
+    """The body sent (``None`` when a fault sent none); :attr:`answer` is it parsed."""
+    push: Push | None = None
+    """The normalised push (accepted pushes only)."""
+    messages: tuple[Message, ...] = ()
+    """The messages sent (accepted pushes only), in request order."""
     violations: tuple[Violation, ...] = ()
     notes: tuple[str, ...] = ()
     """Contract notes: each quirk or deviation seen (CONTRACT.md 2.2, 2.3)."""
@@ -266,51 +161,41 @@ class Entry(NamedTuple):
     """Seconds the answer was held back by latency faults."""
 
     @property
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        """The request's headers, ``(name, value)`` in the order received (names lower-cased)."""
-        return unpack_headers(self.header_block)
-
-    @property
-    def push(self) -> Push | None:
-        """The normalised push (accepted pushes only)."""
-        return None if self.push_fields is None else Push._make(self.push_fields)
-
-    @property
-    def messages(self) -> Sequence[Message]:
-        """The messages sent (accepted pushes only), in request order."""
-        packed, push_id = self.packed_messages, self.push_id
-        if packed is None or push_id is None:
-            return NO_MESSAGES
-        if type(packed[2]) is str:  # one recipient, kept flat
-            first, channel, number, text, media, segments, credit, reference = packed
-            return (Message(str(first), push_id, 0, number, text, media, channel, segments, credit, reference),)
-        return MessageBatch(push_id, packed)
-
-    @property
-    def body(self) -> Any:
-        """The parsed JSON document (``None`` when it did not parse)."""
-        return _loads(self.document)
-
-    @property
     def answer(self) -> Any:
         """The JSON body answered (``None`` when it was not JSON, or none was sent)."""
-        return _loads(self.answer_bytes)
+        if not self.answer_bytes:
+            return None
+        try:
+            return orjson.loads(self.answer_bytes)
+        except orjson.JSONDecodeError:
+            return None
 
     @property
     def accepted(self) -> bool:
         """Answered status 100 and processed (a dropped request is answered 100 but not sent)."""
         return self.status == 100 and not self.dropped
 
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        """The recipients of the request: its messages' numbers when accepted, else as its body
+        names them (see :func:`picky_mock.recipients.recipient_of`)."""
+        if self.messages:
+            return tuple(message.number for message in self.messages)
+        return body_recipients(self.body)
+
     def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or ``None``."""
         lowered = name.lower()
         return next((v for k, v in self.headers if k.lower() == lowered), None)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view, for the admin API."""
         try:
-            raw: dict[str, str] = {"text": self.raw_body.decode("utf-8")}
+            raw: dict[str, Any] = {"text": self.raw_body.decode("utf-8")}
         except UnicodeDecodeError:
             raw = {"base64": base64.b64encode(self.raw_body).decode("ascii")}
+        if self.body_size > len(self.raw_body):
+            raw["truncated"] = True
         answer = self.answer
         if answer is None and self.answer_bytes:
             answer = self.answer_bytes.decode("utf-8", "replace")
@@ -321,6 +206,7 @@ class Entry(NamedTuple):
             "path": self.path,
             "headers": [list(pair) for pair in self.headers],
             "raw_body": raw,
+            "body_size": self.body_size,
             "http_status": self.http_status,
             "status": self.status,
             "push_id": self.push_id,
@@ -338,157 +224,442 @@ class Entry(NamedTuple):
         }
 
 
-_VIOLATIONS = Entry._fields.index("violations")
-_VIOLATION_FIELDS = tuple(field.name for field in dataclasses.fields(Violation))
-
-_MARSHAL_AT_MOST = 1 << 20
-"""The largest body :func:`_store` marshals (bytes)."""
-
-
-def _store(entry: Entry) -> Entry | bytes:
-    """How the journal keeps ``entry``: as one bytes object (:mod:`marshal`), read back by
-    :func:`_restore` into an equal :class:`Entry`.
-
-    Why one object. A full journal drops its oldest entry at each request, so every entry is
-    written into memory that was last touched 10,000 requests earlier, and freeing it touches that
-    memory again: an entry of fourteen objects (record, headers, bodies, strings, columns, ids)
-    cost about 90 misses of a 1 MiB cache per push (cachegrind's cache simulation, 8,000 pushes
-    over a full journal), each evicting data the interpreter was using, where the bare app has
-    none. One bytes object costs about 10, for 1 µs of marshalling; it holds no object the garbage
-    collector tracks, and it takes 60% of the memory (until it is read: see
-    :meth:`Journal.snapshot`). ``marshal`` writes exactly the types an entry holds (str, bytes,
-    int, float, bool, None, tuples; violations as tuples) and is read back only by this process
-    (its version 4 writes the body once, though an entry holds it twice, as ``raw_body`` and
-    ``document``). An entry holding anything else (none does today), or a body of more than
-    1 MiB (a copy of which would cost more than its objects: 30 ms on the event loop for a 64 MiB
-    body answered 413), is kept as it is, and so is an entry that cannot be copied for want of
-    memory: its ids and credits are already taken, and it must not be lost."""
-    if len(entry.raw_body) > _MARSHAL_AT_MOST:
-        return entry
-    fields: tuple[Any, ...] = tuple(entry)
-    violations = entry.violations
-    if violations:
-        kept = tuple(tuple(getattr(v, name) for name in _VIOLATION_FIELDS) for v in violations)
-        fields = (*fields[:_VIOLATIONS], kept, *fields[_VIOLATIONS + 1 :])
-    try:
-        return marshal.dumps(fields, 4)
-    except Exception:  # a value marshal cannot write, or no memory for the copy: keep the record
-        return entry
+def _index_numbers(entry: Entry) -> Iterable[str]:
+    """The recipients the journal indexes ``entry`` by, each once."""
+    messages = entry.messages
+    if len(messages) == 1:
+        return (messages[0].number,)
+    if messages:
+        return dict.fromkeys(message.number for message in messages)
+    return dict.fromkeys(body_recipients(entry.body)) if entry.body is not None else ()
 
 
-def _restore(stored: bytes) -> Entry:
-    """The :class:`Entry` that :func:`_store` kept as ``stored``."""
-    fields = marshal.loads(stored)
-    if fields[_VIOLATIONS]:
-        violations = tuple(Violation(*v) for v in fields[_VIOLATIONS])
-        fields = (*fields[:_VIOLATIONS], violations, *fields[_VIOLATIONS + 1 :])
-    return Entry._make(fields)
+def estimated_size(entry: Entry) -> int:
+    """A cheap estimate of the memory ``entry`` holds, in bytes, for the journal's byte bound: its
+    bytes, its parsed body (a few times its length), and a share per header and message (figures
+    from ``tracemalloc``: a single-recipient push takes about 2.5 KB, a rejected one 1.9 KB)."""
+    size = 1000 + len(entry.raw_body) + 160 * len(entry.headers) + 400 * len(entry.messages)
+    if entry.body is not None:
+        size += 4 * entry.body_size
+    if entry.answer_bytes is not None:
+        size += len(entry.answer_bytes)
+    return size
 
 
-RELEASE_BATCH = 256
-"""The fewest dropped entries :meth:`Journal.append` frees at a time (more when the garbage
-collector's first threshold is higher: see there)."""
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Criteria on entries; every one given must hold. Every store reads them this way.
+
+    ``number``: a recipient of the request, accepted or not (for a rejected one, as its body
+    wrote it); ``text``: contained in the text of one of its messages (accepted pushes),
+    case-sensitively (see :mod:`picky_mock.recipients`)."""
+
+    path: str | None = None
+    status: int | None = None
+    push_id: str | None = None
+    number: str | None = None
+    text: str | None = None
+    accepted: bool | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        path: str | None = None,
+        status: int | None = None,
+        push_id: str | int | None = None,
+        number: str | int | None = None,
+        text: str | None = None,
+        accepted: bool | None = None,
+    ) -> Query:
+        """Criteria as a user gives them (ids and numbers as strings or whole numbers)."""
+        return cls(
+            path,
+            status,
+            None if push_id is None else str(push_id),
+            None if number is None else wanted_number(number),
+            text,
+            accepted,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self == _EVERYTHING
+
+    def matches(self, entry: Entry) -> bool:
+        if self.path is not None and entry.path != self.path:
+            return False
+        if self.status is not None and entry.status != self.status:
+            return False
+        if self.push_id is not None and entry.push_id != self.push_id:
+            return False
+        if self.accepted is not None and entry.accepted != self.accepted:
+            return False
+        if self.number is not None and not any(number_matches(self.number, n) for n in entry.numbers):
+            return False
+        return self.text is None or any(text_matches(self.text, m.text) for m in entry.messages)
 
 
-def _release_batch() -> int:
-    return max(RELEASE_BATCH, gc.get_threshold()[0])
+_EVERYTHING = Query()
+
+
+class MessagePage(NamedTuple):
+    """One page of messages: the messages, how many match in all, and the next page's offset."""
+
+    messages: list[Message]
+    total: int
+    next: int | None
+    """The ``offset`` of the next page; ``None`` on the last."""
+
+
+class Page(NamedTuple):
+    """One page of a query: the entries, how many match in all, and where the next page starts."""
+
+    entries: list[Entry]
+    total: int
+    """Entries held that match the query (all pages)."""
+    next: int | None
+    """The ``seq`` to pass as ``after`` for the next page: the last entry of this page (the
+    ``after`` given when the page is empty); ``None`` when nothing was ever returned."""
+    more: bool
+    """Whether entries that match come after this page (now)."""
+
+
+@runtime_checkable
+class JournalStore(Protocol):
+    """What a journal store does: the in-memory :class:`Journal`, or a durable one.
+
+    ``after=N`` means "the entries appended after entry N" (what a live view polls for); when N is
+    no longer held, the entries held with a larger ``seq``."""
+
+    retention: int
+    max_bytes: int
+
+    @property
+    def dropped(self) -> int:
+        """Entries dropped by the bounds since the last :meth:`clear`."""
+        ...
+
+    def next_seq(self) -> int: ...
+
+    def append(self, entry: Entry) -> int: ...
+
+    def get(self, seq: int) -> Entry | None: ...
+
+    def page(self, query: Query = ..., *, after: int | None = None, limit: int = DEFAULT_PAGE) -> Page: ...
+
+    def page_steps(
+        self, query: Query = ..., *, after: int | None = None, limit: int = DEFAULT_PAGE
+    ) -> Generator[None, None, Page]:
+        """The same page, computed in steps: the caller may run other work between two (a store
+        that answers at once yields nothing)."""
+        ...
+
+    def message_page_steps(
+        self,
+        *,
+        number: str | int | None = None,
+        push_id: str | int | None = None,
+        text: str | None = None,
+        channel: int | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE,
+    ) -> Generator[None, None, MessagePage]: ...
+
+    def entries(self, **criteria: Any) -> list[Entry]: ...
+
+    def messages(
+        self,
+        *,
+        number: str | int | None = None,
+        push_id: str | int | None = None,
+        text: str | None = None,
+        channel: int | None = None,
+    ) -> list[Message]: ...
+
+    def thread(self, number: str | int) -> list[Entry]: ...
+
+    def snapshot(self) -> list[Entry]: ...
+
+    def clear(self) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """The result of a stepped query, run to its end at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def check_limit(limit: int) -> int:
+    """``limit`` if it is a page size a query takes, else :class:`ConfigError` naming the range."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ConfigError(f"limit must be a whole number from 1 to {MAX_PAGE}, not {limit!r}")
+    return limit
+
+
+def check_bounds(retention: int, max_bytes: int) -> None:
+    """:class:`ConfigError`, naming the bound, unless a journal can keep ``retention`` entries
+    and ``max_bytes`` of them."""
+    if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= MAX_RETENTION:
+        raise ConfigError(f"retention must be a whole number from 1 to {MAX_RETENTION:,}, not {retention!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not MIN_MAX_BYTES <= max_bytes <= MAX_MAX_BYTES:
+        raise ConfigError(
+            f"journal_bytes (the journal's memory bound) must be a whole number from {MIN_MAX_BYTES:,} "
+            f"to {MAX_MAX_BYTES:,}, not {max_bytes!r}"
+        )
+
+
+@dataclass(slots=True)
+class _Indexes:
+    """Where each entry is, by absolute append position (positions only grow)."""
+
+    held: dict[int, Entry] = field(default_factory=dict)
+    sizes: deque[int] = field(default_factory=deque)
+    """The estimated size of each entry held, oldest first."""
+    by_seq: dict[int, int] = field(default_factory=dict)
+    by_push: dict[str, int] = field(default_factory=dict)
+    by_number: dict[str, int | deque[int]] = field(default_factory=dict)
+    """A recipient's one position, or its positions once it has several (a deque per recipient
+    would take more memory than most entries)."""
 
 
 class Journal:
-    """A bounded, thread-safe record of requests; queries return snapshots (lists)."""
+    """A bounded, thread-safe, in-memory :class:`JournalStore`.
 
-    def __init__(self, retention: int = 10_000) -> None:
-        if retention < 1:
-            raise ValueError("retention must be at least 1")
+    Entries are held by append position, with indexes by ``seq``, ``push_id`` and recipient, so a
+    page of a large journal is found without a walk of it; a query takes the lock only to read
+    where to start, and reads the entries without it. A query that must walk (by status, text,
+    path) can run in steps (:meth:`page_steps`), which the admin API interleaves with pushes."""
+
+    def __init__(self, retention: int = 10_000, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        check_bounds(retention, max_bytes)
         self.retention = retention
-        self._entries: deque[Entry | bytes] = deque()
-        """Entries as :func:`_store` keeps them, or as :meth:`snapshot` decoded them."""
-        self._appended = 0
-        """Entries appended since the journal was made (clears included): the entry appended
-        ``k``-th is ``_entries[k - (_appended - len(_entries))]`` while it is held."""
-        self._decoded_upto = 0
-        """The entries appended before this one are all records, or gone (see :meth:`snapshot`)."""
-        self._released: list[Entry | bytes] = []
-        """Entries dropped but not yet freed: see :meth:`append`."""
-        self._release_at = _release_batch()
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._seq = itertools.count(1)
-        self.dropped = 0
+        self._seq_lock = threading.Lock()
+        self._last_seq = 0
+        self._index = _Indexes()
+        self._base = 0
+        """The append position of the oldest entry held."""
+        self._end = 0
+        """The append position the next entry takes."""
+        self._bytes = 0
+        self._dropped = 0
+
+    # -- writing ---------------------------------------------------------------------------
 
     def next_seq(self) -> int:
-        """The next request number (``next`` on an ``itertools.count`` is atomic: no lock)."""
-        return next(self._seq)
+        """The next request number (numbers go on across clears, so an old one never names a new entry)."""
+        with self._seq_lock:
+            self._last_seq += 1
+            return self._last_seq
 
-    def append(self, entry: Entry) -> None:
-        """Add ``entry``; past the retention, drop the oldest.
-
-        The entry is kept as one bytes object (see :func:`_store`), which the garbage collector
-        does not track. Dropped entries are freed in batches, for the entries :meth:`snapshot` has
-        decoded into records: CPython starts a young collection when allocations of container
-        objects outnumber deallocations by a threshold (``gc.get_threshold()[0]``, 700 on 3.11),
-        and freeing *any* container counts as a deallocation, old ones included. A full journal
-        of records that freed one old record per new one would hold that count near zero: young
-        collections would stop, the young generation would grow with every push, and the
-        collection that finally came would stall the server for 40 to 60 ms. A batch of at least
-        the threshold lets collections come at their pace. The entries of a batch are held beyond
-        the retention until it is freed; they are never returned.
-        """
-        stored = _store(entry)
-        released = None
+    def append(self, entry: Entry) -> int:
+        """Add ``entry``; past the retention or the byte bound, drop the oldest (the newest entry
+        is always kept). Returns its ``seq``."""
+        size = estimated_size(entry)
+        numbers = _index_numbers(entry)
         with self._lock:
-            entries = self._entries
-            if len(entries) >= self.retention:
-                self.dropped += 1
-                self._released.append(entries.popleft())
-                if len(self._released) >= self._release_at:
-                    released, self._released = self._released, []
-                    self._release_at = _release_batch()
-            entries.append(stored)
-            self._appended += 1
-        del released  # freed here, outside the lock
+            index = self._index
+            position = self._end
+            self._end = position + 1
+            index.held[position] = entry
+            index.sizes.append(size)
+            index.by_seq[entry.seq] = position
+            if entry.push_id is not None:
+                index.by_push[entry.push_id] = position
+            by_number = index.by_number
+            for number in numbers:
+                positions = by_number.get(number)
+                if positions is None:
+                    by_number[number] = position
+                elif isinstance(positions, int):
+                    by_number[number] = deque((positions, position))
+                else:
+                    positions.append(position)
+            self._bytes += size
+            while self._end - self._base > self.retention or (
+                self._bytes > self.max_bytes and self._end - self._base > 1
+            ):
+                self._drop_oldest()
+        return entry.seq
+
+    def _drop_oldest(self) -> None:
+        """Forget the oldest entry (the lock is held)."""
+        index = self._index
+        position = self._base
+        self._base = position + 1
+        entry = index.held.pop(position)
+        self._bytes -= index.sizes.popleft()
+        self._dropped += 1
+        if index.by_seq.get(entry.seq) == position:
+            del index.by_seq[entry.seq]
+        if entry.push_id is not None and index.by_push.get(entry.push_id) == position:
+            del index.by_push[entry.push_id]
+        if entry.messages or entry.body is not None:
+            by_number = index.by_number
+            for number in _index_numbers(entry):
+                positions = by_number.get(number)
+                if positions == position:
+                    del by_number[number]
+                elif isinstance(positions, deque) and positions[0] == position:
+                    positions.popleft()
+                    if len(positions) == 1:
+                        by_number[number] = positions[0]
 
     def clear(self) -> None:
-        """Forget every entry (sequence numbers go on, so an old id never names a new entry)."""
+        """Forget every entry and the drop count (sequence numbers go on)."""
         with self._lock:
-            self._entries.clear()
-            self._released.clear()
-            self._decoded_upto = self._appended
-            self.dropped = 0
+            self._index = _Indexes()
+            self._base = self._end
+            self._bytes = 0
+            self._dropped = 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        """Entries dropped by the bounds since the last :meth:`clear`."""
+        return self._dropped
+
+    @property
+    def bytes(self) -> int:
+        """The estimated memory of the entries held."""
+        return self._bytes
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._end - self._base
+
+    def get(self, seq: int) -> Entry | None:
+        """The entry of request ``seq``, if it is held."""
+        index = self._index
+        position = index.by_seq.get(seq)
+        return None if position is None else index.held.get(position)
+
+    def snapshot(self) -> list[Entry]:
+        """Every entry held, oldest first."""
+        with self._lock:
+            return list(self._index.held.values())
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.snapshot())
 
-    def snapshot(self) -> list[Entry]:
-        """Every entry held, oldest first.
+    def _candidates(self, query: Query, after: int | None) -> tuple[_Indexes, Sequence[int], int]:
+        """The positions an entry that matches ``query`` can be at (ascending), and the first
+        position after the cursor; under the lock, with the index they belong to."""
+        with self._lock:
+            index = self._index
+            base, end = self._base, self._end
+            positions: Sequence[int]
+            if query.push_id is not None:
+                found = index.by_push.get(query.push_id)
+                positions = () if found is None else (found,)
+            elif query.number is not None:
+                held_at = index.by_number.get(query.number, ())
+                positions = (held_at,) if isinstance(held_at, int) else list(held_at)
+            else:
+                positions = range(base, end)
+            if after is None:
+                start = base
+            elif (at := index.by_seq.get(after)) is not None:
+                start = at + 1
+            else:  # not held (dropped, or not yet appended): what came with a larger seq
+                held = index.held
+                start = bisect.bisect_right(range(base, end), after, key=lambda p: held[p].seq)
+                start += base
+        return index, positions, start
 
-        Entries are kept marshalled (see :func:`_store`) and decoded when first read: about 2 µs
-        an accepted push, 7 µs a request rejected with three violations (a full journal of
-        10,000 entries: 30 to 70 ms, the first time). The journal then keeps the record in place
-        of the bytes, so each entry is decoded once (a test that reads ``requests[-1]`` after
-        each of 3,000 pushes decodes 3,000 entries, not 4.5 million), every later read gives the
-        same records, and an entry is held once, as bytes or as a record (which takes about twice
-        the memory). A server under load that nobody reads keeps bytes alone."""
-        with self._lock:
-            held = list(self._entries)
-            first = self._appended - len(held)  # how many came before held[0]
-            start = max(0, self._decoded_upto - first)
-        unread: list[tuple[int, bytes]] = [
-            (place, stored) for place in range(start, len(held)) if type(stored := held[place]) is bytes
-        ]
-        for place, stored in unread:  # nothing changes until all are decoded
-            held[place] = _restore(stored)
-        with self._lock:
-            entries = self._entries
-            shift = first - (self._appended - len(entries))  # held[i] is now entries[i + shift]
-            for place, stored in unread:
-                now = place + shift
-                if now >= 0 and entries[now] is stored:  # not dropped or cleared since, nor decoded by another read
-                    entries[now] = held[place]
-            self._decoded_upto = max(self._decoded_upto, first + len(held))
-        return held  # type: ignore[return-value]
+    def page(self, query: Query = _EVERYTHING, *, after: int | None = None, limit: int = DEFAULT_PAGE) -> Page:
+        """Up to ``limit`` entries that match ``query``, appended after entry ``after``, oldest first."""
+        return run_steps(self.page_steps(query, after=after, limit=limit))
+
+    def page_steps(
+        self, query: Query = _EVERYTHING, *, after: int | None = None, limit: int = DEFAULT_PAGE
+    ) -> Generator[None, None, Page]:
+        """:meth:`page`, computed in steps of at most :data:`STEP` entries: the caller may let
+        other work run between two (the admin API lets the event loop serve pushes)."""
+        check_limit(limit)
+        index, positions, start = self._candidates(query, after)
+        held = index.held
+        found: list[Entry] = []
+        room = PAGE_BYTES
+        more = False
+        first = bisect.bisect_left(positions, start)
+        if query.empty:  # no walk: the page alone
+            total = len(held)
+            for position in positions[first:]:
+                entry = held.get(position)
+                if entry is None:
+                    continue
+                if len(found) == limit or room < 0:
+                    more = True
+                    break
+                found.append(entry)
+                room -= estimated_size(entry)
+        else:
+            total = 0
+            for place, position in enumerate(positions):
+                if place % STEP == STEP - 1:
+                    yield
+                entry = held.get(position)
+                if entry is None or not query.matches(entry):
+                    continue
+                total += 1
+                if place >= first:
+                    if len(found) < limit and room >= 0:
+                        found.append(entry)
+                        room -= estimated_size(entry)
+                    else:
+                        more = True
+        cursor = found[-1].seq if found else after
+        return Page(found, total, cursor, more)
+
+    def message_page_steps(
+        self,
+        *,
+        number: str | int | None = None,
+        push_id: str | int | None = None,
+        text: str | None = None,
+        channel: int | None = None,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE,
+    ) -> Generator[None, None, MessagePage]:
+        """Up to ``limit`` of the messages :meth:`messages` gives, from the ``offset``-th, with
+        their total; in steps of at most :data:`STEP` messages (see :meth:`page_steps`)."""
+        check_limit(limit)
+        query = Query.of(number=number, push_id=push_id)
+        wanted = query.number
+        index, positions, _ = self._candidates(query, None)
+        found: list[Message] = []
+        total = walked = 0
+        for entry in map(index.held.get, positions):
+            walked += 1
+            if walked % STEP == 0:
+                yield
+            if entry is None or not entry.messages or not entry.accepted:
+                continue
+            if query.push_id is not None and entry.push_id != query.push_id:
+                continue
+            for message in entry.messages:
+                walked += 1
+                if walked % STEP == 0:
+                    yield
+                if channel is not None and message.channel != channel:
+                    break  # one channel a push
+                if wanted is not None and not number_matches(wanted, message.number):
+                    continue
+                if text is not None and not text_matches(text, message.text):
+                    continue
+                if offset <= total < offset + limit:
+                    found.append(message)
+                total += 1
+        following = offset + len(found)
+        return MessagePage(found, total, following if following < total else None)
 
     def entries(
         self,
@@ -500,31 +671,19 @@ class Journal:
         text: str | None = None,
         accepted: bool | None = None,
     ) -> list[Entry]:
-        """The requests that match every criterion given. ``number``: a recipient of the request,
-        accepted or not (for a rejected one, as its body wrote it: digits, or a string as sent);
-        ``text``: a substring of any message's text (accepted pushes)."""
-        found = []
-        for entry in self.snapshot():
-            if path is not None and entry.path != path:
-                continue
-            if status is not None and entry.status != status:
-                continue
-            if push_id is not None and entry.push_id != str(push_id):
-                continue
-            if accepted is not None and entry.accepted != accepted:
-                continue
-            if number is not None and str(number) not in (
-                _body_numbers(entry.body) if entry.packed_messages is None else _column(entry, _NUMBERS)
-            ):
-                continue
-            if text is not None and not any(text in t for t in _column(entry, _TEXTS)):
-                continue
-            found.append(entry)
-        return found
+        """Every entry that matches every criterion given (see :class:`Query`), oldest first."""
+        query = Query.of(path=path, status=status, push_id=push_id, number=number, text=text, accepted=accepted)
+        index, positions, _ = self._candidates(query, None)
+        held = index.held
+        return [entry for entry in map(held.get, positions) if entry is not None and query.matches(entry)]
 
     def pushes(self) -> list[Entry]:
         """The accepted pushes, oldest first."""
         return [entry for entry in self.snapshot() if entry.accepted]
+
+    def thread(self, number: str | int) -> list[Entry]:
+        """Every request held that names recipient ``number``, accepted or not, oldest first."""
+        return self.entries(number=number)
 
     def messages(
         self,
@@ -534,53 +693,23 @@ class Journal:
         text: str | None = None,
         channel: int | None = None,
     ) -> list[Message]:
-        """Messages of accepted pushes matching every criterion (``text``: a substring)."""
-        found = []
-        wanted = None if number is None else str(number)
-        wanted_push = None if push_id is None else str(push_id)
-        for entry in self.snapshot():  # the cheap tests first: no records are made for a miss
-            packed = entry.packed_messages
-            if packed is None or (wanted_push is not None and entry.push_id != wanted_push):
+        """Messages of accepted pushes that match every criterion given (``number`` exactly,
+        ``text`` contained, case-sensitively: see :mod:`picky_mock.recipients`)."""
+        query = Query.of(number=number, push_id=push_id)
+        wanted = query.number
+        index, positions, _ = self._candidates(query, None)
+        found: list[Message] = []
+        for entry in map(index.held.get, positions):
+            if entry is None or not entry.messages or not entry.accepted:
                 continue
-            if (channel is not None and packed[_CHANNEL] != channel) or (
-                wanted is not None and wanted not in _column(entry, _NUMBERS)
-            ):
+            if query.push_id is not None and entry.push_id != query.push_id:
                 continue
             for message in entry.messages:
-                if number is not None and message.number != str(number):
-                    continue
-                if push_id is not None and message.push_id != str(push_id):
-                    continue
-                if text is not None and text not in message.text:
-                    continue
                 if channel is not None and message.channel != channel:
+                    break  # one channel a push
+                if wanted is not None and not number_matches(wanted, message.number):
+                    continue
+                if text is not None and not text_matches(text, message.text):
                     continue
                 found.append(message)
         return found
-
-
-def _body_numbers(body: Any) -> list[str]:
-    """The recipients a request's body names (``number``, else ``messenger_id``), as written."""
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
-        return []
-    found = []
-    for item in data:
-        if isinstance(item, dict):
-            value = item.get("number", item.get("messenger_id"))
-            if isinstance(value, (str, int, LongInteger)) and not isinstance(value, bool):
-                found.append(str(value))
-    return found
-
-
-_CHANNEL, _NUMBERS, _TEXTS = 1, 2, 3
-"""Places in a :func:`pack_messages` tuple."""
-
-
-def _column(entry: Entry, place: int) -> Sequence[Any]:
-    """One column of an entry's packed messages (``()`` when it has none), read in place."""
-    packed = entry.packed_messages
-    if packed is None:
-        return ()
-    column = packed[place]
-    return (column,) if type(column) is str else column

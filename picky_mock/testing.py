@@ -326,17 +326,7 @@ class PickyServer:
         self, number: str | int | None, text: str | None, channel: int | None, push_id: str | int | None
     ) -> tuple[list[Message], list[Message]]:
         every = self.journal.messages()
-        found = []
-        for message in every:
-            if number is not None and message.number != str(number):
-                continue
-            if text is not None and message.text != text:
-                continue
-            if channel is not None and message.channel != channel:
-                continue
-            if push_id is not None and message.push_id != str(push_id):
-                continue
-            found.append(message)
+        found = self.journal.messages(number=number, text=text, channel=channel, push_id=push_id)
         return found, every
 
     def _report(self, wanted: str, every: list[Message], wanted_fields: Mapping[str, Any]) -> str:
@@ -368,7 +358,8 @@ class PickyServer:
         count: int | None = None,
     ) -> list[Message]:
         """Assert that messages matching every criterion were accepted (``count`` of them, if
-        given, else at least one); return them. ``text`` is the resolved text, matched exactly."""
+        given, else at least one); return them. ``number`` is matched exactly, ``text`` is contained
+        in the resolved text, case-sensitively: as everywhere (:mod:`picky_mock.recipients`)."""
         __tracebackhide__ = True  # pytest shows the test's line, not this one
         found, every = self._matching(number, text, channel, push_id)
         given = (("number", number), ("text", text), ("channel", channel), ("push_id", push_id))
@@ -384,7 +375,7 @@ class PickyServer:
     def assert_not_pushed(
         self, *, number: str | int | None = None, text: str | None = None, channel: int | None = None
     ) -> None:
-        """Assert that no accepted message matches every criterion given."""
+        """Assert that no accepted message matches every criterion given (as :meth:`assert_pushed`)."""
         __tracebackhide__ = True
         found, _ = self._matching(number, text, channel, None)
         if found:

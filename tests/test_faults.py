@@ -403,7 +403,7 @@ def test_latency_rules_add_up_to_the_cap_at_most():
     for _ in range(3):
         backend.faults.add({"action": "latency", "seconds": 200})
     raw = json.dumps(push_body()).encode()
-    outcome = backend.push(Incoming("POST", "/api/v2/push", b"", raw, raw))
+    outcome = backend.push(Incoming("POST", "/api/v2/push", (), raw, raw))
     assert outcome.delay == 300.0 and len(outcome.entry.faults) == 3
 
 

@@ -3,16 +3,31 @@ bounded by ``retention``; and the health endpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pushing import TOKEN, encode, expect_error, expect_success, number, push_body
 
 from picky_mock.config import Settings
-from picky_mock.journal import Journal, pack_headers, unpack_headers
+from picky_mock.errors import ConfigError
+from picky_mock.journal import (
+    BODY_PREFIX_BYTES,
+    MAX_MAX_BYTES,
+    MAX_RETENTION,
+    MIN_MAX_BYTES,
+    Entry,
+    Journal,
+    JournalStore,
+    Message,
+    Query,
+    header_pairs,
+)
+from picky_mock.recipients import text_matches
 from picky_mock.server import ServerThread
 
 
@@ -72,8 +87,7 @@ def test_entries_hold_request_and_answer(picky_server, traffic):
 
 
 def test_entry_headers_are_what_the_client_sent(client, picky_server):
-    """Every header the client sent, in order, names lower-cased, values byte for byte (latin-1),
-    including the odd ones that the packed form cannot hold as lines."""
+    """Every header the client sent, in order, names lower-cased, values byte for byte (latin-1)."""
     odd = [
         ("X-Colon-Space", "a: b"),  # ': ' in a value
         ("X-Empty", ""),
@@ -89,35 +103,10 @@ def test_entry_headers_are_what_the_client_sent(client, picky_server):
     assert [pair for pair in entry.to_json()["headers"] if pair[0].startswith("x-")] == [list(p) for p in sent]
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        [],
-        [(b"host", b"x"), (b"content-type", b"application/json")],
-        [(b"a", b"")],
-        [(b"a", b"b: c")],  # ': ' in a value
-        [(b"a: b", b"c")],  # ... in a name (in-process ASGI clients check nothing)
-        [(b"a", b"b\nc"), (b"d", b"e")],  # a line break in a value
-        [(b"[x", b"y")],  # the JSON marker as a name's first byte
-        [(b"a:", b" b")],
-        [(b"\xff", b"\x00\xe9")],
-    ],
-)
-def test_packed_headers_round_trip(raw):
-    assert unpack_headers(pack_headers(raw)) == tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
-
-
 @given(st.lists(st.tuples(st.binary(max_size=8), st.binary(max_size=8)), max_size=6))
-def test_packed_headers_round_trip_any_bytes(raw):
-    """Shrinks toward the shortest list of the shortest names and values that do not round-trip."""
-    assert unpack_headers(pack_headers(raw)) == tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
-
-
-def test_packed_headers_are_one_small_object_per_entry():
-    """What the journal keeps per request: one bytes object, not a pair and two strings per header."""
-    raw = [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"), (b"content-length", b"91")]
-    block = pack_headers(raw)
-    assert block == b"host: 127.0.0.1:8080\ncontent-type: application/json\ncontent-length: 91"
+def test_header_pairs_keep_any_bytes(raw):
+    """ASGI headers as an entry keeps them: latin-1 strings, in order, byte for byte."""
+    assert header_pairs(raw) == tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
 
 
 def test_http_queries(client, traffic):
@@ -229,199 +218,193 @@ def test_retention_bounds_the_journal():
         assert [m.number for m in journal.messages()] == [number(4), number(6)]
 
 
+def _entry(seq: int, **fields):
+    """A record built as the backend builds one: by keyword."""
+    return Entry(seq=seq, time=0.0, method="POST", path="/api/v2/push", **fields)
+
+
+def _message(push_id: str, position: int, number_: str, text: str = "hello", channel: int = 1) -> Message:
+    return Message(
+        msg_id=str(1000 + position),
+        push_id=push_id,
+        position=position,
+        number=number_,
+        text=text,
+        media=None,
+        channel=channel,
+        segments=1,
+        credit="0.005",
+        reference_number=None,
+    )
+
+
+def _accepted(seq: int, *numbers: str, text: str = "hello", channel: int = 1):
+    push_id = str(5000 + seq)
+    messages = tuple(_message(push_id, i, n, text, channel) for i, n in enumerate(numbers))
+    return _entry(seq, status=100, push_id=push_id, messages=messages, body={"data": [{"number": n} for n in numbers]})
+
+
+def _rejected(seq: int, *numbers: str, status: int = 406):
+    return _entry(seq, status=status, body={"data": [{"number": n} for n in numbers]})
+
+
+@pytest.mark.parametrize("retention", [0, -1, MAX_RETENTION + 1, 99999999999999999999, True, 2.5, "10"])
+def test_retention_outside_its_range_is_refused_clearly(retention):
+    with pytest.raises(ConfigError, match=r"retention must be a whole number from 1 to 10,000,000"):
+        Journal(retention)
+
+
+@pytest.mark.parametrize("max_bytes", [0, 1000, MAX_MAX_BYTES + 1, True, 1.5])
+def test_max_bytes_outside_its_range_is_refused_clearly(max_bytes):
+    with pytest.raises(ConfigError, match="journal_bytes"):
+        Journal(10, max_bytes=max_bytes)
+
+
 def test_journal_unit():
     journal = Journal(retention=3)
+    assert isinstance(journal, JournalStore)
     assert journal.next_seq() == 1 and journal.next_seq() == 2
-    with pytest.raises(ValueError):
-        Journal(retention=0)
+    assert journal.append(_accepted(7, "551")) == 7
+    assert journal.get(7) is journal.snapshot()[0] and journal.get(8) is None
+    assert Journal(MAX_RETENTION).retention == MAX_RETENTION
 
 
-@pytest.mark.parametrize("read", [False, True], ids=["unread", "read-after-each-push"])
-@pytest.mark.parametrize("threshold", [None, 3000], ids=["default-threshold", "threshold-3000"])
-def test_a_full_journal_keeps_the_young_generation_small(threshold, read):
-    """A full journal drops one entry per push. When entries were records, old ones freed one by
-    one cancelled the new ones in CPython's allocation count: young collections stopped and the
-    young generation grew with every push until one long collection stalled the server (see
-    Journal.append). They are records again once read: whatever the collector's threshold (3,000:
-    as Python 3.13's 2,000, and more), read or not, the young generation stays small."""
-    import gc
-
-    from picky_mock.backend import Backend, Incoming
-
-    before = gc.get_threshold()
-    was_enabled = gc.isenabled()
-    gc.enable()
-    if threshold is not None:
-        gc.set_threshold(threshold, *before[1:])
-    try:
-        backend = Backend(Settings(retention=5000))
-        raw = encode(push_body())
-        incoming = Incoming("POST", "/api/v2/push", b"content-type: application/json", raw, raw)
-        for _ in range(5200):  # fill the journal, then some
-            backend.push(incoming)
-        if read:
-            backend.journal.snapshot()
-        gc.collect()
-        for _ in range(9000):
-            backend.push(incoming)
-            if read:  # decodes the new entry into a record: the journal then drops records
-                backend.journal.snapshot()
-        young = len(gc.get_objects(0))
-    finally:
-        gc.set_threshold(*before)
-        if not was_enabled:
-            gc.disable()
-    limit = 5_000 if threshold is None else 3 * threshold
-    assert young < limit, f"{young} objects in the young generation after 9,000 pushes"
-    assert len(backend.journal) == 5000 and backend.journal.dropped == 9200
+def test_entries_are_plain_immutable_records_given_back_as_they_are():
+    """An entry is a frozen record of public fields: every query returns the same object, and two
+    entries with the same fields compare equal."""
+    journal = Journal()
+    entry = _accepted(1, "5511", "5522", text="your code 12")
+    journal.append(entry)
+    journal.append(_rejected(2, "+1"))
+    assert journal.snapshot()[0] is entry
+    assert journal.entries(number="5522")[0] is entry
+    assert journal.page(Query.of(push_id=entry.push_id)).entries[0] is entry
+    assert journal.get(1) is entry and journal.thread("5511") == [entry]
+    assert entry == _accepted(1, "5511", "5522", text="your code 12") and entry != _accepted(1, "5511")
+    with pytest.raises(AttributeError):
+        entry.status = 406  # type: ignore[misc]
+    assert journal.messages(number="5522") == [entry.messages[1]]
+    assert set(Entry._fields) == {
+        "seq", "time", "method", "path", "headers", "body", "raw_body", "body_size", "http_status", "status",
+        "push_id", "answer_bytes", "push", "messages", "violations", "notes", "error", "faults", "dropped", "delay",
+    }
 
 
-def test_the_journal_keeps_an_entry_as_one_object_and_gives_it_back_equal():
-    """A full journal frees its oldest entry at each push: an entry of many objects cost the
-    server a cache miss for each (see picky_mock.journal._store). An entry is kept as one bytes
-    object, which leaves the collector nothing to count, and reads back equal, with its push, its
-    messages and its violations, for one recipient and for several."""
-    import gc
+def test_text_means_contained_case_sensitively_everywhere():
+    journal = Journal()
+    journal.append(_accepted(1, "5511", text="Your code is 1234"))
+    assert [e.seq for e in journal.entries(text="code is")] == [1]
+    assert journal.entries(text="CODE") == [] and journal.messages(text="code IS") == []
+    assert [m.text for m in journal.messages(text="1234")] == ["Your code is 1234"]
+    assert text_matches("code", "Your code") and not text_matches("Code", "Your code")
 
-    from picky_mock.backend import Backend, Incoming
-    from picky_mock.contract import Violation
 
-    backend = Backend(Settings(retention=100_000))
-    raw = encode(push_body(application=1))
-    incoming = Incoming("POST", "/api/v2/push", b"content-type: application/json", raw, raw)
+def test_the_journal_is_bounded_by_bytes_and_keeps_the_newest():
+    journal = Journal(retention=1000, max_bytes=MIN_MAX_BYTES)
+    blob = b"x" * (BODY_PREFIX_BYTES)
+    for seq in range(1, 101):
+        journal.append(_entry(seq, raw_body=blob, body_size=50 * 1024 * 1024, http_status=413))
+    assert journal.bytes <= MIN_MAX_BYTES
+    assert 0 < len(journal) < 100 and journal.dropped == 100 - len(journal)
+    assert journal.snapshot()[-1].seq == 100
+    huge = _accepted(101, *[f"55{i}" for i in range(5000)])  # more than the bound alone: kept, alone
+    journal.append(huge)
+    assert journal.snapshot() == [huge] and journal.dropped == 100
+    journal.clear()
+    assert len(journal) == 0 and journal.dropped == 0 and journal.bytes == 0
+
+
+def test_a_refused_oversize_body_keeps_a_bounded_prefix_and_its_length():
+    """A body over max_body_bytes is answered 413; the journal keeps its first bytes and its length,
+    not the body (eight 100 MB pushes must not cost 500 MB)."""
+    limit = 2 * 1024 * 1024
+    with ServerThread(Settings(port=0, max_body_bytes=limit, log_level="warning")) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for size in (limit + 1, 3 * limit):
+                r = client.post("/api/v2/push", content=b"{" + b" " * (size - 1))
+                assert r.status_code == 413
+            page = client.get("/_picky/journal").json()
+        entries = server.backend.journal.snapshot()
+    assert [e.body_size for e in entries] == [limit + 1, 3 * limit]
+    assert all(len(e.raw_body) == BODY_PREFIX_BYTES and e.raw_body.startswith(b"{ ") for e in entries)
+    assert all(e.body is None for e in entries)
+    assert [e["body_size"] for e in page["entries"]] == [limit + 1, 3 * limit]
+    assert all(e["raw_body"]["truncated"] for e in page["entries"])
+
+
+def _naive(entries, query):
+    return [e for e in entries if query.matches(e)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.lists(st.sampled_from(["1", "2", "3"]), min_size=1, max_size=3)),
+        max_size=40,
+    ),
+    st.integers(1, 12),
+    st.sampled_from([Query(), Query.of(number="2"), Query.of(accepted=False), Query.of(status=100, number="1")]),
+    st.integers(1, 7),
+)
+def test_pages_walk_the_journal_as_a_filter_would(traffic_plan, retention, query, limit):
+    """Pages chained by their cursor give exactly the entries a plain filter of the journal gives,
+    in order, with the right total, whatever the indexes have dropped."""
+    journal = Journal(retention)
+    for seq, (accepted, numbers) in enumerate(traffic_plan, start=1):
+        journal.append(_accepted(seq, *numbers) if accepted else _rejected(seq, *numbers))
+    expected = _naive(journal.snapshot(), query)
+    assert journal.entries(**{k: v for k, v in dataclasses.asdict(query).items() if v is not None}) == expected
+    walked, after = [], None
     for _ in range(100):
-        backend.push(incoming)
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.get_count()[0]
-        for _ in range(1000):
-            backend.push(incoming)
-        per_push = (gc.get_count()[0] - before) / 1000
-        gc.collect()
-    finally:
-        if was_enabled:
-            gc.enable()
-    assert per_push <= 0.1, f"an accepted push leaves {per_push} containers"
-    kept = list(backend.journal._entries)
-    assert all(type(stored) is bytes for stored in kept) and max(len(stored) for stored in kept) < 600
-
-    outcome = backend.push(incoming)
-    entry = backend.journal.snapshot()[-1]
-    assert entry == outcome.entry and entry is not outcome.entry
-    assert entry.push is not None and entry.push.recipients == 1 and entry.push.globalmessage == "hello"
-    [message] = entry.messages
-    assert message.push_id == entry.push_id and message.number == entry.body["data"][0]["number"]
-    assert message.msg_id == entry.answer["data"][0]["msg_id"] and message.credit == entry.answer["data"][0]["credit"]
-
-    many = encode(push_body("5511900000001", "5511900000002", "5511900000003"))
-    outcome = backend.push(Incoming("POST", "/api/v2/push", b"", many, many))
-    entry = backend.journal.snapshot()[-1]
-    assert entry == outcome.entry
-    assert [m.number for m in entry.messages] == ["5511900000001", "5511900000002", "5511900000003"]
-    assert [m.msg_id for m in entry.messages] == [d["msg_id"] for d in entry.answer["data"]]
-    assert [m.position for m in entry.messages[1:]] == [1, 2]
-
-    bad = encode({"token": "t", "application": "x", "data": [{"number": 5}]})
-    outcome = backend.push(Incoming("POST", "/api/v2/push", b"", bad, bad))
-    entry = backend.journal.snapshot()[-1]
-    assert entry == outcome.entry and len(entry.violations) >= 2
-    assert all(type(v) is Violation for v in entry.violations)
-
-    odd = entry._replace(seq=backend.journal.next_seq(), faults=(object(),))  # nothing marshal writes
-    backend.journal.append(odd)
-    assert backend.journal.snapshot()[-1] is odd, "an entry marshal cannot write is kept as it is"
+        page = journal.page(query, after=after, limit=limit)
+        assert page.total == len(expected) and len(page.entries) <= limit
+        walked += page.entries
+        after = page.next
+        if not page.more:
+            break
+    assert walked == expected
 
 
-def test_a_journal_read_after_each_push_decodes_each_entry_once(monkeypatch):
-    """Entries are kept marshalled and decoded when first read: a test that reads the journal
-    after each push must not decode the whole journal each time (quadratic: 3,000 pushes, 4.5
-    million decodes). Each entry is decoded once and kept as a record; every read gives the same
-    records, in order, without the entries the journal dropped."""
-    from picky_mock import journal as journal_module
-    from picky_mock.backend import Backend, Incoming
-
-    decoded = []
-    restore = journal_module._restore
-    monkeypatch.setattr(journal_module, "_restore", lambda stored: decoded.append(1) or restore(stored))
-    backend = Backend(Settings(retention=50))
-    raw = encode(push_body())
-    incoming = Incoming("POST", "/api/v2/push", b"content-type: application/json", raw, raw)
-    seqs = []
-    for round_ in range(200):
-        seqs.append(backend.push(incoming).entry.seq)
-        if round_ % 7 == 0:
-            backend.push(incoming)  # unread: decoded by the next snapshot
-            seqs.append(seqs[-1] + 1)
-        snapshot = backend.journal.snapshot()
-        assert [entry.seq for entry in snapshot] == seqs[-50:]
-    assert len(decoded) == len(seqs), f"{len(decoded)} decodes for {len(seqs)} entries"
-    assert backend.journal.snapshot()[0] is snapshot[0], "a second snapshot gives the same records"
-
-    for _ in range(120):  # more than the retention between two reads
-        seqs.append(backend.push(incoming).entry.seq)
-    assert [entry.seq for entry in backend.journal.snapshot()] == seqs[-50:]
-    backend.journal.clear()
-    assert backend.journal.snapshot() == []
-    seqs = [backend.push(incoming).entry.seq for _ in range(3)]
-    assert [entry.seq for entry in backend.journal.snapshot()] == seqs
+def test_a_cursor_past_a_dropped_entry_goes_on_from_there():
+    journal = Journal(retention=3)
+    for seq in range(1, 6):
+        journal.append(_accepted(seq, "55"))
+    assert [e.seq for e in journal.page(after=1).entries] == [3, 4, 5], "entry 1 was dropped"
+    assert [e.seq for e in journal.page(after=4).entries] == [5]
+    page = journal.page(after=5)
+    assert page.entries == [] and page.next == 5 and not page.more
+    with pytest.raises(ConfigError, match="limit"):
+        journal.page(limit=0)
 
 
-def test_a_read_that_fails_halfway_leaves_the_journal_whole(monkeypatch):
-    """A decode that raises (no memory for a huge entry; a KeyboardInterrupt) must not leave
-    the journal missing or doubling entries for the reads that follow."""
-    from picky_mock import journal as journal_module
-    from picky_mock.backend import Backend, Incoming
-
-    backend = Backend(Settings(retention=8))
-    raw = encode(push_body())
-    incoming = Incoming("POST", "/api/v2/push", b"", raw, raw)
-    seqs = [backend.push(incoming).entry.seq for _ in range(5)]
-    backend.journal.snapshot()
-    seqs += [backend.push(incoming).entry.seq for _ in range(3)]
-    restore = journal_module._restore
-    calls = []
-
-    def failing(stored):
-        calls.append(1)
-        if len(calls) == 2:
-            raise MemoryError("simulated")
-        return restore(stored)
-
-    monkeypatch.setattr(journal_module, "_restore", failing)
-    with pytest.raises(MemoryError):
-        backend.journal.snapshot()
-    assert [entry.seq for entry in backend.journal.snapshot()] == seqs
-    seqs.append(backend.push(incoming).entry.seq)
-    assert [entry.seq for entry in backend.journal.snapshot()] == seqs[-8:]
+def test_http_paging(client, picky_server):
+    for i in range(7):
+        expect_success(client.post("/api/v2/push", json=push_body(number(i % 3))))
+    first = client.get("/_picky/journal", params={"limit": 3}).json()
+    assert len(first["entries"]) == 3 and first["total"] == 7 and first["more"] and first["dropped"] == 0
+    second = client.get("/_picky/journal", params={"limit": 3, "after": first["next"]}).json()
+    third = client.get("/_picky/journal", params={"limit": 3, "after": second["next"]}).json()
+    seqs = [e["seq"] for page in (first, second, third) for e in page["entries"]]
+    assert seqs == [e.seq for e in picky_server.journal.snapshot()] and not third["more"]
+    of_one = client.get("/_picky/journal", params={"number": number(1), "limit": 1}).json()
+    assert of_one["total"] == 2 and len(of_one["entries"]) == 1 and of_one["more"]
+    messages = client.get("/_picky/messages", params={"limit": 4}).json()
+    assert len(messages["messages"]) == 4 and messages["total"] == 7 and messages["next"] == 4
+    rest = client.get("/_picky/messages", params={"limit": 4, "offset": 4}).json()
+    assert len(rest["messages"]) == 3 and rest["next"] is None
+    for bad in ("0", "10001", "-1", "x", "9" * 30):
+        r = client.get("/_picky/journal", params={"limit": bad})
+        assert r.status_code == 400 and "limit" in r.json()["error"], bad
 
 
-def test_an_entry_that_cannot_be_marshalled_is_kept_as_a_record(monkeypatch):
-    """Its ids and credits are taken when the journal gets it: whatever marshal does (a value it
-    cannot write, no memory for the copy) the entry is kept, as a record. So is a body over
-    1 MiB, which a copy would only slow (a 64 MiB body answered 413: 30 ms on the event loop)."""
-    from picky_mock import journal as journal_module
-    from picky_mock.backend import Backend, Incoming
-
-    backend = Backend(Settings())
-    raw = encode(push_body())
-    incoming = Incoming("POST", "/api/v2/push", b"", raw, raw)
-    backend.push(incoming)
-    assert type(backend.journal._entries[-1]) is bytes
-
-    def no_memory(value, version):
-        raise MemoryError("simulated")
-
-    monkeypatch.setattr(journal_module.marshal, "dumps", no_memory)
-    outcome = backend.push(incoming)
-    assert backend.journal._entries[-1] is outcome.entry
-    monkeypatch.undo()
-
-    big = encode(push_body(padding="x" * (1 << 20)))
-    outcome = backend.push(Incoming("POST", "/api/v2/push", b"", big, big))
-    assert outcome.entry.status == 100 and backend.journal._entries[-1] is outcome.entry
-    assert [entry.seq for entry in backend.journal.snapshot()] == [1, 2, 3]
+def test_a_full_journal_reset_is_cheap():
+    """What the fixture pays between tests: clearing a journal of 10,000 entries."""
+    journal = Journal()
+    for seq in range(1, 10_001):
+        journal.append(_accepted(seq, "5511"))
+    started = time.perf_counter()
+    journal.clear()
+    assert time.perf_counter() - started < 0.5 and len(journal) == 0
 
 
 def test_journal_appends_from_many_threads():
@@ -433,7 +416,7 @@ def test_journal_appends_from_many_threads():
     def work() -> None:
         for _ in range(100):
             raw = encode(body)
-            backend.push(Incoming("POST", "/api/v2/push", b"", raw, raw))
+            backend.push(Incoming("POST", "/api/v2/push", (), raw, raw))
 
     threads = [threading.Thread(target=work) for _ in range(8)]
     for thread in threads:
@@ -453,3 +436,46 @@ def test_health(client, picky_server):
     assert client.head("/_picky/health").status_code == 200
     state = client.get("/_picky/state").json()
     assert state["push_id_start"] == 7478630 and state["msg_id_start"] == 9844217
+
+
+def test_the_journal_bounds_are_settings_checked_at_start(tmp_path, capsys):
+    """``--retention 99999999999999999999`` is one clear line at start, not a 500 later."""
+    from picky_mock.cli import main
+
+    with pytest.raises(ConfigError, match="retention must be a whole number from 1 to 10,000,000"):
+        Settings(retention=99999999999999999999)
+    with pytest.raises(ConfigError, match="journal_bytes"):
+        Settings(journal_bytes=10)
+    config = tmp_path / "picky.toml"
+    config.write_text("retention = 50\njournal_bytes = 2097152\n")
+    from picky_mock.config import load_settings
+
+    loaded = load_settings(config)
+    assert (loaded.retention, loaded.journal_bytes) == (50, 2097152)
+    assert main(["serve", "--retention", "99999999999999999999"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "retention must be a whole number from 1 to 10,000,000" in line
+
+
+def test_a_walking_query_comes_in_steps_that_give_the_same_page():
+    """A query that must walk the journal (by status, text, path) yields between steps of at most
+    STEP entries, so the admin API can serve pushes between two; its result is the page itself."""
+    from picky_mock.journal import STEP, run_steps
+
+    journal = Journal(retention=3 * STEP)
+    for seq in range(1, 3 * STEP + 1):
+        journal.append(_accepted(seq, "55") if seq % 100 else _rejected(seq, "+1"))
+    query = Query.of(status=406)
+    steps = journal.page_steps(query, limit=5)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            page = done.value
+            break
+        pauses += 1
+    assert pauses >= 2, "a walk of 3 steps' worth of entries pauses between them"
+    assert page == run_steps(journal.page_steps(query, limit=5)) == journal.page(query, limit=5)
+    assert page.total == 3 * STEP // 100 and [e.seq for e in page.entries] == [100, 200, 300, 400, 500]
+    assert sum(1 for _ in journal.page_steps(Query(), limit=5)) == 0, "an unfiltered page needs no walk"
