@@ -21,6 +21,8 @@ import httpx
 import pytest
 from pushing import ROOT, expect_success, push_body
 
+import picky_mock
+
 pytestmark = pytest.mark.slow
 
 BUILD_TIMEOUT = 240
@@ -80,6 +82,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     built = _build_wheel(ROOT, out)
     _check_wheel(built)
+    assert _version_of(built) == picky_mock.__version__, "the wheel's version is the package's"
     return built
 
 

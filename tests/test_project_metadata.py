@@ -101,3 +101,15 @@ def test_requires_python_names_the_oldest_python_the_tools_target():
     assert oldest, PYPROJECT["project"]["requires-python"]
     assert PYPROJECT["tool"]["mypy"]["python_version"] == f"3.{oldest.group(1)}"
     assert PYPROJECT["tool"]["ruff"]["target-version"] == f"py3{oldest.group(1)}"
+
+
+def test_ci_tests_the_oldest_releases_on_the_oldest_python_with_tests_that_exist():
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    oldest = re.fullmatch(r">=\s*(3\.\d+)", PYPROJECT["project"]["requires-python"])
+    assert oldest and f"OLDEST_PYTHON=python{oldest.group(1)}\n" in script
+    assert "-c tests/oldest-constraints.txt" in script
+    (selection,) = re.findall(r"^OLDEST_TESTS=\(([^)]*)\)", script, flags=re.MULTILINE)
+    paths = selection.split()
+    assert len(paths) >= 5
+    for path in paths:
+        assert (ROOT / path).exists(), f".ci/run's oldest-releases step runs {path}, which is gone"
