@@ -9,8 +9,10 @@ as a newcomer's install does, whatever the Python running pytest happens to have
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -37,8 +39,6 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
 
 def _outside_env(venv: Path) -> dict[str, str]:
     """An environment for the venv: no PYTHONPATH or PICKY_MOCK_*, the venv first on PATH."""
-    import os
-
     dropped = ("PYTHONPATH", "PYTHONHOME")
     env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("PICKY_MOCK_")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -149,9 +149,8 @@ def test_wheel_installed_outside_the_checkout_imports_and_serves(tmp_path, wheel
 
 def _pipx_env(tmp_path: Path) -> dict[str, str]:
     """pipx confined to ``tmp_path``: its venvs, its commands and its man pages, none in the user's home."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith("PICKY_MOCK_")}
     env.update(
         PIPX_HOME=str(tmp_path / "pipx-home"),
         PIPX_BIN_DIR=str(tmp_path / "pipx-bin"),
@@ -171,6 +170,18 @@ def test_pipx_install_of_the_wheel_gives_a_working_command(tmp_path, wheel):
     assert resolved.is_relative_to((tmp_path / "pipx-home").resolve()), resolved
     assert _run([str(script), "--version"], cwd=tmp_path, env=env).stdout == f"picky-mock {_version_of(wheel)}\n"
     _serves([str(script)], tmp_path, env)
+
+    # The CI recipe of a project in another language, with this command first on PATH.
+    recipe = ROOT / "examples" / "ci" / "with-picky-mock.sh"
+    tests = ROOT / "examples" / "ci" / "project-tests.sh"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    recipe_env = {**env, "PATH": f"{script.parent}{os.pathsep}{env['PATH']}", "PICKY_MOCK_PORT": str(port)}
+    check = f'test "$(command -v picky-mock)" = "{script}" && sh "{tests}"'
+    done = _run(["sh", str(recipe), "sh", "-c", check], cwd=tmp_path, env=recipe_env)
+    assert "project-tests: all 3 checks passed" in done.stdout
+
     _run([sys.executable, "-m", "pipx", "uninstall", "picky-mock"], cwd=tmp_path, env=env)
     assert not script.exists()
 

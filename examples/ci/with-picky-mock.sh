@@ -4,8 +4,8 @@
 #
 #   usage: with-picky-mock.sh COMMAND [ARG...]        e.g. with-picky-mock.sh vendor/bin/phpunit
 #
-# picky-mock must be on PATH: `pipx install picky-mock` (or `pipx install path/to/picky-mock`), or
-# `python3 -m pip install picky-mock` in a virtual environment. The tests find the mock at
+# picky-mock must be on PATH: `pipx install path/to/picky-mock` (a checkout, or a wheel built from
+# it), or `python3 -m pip install path/to/picky-mock` in a virtual environment. The tests find it at
 # $PICKY_URL (the push URL) and $PICKY_ADMIN (its admin API, to read what was sent). The exit
 # status is the tests' own; the mock is stopped however they end.
 #
