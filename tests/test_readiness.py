@@ -58,7 +58,7 @@ def test_wait_returns_at_once_for_a_running_server(capsys):
     with ServerThread() as server:
         started = time.monotonic()
         assert main(["wait", "--url", server.url, "--timeout", "10"]) == 0
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 5, "no fixed sleep before the first probe"
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
@@ -74,7 +74,7 @@ def test_wait_times_out_with_one_line_naming_what_it_saw(capsys):
     started = time.monotonic()
     assert main(["wait", "--url", f"http://127.0.0.1:{port}", "--timeout", "0.5"]) == 1
     elapsed = time.monotonic() - started
-    assert 0.5 <= elapsed < 3, elapsed
+    assert 0.5 <= elapsed < 5, elapsed
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert err.startswith(f"picky-mock: http://127.0.0.1:{port}/_picky/health not ready after 0.5s (last: ")
