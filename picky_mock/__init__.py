@@ -48,6 +48,7 @@ __all__ = [
     "validate_response",
 ]
 
+#: The one place the version is written: the build (pyproject.toml) and ``picky-mock --version`` read it.
 __version__ = "0.1.0"
 
 

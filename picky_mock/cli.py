@@ -115,7 +115,46 @@ def _parser() -> argparse.ArgumentParser:
         "the lenient server does, and prints each as a note",
     )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_wait(commands)
     return parser
+
+
+EPILOG_WAIT = """\
+exit status: 0 once the server answers GET /_picky/health with {"status": "ok"}; 1 when --timeout
+passes first (one line on standard error says what was seen last); 2 for a bad --url or --timeout.
+
+example (a CI job of a project in any language):
+  picky-mock serve --port 8080 &
+  picky-mock wait --url http://127.0.0.1:8080 --timeout 10
+"""
+
+
+def _add_wait(commands: Any) -> None:
+    wait = commands.add_parser(
+        "wait",
+        help="wait until a server started elsewhere answers its health check",
+        description="Poll the health check of a picky-mock server (started in the background, in a\n"
+        "container, on another host) until it answers, so a script goes on only once it serves.",
+        epilog=EPILOG_WAIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    wait.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="the server's base URL, or its /_picky/health URL (default http://127.0.0.1:8080)",
+    )
+    wait.add_argument("--timeout", type=float, default=10.0, help="seconds to wait at most (default 10)")
+
+
+def _wait(args: argparse.Namespace) -> int:
+    from .readiness import NotReady, wait_until_ready
+
+    try:
+        wait_until_ready(args.url, args.timeout)
+    except NotReady as exc:
+        print(f"picky-mock: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -250,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "wait":
+            return _wait(args)
     except ConfigError as exc:
         print(f"picky-mock: error: {exc}", file=sys.stderr)
         return 2

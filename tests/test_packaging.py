@@ -1,11 +1,18 @@
 """Packaging: the wheel and the sdist carry the schemas and ``py.typed``, and an installed wheel,
-away from the checkout, imports from its own site-packages, finds its schemas there, and serves."""
+away from the checkout, imports from its own site-packages, finds its schemas there, and serves.
+
+The virtual environments made here are plain ones (no ``--system-site-packages``): each installs
+the wheel's dependencies itself, from the same index a user's pip reads, so the tests pass or fail
+as a newcomer's install does, whatever the Python running pytest happens to have.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -15,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 from pushing import ROOT, expect_success, push_body
+
+import picky_mock
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +39,21 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
 
 def _outside_env(venv: Path) -> dict[str, str]:
     """An environment for the venv: no PYTHONPATH or PICKY_MOCK_*, the venv first on PATH."""
-    import os
-
     dropped = ("PYTHONPATH", "PYTHONHOME")
     env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("PICKY_MOCK_")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["VIRTUAL_ENV"] = str(venv)
     return env
+
+
+def _fresh_venv(venv: Path) -> Path:
+    """A new virtual environment with pip and nothing else; returns its Python."""
+    _run([sys.executable, "-m", "venv", str(venv)], cwd=venv.parent)
+    return venv / "bin" / "python"
+
+
+def _version_of(wheel: Path) -> str:
+    return wheel.name.split("-")[1]
 
 
 def _build_wheel(source: Path, out: Path) -> Path:
@@ -60,19 +77,43 @@ def _check_wheel(wheel: Path) -> None:
     assert re.search(r"picky_mock\s*=\s*picky_mock\.plugin", text), "the pytest11 entry point"
 
 
-def test_wheel_installed_outside_the_checkout_imports_and_serves(tmp_path):
-    assert not tmp_path.resolve().is_relative_to(ROOT)
-    out = tmp_path / "dist"
-    out.mkdir()
-    wheel = _build_wheel(ROOT, out)
-    _check_wheel(wheel)
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    built = _build_wheel(ROOT, out)
+    _check_wheel(built)
+    assert _version_of(built) == picky_mock.__version__, "the wheel's version is the package's"
+    return built
 
+
+def _serves(script: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """``script serve`` starts on a free port, answers a push, and stops with status 0 on SIGTERM."""
+    process = subprocess.Popen(
+        [*script, "serve", "--port", "0", "--log-level", "warning"],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = re.search(r"(http://\S+?)/api/v2/push", line)
+        assert url, f"no URL in {line!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
+        with httpx.Client(base_url=url.group(1), timeout=30, follow_redirects=False) as client:
+            reply = expect_success(client.post("/api/v2/push", json=push_body()), recipients=1)
+            assert reply["push_id"] == "7478630"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_wheel_installed_outside_the_checkout_imports_and_serves(tmp_path, wheel):
+    assert not tmp_path.resolve().is_relative_to(ROOT)
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], cwd=tmp_path)
-    python = venv / "bin" / "python"
+    python = _fresh_venv(venv)
     env = _outside_env(venv)
-    _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed", str(wheel)],
-         cwd=tmp_path, env=env)
+    _run([str(python), "-m", "pip", "install", "-q", str(wheel)], cwd=tmp_path, env=env)
 
     probe = (
         "import json, picky_mock, picky_mock.contract as c; "
@@ -91,23 +132,65 @@ def test_wheel_installed_outside_the_checkout_imports_and_serves(tmp_path):
 
     script = venv / "bin" / "picky-mock"
     assert script.is_file()
-    process = subprocess.Popen(
-        [str(script), "serve", "--port", "0", "--log-level", "warning"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    version = _run([str(script), "--version"], cwd=tmp_path, env=env).stdout
+    assert version == f"picky-mock {_version_of(wheel)}\n"
+    _serves([str(script)], tmp_path, env)
+
+    # The strategies need the 'hypothesis' extra: without it the import fails on the missing
+    # module (and says so); with it, they import and draw a valid push body.
+    strategies = "import picky_mock.strategies"
+    missing = subprocess.run([str(python), "-c", strategies], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=BUILD_TIMEOUT)
+    assert missing.returncode == 1 and "hypothesis" in missing.stderr, missing.stderr
+    _run([str(python), "-m", "pip", "install", "-q", f"picky-mock[hypothesis] @ {wheel.as_uri()}"], cwd=tmp_path,
+         env=env)
+    _run([str(python), "-c", strategies], cwd=tmp_path, env=env)
+
+
+def _pipx_env(tmp_path: Path) -> dict[str, str]:
+    """pipx confined to ``tmp_path``: its venvs, its commands and its man pages, none in the user's home."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV") and not k.startswith("PICKY_MOCK_")}
+    env.update(
+        PIPX_HOME=str(tmp_path / "pipx-home"),
+        PIPX_BIN_DIR=str(tmp_path / "pipx-bin"),
+        PIPX_MAN_DIR=str(tmp_path / "pipx-man"),
+        PIPX_DEFAULT_PYTHON=sys.executable,
+        USE_EMOJI="0",
     )
-    try:
-        line = process.stdout.readline()
-        url = re.search(r"(http://\S+?)/api/v2/push", line)
-        assert url, f"no URL in {line!r}"
-        with httpx.Client(base_url=url.group(1), timeout=30, follow_redirects=False) as client:
-            reply = expect_success(client.post("/api/v2/push", json=push_body()), recipients=1)
-            assert reply["push_id"] == "7478630"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+    return env
+
+
+def test_pipx_install_of_the_wheel_gives_a_working_command(tmp_path, wheel):
+    env = _pipx_env(tmp_path)
+    _run([sys.executable, "-m", "pipx", "install", str(wheel)], cwd=tmp_path, env=env)
+    script = tmp_path / "pipx-bin" / "picky-mock"
+    assert script.is_file()
+    resolved = script.resolve()
+    assert resolved.is_relative_to((tmp_path / "pipx-home").resolve()), resolved
+    assert _run([str(script), "--version"], cwd=tmp_path, env=env).stdout == f"picky-mock {_version_of(wheel)}\n"
+    _serves([str(script)], tmp_path, env)
+
+    # The CI recipe of a project in another language, with this command first on PATH.
+    recipe = ROOT / "examples" / "ci" / "with-picky-mock.sh"
+    tests = ROOT / "examples" / "ci" / "project-tests.sh"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    recipe_env = {**env, "PATH": f"{script.parent}{os.pathsep}{env['PATH']}", "PICKY_MOCK_PORT": str(port)}
+    check = f'test "$(command -v picky-mock)" = "{script}" && sh "{tests}"'
+    done = _run(["sh", str(recipe), "sh", "-c", check], cwd=tmp_path, env=recipe_env)
+    assert "project-tests: all 3 checks passed" in done.stdout
+
+    _run([sys.executable, "-m", "pipx", "uninstall", "picky-mock"], cwd=tmp_path, env=env)
+    assert not script.exists()
+
+
+def test_pipx_run_from_the_project_path_serves(tmp_path, wheel):
+    env = _pipx_env(tmp_path)
+    pipx_run = [sys.executable, "-m", "pipx", "run", "--spec", str(ROOT), "picky-mock"]
+    assert _run([*pipx_run, "--version"], cwd=tmp_path, env=env).stdout == f"picky-mock {_version_of(wheel)}\n"
+    _serves(pipx_run, tmp_path, env)  # the second run reuses pipx's cached venv
 
 
 def _build_sdist(out: Path) -> Path:
