@@ -31,7 +31,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
-from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action, FaultRule
+from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action
 from .journal import pack_headers
 from .wire import client_gone, write_answer
 
@@ -490,10 +490,9 @@ def _starlette_app(backend: Backend) -> Starlette:
             spec = await _admin_json(request)
             specs = spec if isinstance(spec, list) else [spec]
             try:
-                rules = [FaultRule.from_dict(item) for item in specs]
+                added = backend.faults.extend(specs)
             except ConfigError as exc:
                 return _json({"error": str(exc)}, 400)
-            added = backend.faults.extend(rules)
             return _json({"added": [rule.to_json() for rule in added]}, 201)
         return _json({"seed": backend.faults.seed, "rules": [rule.to_json() for rule in backend.faults.rules]})
 

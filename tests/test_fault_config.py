@@ -166,7 +166,7 @@ BAD_CLI = [
     (["--fault", '{"action": "explode"}'], "unknown action 'explode'"),
     (["--fault", '{"action": "api_error"}'], "api_error needs a status"),
     (["--fault", '{"action": "reset", "probability": 2}'], "probability must be between 0 and 1"),
-    (["--fault", '{"action": "reset", "number_pattern": "("}'], "not a regular expression"),
+    (["--fault", '{"action": "reset", "number_pattern": "("}'], "is refused: missing )"),
     (["--fault", '{"action": "reset", "colour": 1}'], "unknown key(s) colour"),
     (["--rate-limit", "0"], "per_minute must be >= 1"),
 ]
