@@ -32,6 +32,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .backend import Backend, Incoming, Outcome
 from .errors import ConfigError
 from .faults import BODILESS_STATUSES, HANG_CAP_SECONDS, Action
+from .guard import AdminGuard
 from .journal import pack_headers
 from .wire import client_gone, write_answer
 
@@ -388,9 +389,11 @@ class PickyApp:
                 )
 
 
-def create_app(backend: Backend | None = None) -> PickyApp:
-    """The ASGI app over ``backend`` (a fresh one with default settings when not given)."""
-    return PickyApp(backend)
+def create_app(backend: Backend | None = None) -> AdminGuard:
+    """The ASGI app over ``backend`` (a fresh one with default settings when not given), behind
+    the admin API's protection (:mod:`picky_mock.guard`)."""
+    app = PickyApp(backend)
+    return AdminGuard(app, app.backend.settings)
 
 
 def _starlette_app(backend: Backend) -> Starlette:

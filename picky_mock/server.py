@@ -26,6 +26,7 @@ from .app import PUSH_PATHS, create_app
 from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
+from .guard import GuardPolicy, admin_headers
 from .logs import configure_logging
 
 __all__ = ["ServerThread", "bind", "serve"]
@@ -164,6 +165,12 @@ class ServerThread:
         self._sock: socket.socket | None = None
         self._failure: BaseException | None = None
         self.url = ""
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The headers an HTTP call to the admin API sends (the token when one is set, and the
+        ``X-Picky-Admin`` marker an admin POST needs)."""
+        return admin_headers(self.settings.admin_token)
 
     @property
     def push_url(self) -> str:
