@@ -21,17 +21,23 @@ from collections.abc import Iterator
 from types import TracebackType
 
 import uvicorn
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from .app import PUSH_PATHS, create_app
 from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
 from .guard import GuardPolicy, admin_headers
+from .watchdog import ConnectionLimits, watched
 from .logs import configure_logging
 
 __all__ = ["ServerThread", "bind", "serve"]
 
 log = logging.getLogger("picky_mock")
+
+MAX_HEADER_BYTES = 64 * 1024
+"""Bytes of one request's headers (h11's own default is 16 KiB; httptools has no bound of its own)."""
 
 
 def _loop() -> str:
@@ -67,11 +73,18 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
+def limits_of(settings: Settings) -> ConnectionLimits:
+    """The connection limits a server with ``settings`` enforces (:mod:`picky_mock.watchdog`)."""
+    return ConnectionLimits(settings.header_timeout, settings.max_connections, MAX_HEADER_BYTES)
+
+
+def _config(backend: Backend, settings: Settings, limits: ConnectionLimits) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(backend),
         loop=_loop(),
-        http=_http(),
+        http=watched(import_from_string(HTTP_PROTOCOLS[_http()]), limits),
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # call_later takes a float
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         lifespan="off",
         access_log=settings.access_log,
         log_config=None,
@@ -123,7 +136,9 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
     if announce:
         print(f"picky-mock {settings.mode} mode serving {url}{PUSH_PATHS[0]}", flush=True)
         print(f"  also {', '.join(PUSH_PATHS[1:])}; admin {url}/_picky/health", flush=True)
-    server = _ForegroundServer(_config(backend, settings))
+    for warning in GuardPolicy(settings).warnings():
+        log.warning("%s", warning)
+    server = _ForegroundServer(_config(backend, settings, limits_of(settings)))
     try:
         server.run(sockets=[sock])
     finally:
@@ -160,6 +175,8 @@ class ServerThread:
         self.settings = base.with_options(host=host, port=port)
         self.backend = backend or Backend(self.settings)
         self.startup_timeout = startup_timeout
+        self.connections = limits_of(self.settings)
+        """The open connections and the limits they are under."""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -189,7 +206,7 @@ class ServerThread:
             return self
         self._sock = bind(self.settings.host, self.settings.port)
         self.url = _url(self._sock)
-        self._server = uvicorn.Server(_config(self.backend, self.settings))
+        self._server = uvicorn.Server(_config(self.backend, self.settings, self.connections))
         self._thread = threading.Thread(target=self._run, name=f"picky-mock {self.url}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout
