@@ -185,8 +185,12 @@ def parse_document(document: bytes | None) -> Any:
         value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant, parse_int=json_int)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except (ValueError, RecursionError):
-        raise InvalidRequest(f"the body is not valid JSON: {first_error}") from None
+    except RecursionError:
+        raise InvalidRequest("the body is not valid JSON: nesting too deep (arrays and objects within each other)") from None
+    except ValueError as exc:
+        # orjson reports an exhausted nesting stack as "failed to allocate memory": say what it is
+        detail = str(exc) if "allocate" in first_error else first_error
+        raise InvalidRequest(f"the body is not valid JSON: {detail}") from None
     if _has_lone_surrogate(value):
         raise InvalidRequest("the body is not valid JSON: a \\u escape names a lone UTF-16 surrogate") from None
     return value
@@ -875,12 +879,22 @@ def _push_facts(body: Any) -> str:
         if isinstance(channel, (int, str)):
             shown = repr(channel)[:22]  # one line
         else:
-            shown = str(channel)[:22] if isinstance(channel, LongInteger) else type(channel).__name__
+            shown = str(channel)[:22] if isinstance(channel, LongInteger) else _short_json(channel)
         facts += f"channel={shown} "
     data = body.get("data")
     if isinstance(data, list):
         facts += f"recipients={len(data)} "
     return facts
+
+
+def _short_json(value: Any) -> str:
+    """A list, an object or null as the JSON it was sent as, cut to one short line (a log line
+    says ``channel=[1,2]``, not the Python type's name)."""
+    try:
+        text = orjson.dumps(value, default=str)
+    except TypeError:  # an integer beyond 64 bits inside
+        return type(value).__name__
+    return text[:22].decode("utf-8", "replace")
 
 
 def _number_text(item: Any) -> str:

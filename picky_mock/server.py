@@ -29,8 +29,8 @@ from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
 from .guard import GuardPolicy, admin_headers
-from .watchdog import ConnectionLimits, watched
 from .logs import configure_logging
+from .watchdog import ConnectionLimits, watched
 
 __all__ = ["ServerThread", "bind", "serve"]
 

@@ -26,7 +26,7 @@ def server():
 
 def _request(body: bytes, path: str = "/api/v2/push", *, version: str = "1.1", extra: str = "") -> bytes:
     head = (
-        f"POST {path} HTTP/{version}\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/{version}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n{extra}\r\n"
     )
     return head.encode() + body
@@ -109,7 +109,7 @@ def test_push_answers_bypass_asgi_send_admin_answers_do_not(server, monkeypatch)
     monkeypatch.setattr(wire._Cycle, "send", counting)
     _exchange(server.url, CASES["success"])
     assert sent == Counter()
-    _exchange(server.url, b"GET /_picky/health HTTP/1.1\r\nHost: test\r\n\r\n")
+    _exchange(server.url, b"GET /_picky/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert sent == Counter({"http.response.start": 1, "http.response.body": 1})
 
 
