@@ -186,7 +186,8 @@ def parse_document(document: bytes | None) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except RecursionError:
-        raise InvalidRequest("the body is not valid JSON: nesting too deep (arrays and objects within each other)") from None
+        too_deep = "the body is not valid JSON: nesting too deep (arrays or objects within each other)"
+        raise InvalidRequest(too_deep) from None
     except ValueError as exc:
         # orjson reports an exhausted nesting stack as "failed to allocate memory": say what it is
         detail = str(exc) if "allocate" in first_error else first_error
