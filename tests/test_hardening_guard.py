@@ -100,7 +100,9 @@ def test_dns_rebinding_is_refused_on_every_path(picky_server, host):
         assert "--allowed-host" in answer.json()["error"]
 
 
-@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8080", "app.localhost", "127.0.0.1", "127.1.2.3:9", "[::1]:80"])
+@pytest.mark.parametrize(
+    "host", ["localhost", "LOCALHOST:8080", "app.localhost", "127.0.0.1", "127.1.2.3:9", "[::1]:80"]
+)
 def test_loopback_names_are_allowed(picky_server, host):
     assert httpx.get(picky_server.url + "/_picky/health", headers={"Host": host}).status_code == 200
 
