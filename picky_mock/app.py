@@ -263,8 +263,8 @@ def _whole_number(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None or value == "":
         return None
-    if not (value.isascii() and value.isdigit()):
-        raise _AdminError(f"query parameter {name}={value!r}: expected a whole number")
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise _AdminError(f"query parameter {name}={value[:40]!r}: expected a whole number of at most 18 digits")
     return int(value)
 
 

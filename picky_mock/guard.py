@@ -17,7 +17,8 @@ Safe by default, as WireMock's admin authentication and Mailpit's UI/API authent
   only state-changing method a page can send without a CORS preflight) needs a JSON content type,
   an ``X-Picky-Admin`` header or the token header: none of these is a "simple" request, so a page
   on another origin cannot send it. No CORS header is ever sent, so no preflight succeeds.
-* **Bounded admin bodies**: at most :data:`ADMIN_BODY_LIMIT` bytes (else 413).
+* **Bounded admin input**: bodies of at most :data:`ADMIN_BODY_LIMIT` bytes (else 413), paths of
+  at most :data:`MAX_ADMIN_PATH` characters (else 414).
 
 The emulated API (push, check-balance) stays as open as the real one: only the Host check applies.
 In-process ASGI transports (httpx's ``ASGITransport``) pass the Host check: their ``server`` is
@@ -54,6 +55,8 @@ ADMIN_PREFIX = "/_picky"
 HEALTH_PATH = "/_picky/health"
 ADMIN_BODY_LIMIT = 8 * 1024 * 1024
 """Bytes of an admin request's body (a list of 10,000 fault rules is about 1 MiB)."""
+MAX_ADMIN_PATH = 2048
+"""Characters of an admin path (an account token is at most 1,024; a rule id, a few digits)."""
 ADMIN_TOKEN_HEADER = "x-picky-admin-token"
 ADMIN_CSRF_HEADER = "x-picky-admin"
 _HOST_CACHE = 256
@@ -191,6 +194,9 @@ class AdminGuard:
         )
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send, host: bytes) -> None:
+        if len(scope["path"]) > MAX_ADMIN_PATH:
+            await _send(send, _error(414, f"an admin path is at most {MAX_ADMIN_PATH} characters"))
+            return
         refusal = self._admin_refusal(scope, host)
         if refusal is not None:
             await _send(send, refusal)
