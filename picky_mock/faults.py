@@ -93,6 +93,11 @@ MAX_COUNT = 10**12
 """``times``, ``nth`` and ``after``: more than any run makes requests."""
 PATTERN_MEMORY = 1024 * 1024
 """Bytes one compiled pattern may take (RE2's ``max_mem``): beyond it the pattern is refused."""
+MAX_PROGRAM_SIZE = 100
+"""RE2 program size of one pattern. Matching is linear in the text, times this size in the worst
+case: ``^55119[0-9]{8}$`` is 20; ``(.*a){12}`` is 136, refused (it took 110 ms on 100,000 characters)."""
+MAX_PROGRAM_TOTAL = 20_000
+"""The program sizes of every pattern in a book together: each push searches their union once."""
 
 _REASONS = {
     429: "Too Many Requests",
@@ -202,13 +207,27 @@ def compile_pattern(name: str, pattern: str) -> Any:
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise ConfigError(f"fault: {name} is longer than {MAX_PATTERN_LENGTH} characters")
     try:
-        return re2.compile(pattern, _PATTERN_OPTIONS)
+        compiled = re2.compile(pattern, _PATTERN_OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ConfigError(
             f"fault: {name} {pattern!r} is refused: {reason} (patterns are RE2 expressions, matched in linear "
             "time: no backreferences, no lookaround)"
         ) from None
+    if compiled.programsize > MAX_PROGRAM_SIZE:
+        raise ConfigError(
+            f"fault: {name} {pattern!r} is refused: too complex (RE2 program size {compiled.programsize}, at most "
+            f"{MAX_PROGRAM_SIZE}); write fewer repetitions or alternatives"
+        )
+    return compiled
+
+
+def _program_size(rule: FaultRule) -> int:
+    return sum(
+        _compiled(pattern).programsize
+        for pattern in (rule.when.number_pattern, rule.when.text_pattern)
+        if pattern is not None
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -763,6 +782,12 @@ class FaultBook:
                 raise ConfigError(
                     f"fault: {len(current)} rules in force, {len(given)} more would pass the limit of {MAX_RULES} "
                     "(DELETE /_picky/faults clears them)"
+                )
+            total = sum(_program_size(rule) for rule in (*current, *given))
+            if total > MAX_PROGRAM_TOTAL:
+                raise ConfigError(
+                    f"fault: the patterns of the rules together are too complex (RE2 program size {total}, at most "
+                    f"{MAX_PROGRAM_TOTAL}): use number or number_prefix rules, which cost nothing to match"
                 )
             added = [replace(rule, id=next(self._ids), seen=0, hits=0) for rule in given]
             if added:

@@ -174,14 +174,24 @@ CATASTROPHIC = ["(a+)+$", "(a|a)*b", "(a|aa)+$", "([a-z]+)*!", "(x+x+)+y", "(\\d
 
 @pytest.mark.parametrize("pattern", CATASTROPHIC)
 def test_a_catastrophic_pattern_does_not_stall_a_push(client, pattern):
-    assert client.post(
-        "/_picky/faults", json={"action": "api_error", "status": 403, "text_pattern": pattern}
-    ).is_success
-    text = "a" * 5000 + "!"
+    added = client.post("/_picky/faults", json={"action": "api_error", "status": 403, "text_pattern": pattern})
+    if added.status_code == 400:  # refused as too complex: fine, as long as it says so
+        assert "too complex" in added.json()["error"]
+        return
+    assert added.status_code == 201
+    text = "a" * 100_000 + "!"
     started = time.perf_counter()
     answer = client.post("/api/v2/push", json=push_body(text=text))
     assert answer.status_code == 200
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_pattern_too_complex_is_refused_and_so_is_a_union_too_large(client):
+    answer = client.post("/_picky/faults", json={"action": "reset", "text_pattern": "(.*a){12}"})
+    assert answer.status_code == 400 and "too complex" in answer.json()["error"]
+    rules = [{"action": "reset", "number_pattern": f"^55{i:05d}[0-9]{{6}}$"} for i in range(3000)]
+    answer = client.post("/_picky/faults", json=rules)
+    assert answer.status_code == 400 and "together are too complex" in answer.json()["error"]
 
 
 @pytest.mark.parametrize("pattern", ["(a)\\1", "(?=a)a", "(?<!a)b", "((a{100}){100}){100}"])
