@@ -235,3 +235,25 @@ def test_a_rule_from_dict_refuses_oversize_strings():
 def test_an_admin_error_is_json_with_a_hint(client):
     answer = httpx.post(client.base_url.join("/_picky/faults"), content=b"{", headers={"X-Picky-Admin": "1"})
     assert answer.status_code == 400 and answer.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (b'{"token": "t", "application": 1, "globalmessage": "hi", "data": [], "data": [{"number": "%s"}]}', "'data'"),
+        (
+            b'{"token": "t", "application": 1, "globalmessage": "hi", "data": [{"number": "1", "number": "%s"}]}',
+            "'number'",
+        ),
+    ],
+)
+def test_duplicate_keys_get_a_quirk_note(client, picky_server, raw, key):
+    answer = client.post("/api/v2/push", content=raw % number(1).encode(), headers={"Content-Type": "application/json"})
+    assert answer.json()["status"] == 100
+    [entry] = picky_server.requests[-1:]
+    assert any("duplicate JSON keys" in note and key in note for note in entry.notes)
+
+
+def test_no_duplicate_note_for_a_colon_inside_a_string(client, picky_server):
+    client.post("/api/v2/push", json=push_body(text='say "a": b'))
+    assert not any("duplicate" in note for note in picky_server.requests[-1].notes)
