@@ -40,12 +40,11 @@ def _served(url: str) -> bool:
 
 
 def test_connections_that_send_nothing_are_closed_after_the_header_timeout():
-    with ServerThread(Settings(header_timeout=0.5, log_level="warning")) as server:
+    with ServerThread(Settings(header_timeout=1.5, log_level="warning")) as server:
         idle = [_connect(server.url) for _ in range(50)]
+        assert not _closed(idle[-1], 0.05)  # not before the timeout
         assert _served(server.url)
-        time.sleep(0.1)
-        assert not _closed(idle[0], 0.05)  # not before the timeout
-        assert all(_closed(sock, 2.0) for sock in idle)
+        assert all(_closed(sock, 4.0) for sock in idle)
         assert server.connections.closed_idle >= 50
         assert _served(server.url)
         for sock in idle:
@@ -83,12 +82,12 @@ def test_a_later_request_on_a_kept_alive_connection_has_the_same_deadline():
 
 
 def test_a_keep_alive_connection_idle_between_requests_is_uvicorns_to_close():
-    with ServerThread(Settings(header_timeout=0.3, keep_alive_timeout=2, log_level="warning")) as server:
+    with ServerThread(Settings(header_timeout=1.0, keep_alive_timeout=5, log_level="warning")) as server:
         sock = _connect(server.url)
         for _ in range(2):
             sock.sendall(b"GET /_picky/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert b"200 OK" in sock.recv(65536)
-            time.sleep(0.6)  # longer than the header timeout, shorter than keep-alive
+            time.sleep(1.3)  # longer than the header timeout, shorter than keep-alive
         sock.close()
 
 
@@ -124,14 +123,14 @@ def test_the_connection_cap_keeps_room_for_a_real_client():
 
 def test_a_hung_request_outlives_the_header_timeout():
     """The deadline is for headers only: a fault that holds an answer is not cut short."""
-    with ServerThread(Settings(header_timeout=0.3, log_level="warning")) as server:
-        server.backend.faults.add({"action": "latency", "seconds": 1.0})
+    with ServerThread(Settings(header_timeout=1.0, log_level="warning")) as server:
+        server.backend.faults.add({"action": "latency", "seconds": 1.5})
         assert _served(server.url)
 
 
 def test_a_dribbled_answer_is_not_cut_short_by_the_header_timeout():
-    with ServerThread(Settings(header_timeout=0.2, log_level="warning")) as server:
-        server.backend.faults.add({"action": "dribble", "seconds": 0.3, "chunk": 64})
+    with ServerThread(Settings(header_timeout=1.0, log_level="warning")) as server:
+        server.backend.faults.add({"action": "dribble", "seconds": 1.2, "chunk": 100})
         answer = httpx.post(server.url + "/api/v2/push", json=push_body(), timeout=30)
         assert answer.json()["status"] == 100
 
