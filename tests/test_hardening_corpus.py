@@ -168,3 +168,35 @@ def test_bytes_the_parser_refuses_get_no_traceback(server, raw):
     assert not answer.startswith(b"HTTP/1.1 5")
     assert server.backend.take_server_errors() == []
     assert httpx.get(server.url + "/_picky/health").status_code == 200
+
+
+def test_64_concurrent_clients_get_contiguous_ids_a_complete_journal_and_exact_credits():
+    import threading
+    from decimal import Decimal
+
+    workers, each = 64, 5
+    with ServerThread(Settings(log_level="critical")) as server:
+        server.backend.accounts.set("t", balance="100")
+        answers: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        def work(index: int) -> None:
+            with httpx.Client(timeout=60) as client:
+                for i in range(each):
+                    body = push_body(f"55119{index:04d}{i:04d}", token="t")
+                    answer = client.post(server.push_url, json=body).json()
+                    with lock:
+                        answers.append(answer)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        total = workers * each
+        push_ids = sorted(int(a["push_id"]) for a in answers)
+        msg_ids = sorted(int(a["data"][0]["msg_id"]) for a in answers)
+        assert push_ids == list(range(push_ids[0], push_ids[0] + total))
+        assert msg_ids == list(range(msg_ids[0], msg_ids[0] + total))
+        assert len(server.backend.journal.pushes()) == total
+        assert server.backend.accounts.balance("t") == Decimal("100") - Decimal("0.005") * total
