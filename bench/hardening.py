@@ -162,11 +162,14 @@ def patterns() -> None:
     served = Served()
     try:
         with httpx.Client(timeout=60, headers=ADMIN) as client:
-            for pattern in ["(a+)+$", "(a|a)*b", "(a|aa)+$", "(.*a){12}"]:
+            for pattern in ["(a+)+$", "(a|a)*b", "(a|aa)+$", "([a-z]+)*!", "(.*a){8}", "[ab]*a[ab]{40}!", "(.*a){12}"]:
                 client.delete(served.url + "/_picky/faults")
-                client.post(
+                added = client.post(
                     served.url + "/_picky/faults", json={"action": "api_error", "status": 403, "text_pattern": pattern}
                 )
+                if added.status_code != 201:
+                    print(f"pattern {pattern!r}: {added.status_code} {added.json()['error'][:100]}")
+                    continue
                 timings = []
                 for length in (26, 1000, 100_000):
                     text = "a" * length + "!"
