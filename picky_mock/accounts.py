@@ -31,12 +31,22 @@ from typing import Any
 from .errors import ConfigError
 from .pricing import parse_amount
 
-__all__ = ["OFFICIAL_CHANNELS", "Account", "AccountBook", "RateLimit"]
+__all__ = ["MAX_ACCOUNTS", "MAX_SESSIONS", "OFFICIAL_CHANNELS", "Account", "AccountBook", "RateLimit"]
 
 #: WhatsApp Official (8), Cloud API (101), Business API / Official Managed (121).
 OFFICIAL_CHANNELS = frozenset({8, 101, 121})
 #: [ours] The balance check-balance reports for an account without a configured balance.
 UNLIMITED_BALANCE_REPORTED = Decimal("999999")
+MAX_ACCOUNTS = 10_000
+"""Accounts one server holds: a test suite needs a handful; a runaway loop is refused, not kept."""
+MAX_SESSIONS = 100_000
+"""Open 24-hour windows one server holds (expired ones are dropped to make room)."""
+MAX_TOKEN_LENGTH = 1024
+"""An account's token, in characters."""
+MAX_SESSION_HOURS = 87_600.0
+"""Ten years: a session longer than this is no window (negative hours close it at once)."""
+MAX_PER_MINUTE = 1_000_000
+"""The highest rate limit (the docs say 90 a minute)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,8 @@ class RateLimit:
     def __post_init__(self) -> None:
         if self.per_minute < 1:
             raise ConfigError("rate_limit: per_minute must be >= 1")
+        if self.per_minute > MAX_PER_MINUTE:
+            raise ConfigError(f"rate_limit: per_minute must be at most {MAX_PER_MINUTE}, not {self.per_minute}")
         if self.action not in ("429", "drop"):
             raise ConfigError('rate_limit: action must be "429" or "drop"')
 
@@ -132,10 +144,14 @@ class AccountBook:
             if not isinstance(spec, Mapping):
                 raise ConfigError(f"accounts: [accounts.{token}] must be a table")
             self._initial.accounts[str(token)] = Account.from_dict(str(token), spec)
+            if len(self._initial.accounts) > MAX_ACCOUNTS:
+                raise ConfigError(f"accounts: more than {MAX_ACCOUNTS} accounts")
             for number in _numbers(f"accounts.{token}.sessions", spec.get("sessions")):
                 self._initial.sessions[number] = float("inf")
         for number in _numbers("sessions", sessions):
             self._initial.sessions[number] = float("inf")
+        if len(self._initial.sessions) > MAX_SESSIONS:
+            raise ConfigError(f"sessions: more than {MAX_SESSIONS} open sessions")
         if rate_limit is not None:
             self._initial.rate_limit = _rate_limit(rate_limit)
         self._state = _State()
@@ -167,8 +183,14 @@ class AccountBook:
         """Create or change the account of ``token`` (keys as in the config file; ``sessions``
         opens the 24-hour window of those numbers)."""
         sessions = _numbers("sessions", spec.pop("sessions", None))
+        if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
+            raise ConfigError(f"an account's token is 1 to {MAX_TOKEN_LENGTH} characters, not blank")
         with self._lock:
             current = self._state.accounts.get(token)
+            if current is None and len(self._state.accounts) >= MAX_ACCOUNTS:
+                raise ConfigError(
+                    f"{MAX_ACCOUNTS} accounts already: the limit (DELETE /_picky/accounts or reset to start over)"
+                )
             base = current.to_json() if current else {}
             base.pop("token", None)
             base.update(spec)
@@ -198,8 +220,22 @@ class AccountBook:
         """The number wrote in: free text may be sent to it for ``hours``."""
         if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours != hours:
             raise ConfigError(f"session hours must be a number, not {hours!r}")
+        if not -MAX_SESSION_HOURS <= hours <= MAX_SESSION_HOURS:
+            raise ConfigError(
+                f"session hours must be from -{MAX_SESSION_HOURS:g} to {MAX_SESSION_HOURS:g}, not {hours!r}"
+            )
+        key = str(number)
+        if not key or len(key) > MAX_TOKEN_LENGTH:
+            raise ConfigError(f"a session's number is 1 to {MAX_TOKEN_LENGTH} characters")
         with self._lock:
-            self._state.sessions[str(number)] = time.time() + hours * 3600.0
+            sessions = self._state.sessions
+            if key not in sessions and len(sessions) >= MAX_SESSIONS:
+                now = time.time()
+                for expired in [n for n, until in sessions.items() if until <= now]:
+                    del sessions[expired]
+                if len(sessions) >= MAX_SESSIONS:
+                    raise ConfigError(f"{MAX_SESSIONS} sessions open already: the limit (close some, or reset)")
+            sessions[key] = time.time() + hours * 3600.0
 
     def close_session(self, number: str) -> None:
         with self._lock:

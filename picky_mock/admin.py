@@ -24,7 +24,6 @@ from starlette.routing import Route
 from .api import ADMIN_PREFIX
 from .backend import Backend
 from .errors import ConfigError
-from .faults import FaultRule
 from .journal import DEFAULT_PAGE, MAX_PAGE, Entry, Query
 
 __all__ = ["ADMIN_METHODS", "ROUTES", "AdminRequestError", "not_found"]
@@ -96,7 +95,7 @@ def _whole_number(query: Mapping[str, str], name: str) -> int | None:
     if value is None or value == "":
         return None
     if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise AdminRequestError(f"query parameter {name}={value!r}: expected a whole number")
+        raise AdminRequestError(f"query parameter {name}={value[:40]!r}: expected a whole number of at most 18 digits")
     return int(value)
 
 
@@ -220,10 +219,9 @@ async def faults(request: Request) -> Response:
         spec = await _body_json(request)
         specs = spec if isinstance(spec, list) else [spec]
         try:
-            rules = [FaultRule.from_dict(item) for item in specs]
+            added = book.extend(specs)
         except ConfigError as exc:
             return _json({"error": str(exc)}, 400)
-        added = book.extend(rules)
         return _json({"added": [rule.to_json() for rule in added]}, 201)
     return _json({"seed": book.seed, "rules": [rule.to_json() for rule in book.rules]})
 

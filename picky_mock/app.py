@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from . import admin
 from .api import ADMIN_PREFIX, BALANCE_PATHS, PUSH_PATHS, ApiRoutes, unknown_path
 from .backend import Backend
+from .guard import AdminGuard
 from .transport import CONNECTION_PATH, InProcessFault, answer_connection_check
 
 __all__ = ["ADMIN_PREFIX", "BALANCE_PATHS", "PUSH_PATHS", "InProcessFault", "PickyApp", "create_app"]
@@ -58,6 +59,8 @@ class PickyApp:
         await self.starlette(scope, receive, send)
 
 
-def create_app(backend: Backend | None = None) -> PickyApp:
-    """The ASGI app over ``backend`` (a fresh one with default settings when not given)."""
-    return PickyApp(backend)
+def create_app(backend: Backend | None = None) -> AdminGuard:
+    """The ASGI app over ``backend`` (a fresh one with default settings when not given), behind
+    the admin API's protection (:mod:`picky_mock.guard`)."""
+    app = PickyApp(backend)
+    return AdminGuard(app, app.backend.settings)

@@ -210,8 +210,13 @@ def parse_document(document: bytes | None, source: str = "body") -> Any:
         value = json.loads(document.decode("utf-8"), parse_constant=_refuse_constant, parse_int=json_int)
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"{where} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except (ValueError, RecursionError):
-        raise InvalidRequest(f"{where} is not valid JSON: {first_error}") from None
+    except RecursionError:
+        too_deep = "nesting too deep (arrays or objects within each other)"
+        raise InvalidRequest(f"{where} is not valid JSON: {too_deep}") from None
+    except ValueError as exc:
+        # orjson reports an exhausted nesting stack as "failed to allocate memory": say what it is
+        detail = str(exc) if "allocate" in first_error else first_error
+        raise InvalidRequest(f"{where} is not valid JSON: {detail}") from None
     if _has_lone_surrogate(value):
         raise InvalidRequest(f"{where} is not valid JSON: a \\u escape names a lone UTF-16 surrogate") from None
     return value
@@ -239,6 +244,34 @@ def _compressed(incoming: Incoming) -> InvalidRequest | None:
             encoding = value.strip()[:40]
             return InvalidRequest(f"the body came with Content-Encoding: {encoding}, not decoded: send plain JSON")
     return None
+
+
+def _duplicate_keys(document: bytes | None, body: Any) -> list[str]:
+    """The keys a JSON object of ``document`` repeats (``{"data": [], "data": [...]}``: the parser
+    keeps the last). Cheap unless there may be some: the ``":`` in the document are counted (in C)
+    against the keys of the body and of its ``data[]`` items, and only a surplus (repeated keys,
+    deeper objects, or ``":`` inside a string) pays for a second, exact parse."""
+    if document is None or type(body) is not dict:
+        return []
+    data = body.get("data")
+    keys = len(body) + (sum(len(item) for item in data if type(item) is dict) if type(data) is list else 0)
+    if document.count(b'":') + document.count(b'" :') <= keys:
+        return []
+    found: dict[str, None] = {}
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                found[key] = None
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(document.removeprefix(_BOM).decode("utf-8"), object_pairs_hook=pairs, parse_int=json_int)
+    except (ValueError, RecursionError):
+        return []
+    return [repr(key) for key in found]
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -393,6 +426,9 @@ class Backend:
                 raise parse_error
             if incoming.source != "body":
                 notes.append(f"quirk: the JSON document came in the '{incoming.source}' data field")
+            duplicates = _duplicate_keys(incoming.document, body)
+            if duplicates:
+                notes.append("quirk: duplicate JSON keys, the last of each read: " + ", ".join(duplicates))
             if not self.contract.is_valid("request", body):
                 body, violations = self._judge_invalid(body, notes)
             accounts = self.accounts
@@ -916,12 +952,22 @@ def _push_facts(body: Any) -> str:
         if isinstance(channel, (int, str)):
             shown = repr(channel)[:22]  # one line
         else:
-            shown = str(channel)[:22] if isinstance(channel, LongInteger) else type(channel).__name__
+            shown = str(channel)[:22] if isinstance(channel, LongInteger) else _short_json(channel)
         facts += f"channel={shown} "
     data = body.get("data")
     if isinstance(data, list):
         facts += f"recipients={len(data)} "
     return facts
+
+
+def _short_json(value: Any) -> str:
+    """A list, an object or null as the JSON it was sent as, cut to one short line (a log line
+    says ``channel=[1,2]``, not the Python type's name)."""
+    try:
+        text = orjson.dumps(value, default=str)
+    except TypeError:  # an integer beyond 64 bits inside
+        return type(value).__name__
+    return text[:22].decode("utf-8", "replace")
 
 
 def _fault_specs(value: Any) -> list[Mapping[str, Any]]:

@@ -25,7 +25,16 @@ __all__ = ["main"]
 EPILOG_SERVE = """\
 environment variables (overridden by options, override the config file):
   PICKY_MOCK_HOST, PICKY_MOCK_PORT, PICKY_MOCK_MODE, PICKY_MOCK_LOG_LEVEL,
-  PICKY_MOCK_CONFIG, PICKY_MOCK_RETENTION, PICKY_MOCK_MAX_BODY_BYTES
+  PICKY_MOCK_CONFIG, PICKY_MOCK_RETENTION, PICKY_MOCK_MAX_BODY_BYTES, PICKY_MOCK_ADMIN_TOKEN,
+  PICKY_MOCK_ADMIN_OPEN, PICKY_MOCK_ALLOWED_HOSTS (comma-separated), PICKY_MOCK_HEADER_TIMEOUT,
+  PICKY_MOCK_KEEP_ALIVE_TIMEOUT, PICKY_MOCK_MAX_CONNECTIONS
+
+admin API protection: a Host allow-list on every path (loopback names, the bound address,
+--allowed-host); admin calls need the token when one is set (Authorization: Bearer TOKEN or
+X-Picky-Admin-Token: TOKEN), are locked beyond loopback without one unless --admin-open, refuse
+a foreign Origin, and an admin POST needs Content-Type: application/json or X-Picky-Admin: 1.
+bounds: admin bodies 8 MiB; 10,000 fault rules; 10,000 accounts; 100,000 sessions; request
+headers 64 KiB.
 
 push paths: POST /api/v2/push, /app/api/v2/push, /beta/api/v2/push
 admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state,
@@ -69,11 +78,49 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--access-log", action="store_true", default=None, help="also log every HTTP request (uvicorn's access log)"
     )
-    serve.add_argument("--retention", type=int, help="requests kept in the journal (default 10000, at most 10000000)")
+    serve.add_argument("--retention", type=int, help="requests kept in the journal (default 10000; 1 to 10,000,000)")
     serve.add_argument(
         "--journal-bytes", type=int, help="memory the journal may hold, estimated (default 512 MiB, 1 MiB to 1 TiB)"
     )
-    serve.add_argument("--max-body-bytes", type=int, help="larger bodies get HTTP 413 (default 64 MiB)")
+    serve.add_argument(
+        "--max-body-bytes", type=int, help="larger bodies get HTTP 413 (default 64 MiB; 1 byte to 1 GiB)"
+    )
+    serve.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require this token on the admin API (/_picky/*, health excepted) as 'Authorization: Bearer TOKEN' "
+        "or 'X-Picky-Admin-Token: TOKEN' (8 to 256 characters; default none)",
+    )
+    serve.add_argument(
+        "--admin-open",
+        action="store_true",
+        default=None,
+        help="serve the admin API without a token even when bound beyond loopback (a warning at start)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        metavar="NAME",
+        action="append",
+        help="also accept this Host name (repeatable; '*': any), besides loopback names and the bound address",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer (default 30; 0.1 to 3600)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close an idle keep-alive connection after this (default 5; 0.1 to 3600)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="connections served at once; past it the oldest idle one is closed (default 1000; 1 to 65536)",
+    )
     serve.add_argument(
         "--fault",
         metavar="JSON",
@@ -192,6 +239,12 @@ def _serve(args: argparse.Namespace) -> int:
         retention=args.retention,
         journal_bytes=args.journal_bytes,
         max_body_bytes=args.max_body_bytes,
+        admin_token=args.admin_token,
+        admin_open=args.admin_open,
+        allowed_hosts=None if args.allowed_host is None else (*base.allowed_hosts, *args.allowed_host),
+        header_timeout=args.header_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_connections=args.max_connections,
     )
     from .server import serve  # uvicorn is imported only to serve, once the settings are known good
 

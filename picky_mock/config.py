@@ -12,6 +12,12 @@ A config file looks like this (every key optional)::
     port = 8080
     log_level = "info"
     access_log = false
+    admin_token = "s3cret"     # required by the admin API (always when set; see picky_mock.guard)
+    admin_open = false         # true: no token needed even when bound beyond loopback (warned)
+    allowed_hosts = ["mock.internal"]  # Host names accepted besides loopback and the bound address
+    header_timeout = 30.0      # seconds a request's headers may take to arrive
+    keep_alive_timeout = 5.0   # seconds an idle keep-alive connection stays open
+    max_connections = 1000     # concurrent connections (the oldest idle one makes room)
 
     [ids]
     push_id_start = 7478630    # the docs' sample values
@@ -24,6 +30,7 @@ A config file looks like this (every key optional)::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -41,11 +48,42 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["MODES", "Settings", "load_settings", "read_config_file"]
+__all__ = ["BOUNDS", "MODES", "Settings", "check_bound", "load_settings", "read_config_file"]
 
 MODES = ("strict", "lenient")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 Mode = Literal["strict", "lenient"]
+
+#: Settings field -> (lowest, highest) value accepted: every number a server is configured with
+#: has a range, so that a typo (``--retention 99999999999999999999``) is one clear line at start,
+#: not a failure later.
+BOUNDS: dict[str, tuple[int | float, int | float]] = {
+    "port": (0, 65535),
+    "push_id_start": (1, 10**15),
+    "msg_id_start": (1, 10**15),
+    "retention": (1, 10_000_000),
+    "journal_bytes": (1024 * 1024, 1 << 40),
+    "max_body_bytes": (1, 1024**3),
+    "header_timeout": (0.1, 3600.0),
+    "keep_alive_timeout": (0.1, 3600.0),
+    "max_connections": (1, 65536),
+}
+_FLOATS = frozenset({"header_timeout", "keep_alive_timeout"})
+MAX_ALLOWED_HOSTS = 256
+"""Entries of ``allowed_hosts`` (each at most 253 characters, a DNS name's limit)."""
+
+
+def check_bound(name: str, value: Any, where: str = "") -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a number of the kind and within the range
+    :data:`BOUNDS` gives ``name``; the message names ``where`` (a file, a variable) when given."""
+    low, high = BOUNDS[name]
+    label = f"{where}: {name}" if where else name
+    whole = name not in _FLOATS
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{label} must be {kind} from {low:,} to {high:,}, not {value!r}")
+    if (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high:
+        raise ConfigError(f"{label} must be from {low:,} to {high:,}, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +102,18 @@ class Settings:
     journal_bytes: int = 512 * 1024 * 1024
     """The memory the journal may hold, estimated: past it, its oldest entries are dropped."""
     max_body_bytes: int = 64 * 1024 * 1024
+    admin_token: str | None = None
+    """The token the admin API requires (``Authorization: Bearer`` or ``X-Picky-Admin-Token``)."""
+    admin_open: bool = False
+    """Serve the admin API without a token even when bound beyond loopback (a warning at start)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names accepted besides loopback names and the bound address (``"*"``: any)."""
+    header_timeout: float = 30.0
+    """Seconds a connection may take to send a request's headers (idle ones included)."""
+    keep_alive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open after an answer."""
+    max_connections: int = 1000
+    """Connections served at once; past it the oldest one still waiting for headers is closed."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Config sections that other parts of picky-mock read: ``accounts``, ``faults``, ``rate_limit``,
     ``sessions`` and ``seed`` (see :class:`~picky_mock.backend.Backend`)."""
@@ -73,12 +123,27 @@ class Settings:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port must be 0 to 65535, not {self.port}")
-        for name in ("push_id_start", "msg_id_start", "retention", "max_body_bytes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be a positive integer, not {getattr(self, name)}")
+        for name in BOUNDS:
+            check_bound(name, getattr(self, name))
         check_bounds(self.retention, self.journal_bytes)
+        if self.admin_token is not None and (
+            not isinstance(self.admin_token, str)
+            or not 8 <= len(self.admin_token) <= 256
+            or not self.admin_token.isprintable()
+            or not self.admin_token.isascii()
+            or " " in self.admin_token
+        ):
+            raise ConfigError("admin_token must be 8 to 256 printable ASCII characters without spaces")
+        if isinstance(self.allowed_hosts, str):
+            object.__setattr__(self, "allowed_hosts", tuple(h for h in self.allowed_hosts.split(",") if h.strip()))
+        hosts = self.allowed_hosts
+        if (
+            not isinstance(hosts, (tuple, list))
+            or len(hosts) > MAX_ALLOWED_HOSTS
+            or not all(isinstance(h, str) and 0 < len(h.strip()) <= 253 for h in hosts)
+        ):
+            raise ConfigError(f"allowed_hosts must be a list of at most {MAX_ALLOWED_HOSTS} host names")
+        object.__setattr__(self, "allowed_hosts", tuple(h.strip().lower() for h in hosts))
         PriceTable(self.prices)  # raises ConfigError on a bad price
 
     def with_options(self, **options: Any) -> Settings:
@@ -96,6 +161,12 @@ _FILE_KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("server", "port"): ("port", int),
     ("server", "log_level"): ("log_level", str),
     ("server", "access_log"): ("access_log", bool),
+    ("server", "admin_token"): ("admin_token", str),
+    ("server", "admin_open"): ("admin_open", bool),
+    ("server", "allowed_hosts"): ("allowed_hosts", list),
+    ("server", "header_timeout"): ("header_timeout", float),
+    ("server", "keep_alive_timeout"): ("keep_alive_timeout", float),
+    ("server", "max_connections"): ("max_connections", int),
     ("ids", "push_id_start"): ("push_id_start", int),
     ("ids", "msg_id_start"): ("msg_id_start", int),
 }
@@ -110,6 +181,12 @@ _ENV = {
     "PICKY_MOCK_RETENTION": ("retention", int),
     "PICKY_MOCK_JOURNAL_BYTES": ("journal_bytes", int),
     "PICKY_MOCK_MAX_BODY_BYTES": ("max_body_bytes", int),
+    "PICKY_MOCK_ADMIN_TOKEN": ("admin_token", str),
+    "PICKY_MOCK_ADMIN_OPEN": ("admin_open", bool),
+    "PICKY_MOCK_ALLOWED_HOSTS": ("allowed_hosts", list),
+    "PICKY_MOCK_HEADER_TIMEOUT": ("header_timeout", float),
+    "PICKY_MOCK_KEEP_ALIVE_TIMEOUT": ("keep_alive_timeout", float),
+    "PICKY_MOCK_MAX_CONNECTIONS": ("max_connections", int),
 }
 CONFIG_ENV = "PICKY_MOCK_CONFIG"
 
@@ -123,8 +200,18 @@ def _typed(where: str, value: Any, kind: type, field_name: str = "") -> Any:
     elif kind is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,30}", value.strip()):
             return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and re.fullmatch(r"[0-9]{1,10}(\.[0-9]{1,10})?", value.strip()):
+            return float(value)
+    elif kind is list:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
     elif isinstance(value, str):
         return value.lower() if field_name in ("mode", "log_level") else value
     raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
@@ -164,9 +251,46 @@ def read_config_file(path: Path) -> dict[str, Any]:
             names = ["mode", "retention", "journal_bytes", "max_body_bytes", "[server]", "[ids]", "[prices]"]
             names += [f"[{s}]" for s in EXTRA_SECTIONS]
             raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(names)})")
+    for name, value in values.items():
+        if name in BOUNDS:
+            check_bound(name, value, str(path))
+    if "prices" in values:
+        try:
+            PriceTable(values["prices"])
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     if extra:
+        check_sections(path, extra)
         values["extra"] = extra
     return values
+
+
+def check_sections(path: Path, extra: Mapping[str, Any]) -> None:
+    """Check the sections other parts of picky-mock read, so that a mistake names the file and,
+    for a ``[[faults]]`` entry, which one (its number from 1, and its name when it has one)."""
+    from .accounts import AccountBook  # here: they import this module's neighbours, not this one
+    from .faults import MAX_RULES, FaultRule
+
+    faults = extra.get("faults")
+    if faults is not None:
+        if not isinstance(faults, list):
+            raise ConfigError(f"{path}: faults must be an array of tables ([[faults]] in TOML)")
+        if len(faults) > MAX_RULES:
+            raise ConfigError(f"{path}: {len(faults)} [[faults]] entries, more than the limit of {MAX_RULES}")
+        for number, spec in enumerate(faults, 1):
+            name = spec.get("name") if isinstance(spec, Mapping) else None
+            label = f"[[faults]] #{number}" + (f" ({name!r})" if isinstance(name, str) else "")
+            try:
+                FaultRule.from_dict(spec)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {label}: {str(exc).removeprefix('fault: ')}") from None
+    seed = extra.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
+        raise ConfigError(f"{path}: seed must be a whole number from 0 to 2^64-1, not {seed!r}")
+    try:
+        AccountBook(extra.get("accounts"), extra.get("rate_limit"), extra.get("sessions"))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def load_settings(
@@ -188,6 +312,8 @@ def load_settings(
             choices = {"mode": MODES, "log_level": LOG_LEVELS}.get(field_name)
             if choices and values[field_name] not in choices:
                 raise ConfigError(f"{name}={env[name]!r}: must be one of {', '.join(choices)}")
+            if field_name in BOUNDS:
+                check_bound(field_name, values[field_name], name)
     values.update({k: v for k, v in options.items() if v is not None})
     known = {f.name for f in fields(Settings)}
     unknown = set(values) - known

@@ -6,6 +6,16 @@ HTTP error, latency, a hang, a broken transport, the ``text/html`` label quirk, 
 whose answer is lost) and a frequency (the n-th matching request, the next N, after N, always, or
 with a probability drawn from the seeded generator of the :class:`FaultBook`).
 
+Patterns (``number_pattern``, ``text_pattern``) are RE2 expressions (the ``google-re2`` bindings),
+which match in time linear in the text whatever the pattern: ``(a+)+$`` cannot stall the server.
+RE2 has no backreferences and no lookaround; a pattern that uses them, or that compiles to more
+than :data:`PATTERN_MEMORY` bytes, is refused with the reason.
+
+Bounds: at most :data:`MAX_RULES` rules in a book, :data:`MAX_PATTERN_LENGTH` characters in a
+pattern, :data:`MAX_TEXT_LENGTH` in any other string option or criterion, :data:`MAX_FAULT_BODY`
+in an ``http_error`` body and :data:`MAX_HEADERS` extra headers. Adding a list of rules builds the
+index once, so it takes time linear in the list.
+
 Rules are indexed by their most selective criterion (exact number, number prefix, token, channel,
 path), so a hundred rules that match nothing cost a few dictionary look-ups per request, not a
 hundred predicate calls. Rules with only a pattern, a text or no criterion at all are tried in
@@ -28,11 +38,14 @@ from dataclasses import MISSING, dataclass, field, replace
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import re2
+
 from .errors import STATUS_MESSAGES, ConfigError
 from .recipients import body_recipients, body_texts, channel_of
 
 __all__ = [
     "ACTIONS",
+    "MAX_RULES",
     "NOT_FIRED",
     "Action",
     "Facts",
@@ -63,6 +76,31 @@ AFTER_JUDGING = frozenset({"truncate", "malformed", "dribble", "html_label", "an
 HANG_CAP_SECONDS = 300.0
 """The longest any fault holds a request: a hang, a latency, a dribble's pause."""
 BODILESS_STATUSES = frozenset({204, 304})
+MAX_RULES = 10_000
+"""Rules in one book: more is refused (the 10,001st rule of a test suite is a runaway loop)."""
+MAX_PATTERN_LENGTH = 1_000
+"""Characters in a ``number_pattern`` or ``text_pattern``."""
+MAX_TEXT_LENGTH = 4_096
+"""Characters in any other string of a rule (a criterion, a message, a name, a header)."""
+MAX_FAULT_BODY = 1024 * 1024
+"""Characters in an ``http_error`` body."""
+MAX_HEADERS = 64
+"""Extra headers of an ``http_error``."""
+MAX_CHUNK = 1024 * 1024
+"""A dribble's chunk, in bytes."""
+MAX_RETRY_AFTER = 86_400
+"""An ``http_error``'s ``Retry-After``, in seconds (a day)."""
+MAX_COUNT = 10**12
+"""``times``, ``nth`` and ``after``: more than any run makes requests."""
+PATTERN_MEMORY = 1024 * 1024
+"""Bytes one compiled pattern may take (RE2's ``max_mem``): beyond it the pattern is refused."""
+MAX_PROGRAM_SIZE = 100
+"""RE2 program size of one pattern. Matching is linear in the text (RE2's DFA, about 1 ms per
+100,000 characters); a pattern whose DFA blows up (``[ab]*a[ab]{40}!``) falls back to RE2's NFA,
+linear in the text times this size (measured: 70 to 90 ms per 100,000 characters at 47 to 87).
+``^55119[0-9]{8}$`` is 20; ``(.*a){12}`` is 112, refused."""
+MAX_PROGRAM_TOTAL = 20_000
+"""The program sizes of every pattern in a book together: each push searches their union once."""
 
 class Fired(NamedTuple):
     """The rules that fired on one request, and the latency they drew."""
@@ -104,16 +142,56 @@ def facts_of(path: str, body: Any) -> Facts:
     return Facts(path, token if type(token) is str else None, channel, body_recipients(body), tuple(body_texts(body)))
 
 
+def _re2_options(max_mem: int) -> Any:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is our error message, not a line on stderr
+    options.max_mem = max_mem
+    options.never_capture = True  # a yes or no is all a rule needs: no submatch pass over the text
+    return options
+
+
+_PATTERN_OPTIONS = _re2_options(PATTERN_MEMORY)
+_FILTER_OPTIONS = _re2_options(64 * 1024 * 1024)  # the union of up to MAX_RULES patterns
+
+
+def compile_pattern(name: str, pattern: str) -> Any:
+    """``pattern`` compiled by RE2 (linear-time matching), or :class:`ConfigError` saying why not."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ConfigError(f"fault: {name} is longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        compiled = re2.compile(pattern, _PATTERN_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ConfigError(
+            f"fault: {name} {pattern!r} is refused: {reason} (patterns are RE2 expressions, matched in linear "
+            "time: no backreferences, no lookaround)"
+        ) from None
+    if compiled.programsize > MAX_PROGRAM_SIZE:
+        raise ConfigError(
+            f"fault: {name} {pattern!r} is refused: too complex (RE2 program size {compiled.programsize}, at most "
+            f"{MAX_PROGRAM_SIZE}); write fewer repetitions or alternatives"
+        )
+    return compiled
+
+
+def _program_size(rule: FaultRule) -> int:
+    return sum(
+        _compiled(pattern).programsize
+        for pattern in (rule.when.number_pattern, rule.when.text_pattern)
+        if pattern is not None
+    )
+
+
 @lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> Any:
+    return compile_pattern("pattern", pattern)
 
 
-def _any_of(patterns: Iterable[str]) -> re.Pattern[str] | None:
-    """One regex that matches where any of ``patterns`` does: a prefilter, so that a request no
-    pattern rule matches costs one search, not one per rule."""
+def _any_of(patterns: Iterable[str]) -> Any:
+    """One RE2 expression that matches where any of ``patterns`` does: a prefilter, so that a
+    request no pattern rule matches costs one search, not one per rule."""
     alternatives = [f"(?:{p})" for p in patterns]
-    return re.compile("|".join(alternatives)) if alternatives else None
+    return re2.compile("|".join(alternatives), _FILTER_OPTIONS) if alternatives else None
 
 
 @dataclass(frozen=True)
@@ -135,15 +213,16 @@ class When:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ConfigError(f"fault: {name} must be a non-empty string, not {value!r}")
-        if self.channel is not None and (isinstance(self.channel, bool) or not isinstance(self.channel, int)):
-            raise ConfigError(f"fault: channel must be a whole number, not {self.channel!r}")
+            if value is not None and "pattern" not in name and len(value) > MAX_TEXT_LENGTH:
+                raise ConfigError(f"fault: {name} is longer than {MAX_TEXT_LENGTH} characters")
+        if self.channel is not None and (
+            isinstance(self.channel, bool) or not isinstance(self.channel, int) or not 0 <= self.channel < 2**31
+        ):
+            raise ConfigError(f"fault: channel must be a whole number from 0 to 2^31-1, not {self.channel!r}")
         for name in ("number_pattern", "text_pattern"):
             pattern = getattr(self, name)
             if pattern is not None:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ConfigError(f"fault: {name} {pattern!r} is not a regular expression: {exc}") from None
+                compile_pattern(name, pattern)
 
     def holds(self, facts: Facts) -> bool:
         if self.path is not None and facts.path.rstrip("/") != self.path.rstrip("/"):
@@ -200,8 +279,6 @@ class Action:
     """dribble: bytes per chunk."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
-            raise ConfigError(f"fault: chunk must be a whole number of bytes >= 1, not {self.chunk!r}")
         if self.kind not in ACTIONS:
             raise ConfigError(f"fault: unknown action {self.kind!r} (known: {', '.join(ACTIONS)})")
         allowed = _ACTION_OPTIONS.get(self.kind, frozenset())
@@ -210,32 +287,13 @@ class Action:
         if stray:
             takes = ", ".join(sorted(allowed)) or "none"
             raise ConfigError(f"fault: {self.kind} takes no option {', '.join(stray)} (its options: {takes})")
-        status = self.status
-        if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
-            raise ConfigError(f"fault: status must be a whole number, not {status!r}")
-        for name in ("seconds", "low", "high", "median", "sigma"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise ConfigError(f"fault: {self.kind} {name} must be a number, not {value!r}")
-            limit = _SIGMA_CAP if name == "sigma" else HANG_CAP_SECONDS
-            if value is not None and not 0 <= value <= limit:
-                raise ConfigError(f"fault: {self.kind} {name} must be 0 to {limit:g}, not {value!r}")
-        if self.body is not None and not isinstance(self.body, str):
-            raise ConfigError(f"fault: body must be a string, not {self.body!r}")
-        if not isinstance(self.headers, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) and _latin1(k) and _latin1(v) and k.strip()
-            for k, v in self.headers.items()
-        ):
-            raise ConfigError(f"fault: headers must map header names to latin-1 strings, not {self.headers!r}")
-        if self.message is not None and not isinstance(self.message, str):
-            raise ConfigError(f"fault: message must be a string, not {self.message!r}")
-        retry_after = self.retry_after
-        if retry_after is not None and (
-            isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0
-        ):
-            raise ConfigError(f"fault: retry_after must be whole seconds >= 0, not {self.retry_after!r}")
-        if self.kind in ("api_error", "http_error") and self.status is None:
-            raise ConfigError(f"fault: {self.kind} needs a status")
+        for name in given:  # one table says what each option accepts
+            check, expected = _OPTION_CHECKS[name]
+            if not check(getattr(self, name)):
+                raise ConfigError(f"fault: {self.kind} {name} must be {expected}, not {getattr(self, name)!r}")
+        for name in _REQUIRED.get(self.kind, ()):
+            if getattr(self, name) is None:
+                raise ConfigError(f"fault: {self.kind} needs a {name}")
         if self.kind == "http_error" and self.status is not None:
             if not 200 <= self.status <= 599:  # 1xx are not answers: the client would wait for the real one
                 raise ConfigError(f"fault: HTTP status {self.status} is not a final answer (200 to 599)")
@@ -295,6 +353,52 @@ _ACTION_DEFAULTS = {  # every option and its default (``headers``: an empty mapp
 }
 _SIGMA_CAP = 10.0
 """A log-normal shape beyond this is no tail but noise (sigma 10: the 99th percentile is 10^10 times the median)."""
+
+
+def _whole(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda value: type(value) is int and low <= value <= high
+
+
+def _number(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda value: type(value) in (int, float) and low <= value <= high
+
+
+def _text(limit: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and len(value) <= limit
+
+
+def _headers(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and len(value) <= MAX_HEADERS
+        and all(
+            isinstance(k, str)
+            and isinstance(v, str)
+            and _latin1(k)
+            and _latin1(v)
+            and k.strip()
+            and len(k) + len(v) <= MAX_TEXT_LENGTH
+            for k, v in value.items()
+        )
+    )
+
+
+_SECONDS = (_number(0, HANG_CAP_SECONDS), f"a number of seconds from 0 to {HANG_CAP_SECONDS:g}")
+_OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "status": (_whole(0, 999_999), "a whole number"),
+    "message": (_text(MAX_TEXT_LENGTH), f"a string of at most {MAX_TEXT_LENGTH} characters"),
+    "body": (_text(MAX_FAULT_BODY), f"a string of at most {MAX_FAULT_BODY} characters"),
+    "headers": (_headers, f"at most {MAX_HEADERS} header names mapped to latin-1 strings"),
+    "retry_after": (_whole(0, MAX_RETRY_AFTER), f"whole seconds from 0 to {MAX_RETRY_AFTER}"),
+    "seconds": _SECONDS,
+    "low": _SECONDS,
+    "high": _SECONDS,
+    "median": _SECONDS,
+    "sigma": (_number(0, _SIGMA_CAP), f"a number from 0 to {_SIGMA_CAP:g}"),
+    "chunk": (_whole(1, MAX_CHUNK), f"a whole number of bytes from 1 to {MAX_CHUNK}"),
+}
+"""Each option of :class:`Action`: the check its value passes, and what the error says it must be."""
+_REQUIRED = {"api_error": ("status",), "http_error": ("status",)}
 _EXP_CAP = 50.0
 """``math.exp`` of more overflows soon after; e^50 times any median is past the cap anyway."""
 
@@ -331,9 +435,12 @@ class FaultRule:
         for attr in ("times", "nth", "after"):
             value = getattr(self, attr)
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < (0 if attr == "after" else 1)
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not (0 if attr == "after" else 1) <= value <= MAX_COUNT
             ):
-                raise ConfigError(f"fault: {attr} must be a whole number >= {0 if attr == 'after' else 1}")
+                low = 0 if attr == "after" else 1
+                raise ConfigError(f"fault: {attr} must be a whole number from {low} to {MAX_COUNT}, not {value!r}")
         if self.probability is not None and (
             isinstance(self.probability, bool)
             or not isinstance(self.probability, (int, float))
@@ -375,8 +482,8 @@ class FaultRule:
                     raise ConfigError(f"fault: {key} must be a string, not {value!r}")
                 when_spec[key] = str(value)
         name = spec.get("name")
-        if name is not None and not isinstance(name, str):
-            raise ConfigError(f"fault: name must be a string, not {name!r}")
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_TEXT_LENGTH):
+            raise ConfigError(f"fault: name must be a string of at most {MAX_TEXT_LENGTH} characters, not {name!r}")
         if "channel" in when_spec and when_spec["channel"] is not None:
             when_spec["channel"] = _int("channel", when_spec["channel"])
         options = {k: v for k, v in spec.items() if k in _ACTION_FIELDS}
@@ -433,7 +540,11 @@ class FaultRule:
 
 
 def _int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not re.fullmatch(r"[0-9]+", str(value).strip()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or not re.fullmatch(r"[0-9]{1,9}", str(value).strip())
+    ):
         raise ConfigError(f"fault: {name} must be a whole number, not {value!r}")
     return int(value)
 
@@ -478,7 +589,7 @@ class _Index:
         self.prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
         self.number_filter = _any_of(str(r.when.number_pattern) for r in self.number_patterns)
         self.text_filter = _any_of(
-            re.escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in self.texts
+            re2.escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in self.texts
         )
         self.may_fire = self._quick_check()
         """``may_fire(path, body)``: False when no rule can hold for the request (its facts need not
@@ -501,7 +612,7 @@ class _Index:
             channels[channel] = channels[str(channel)] = rules
         numbers = self.by_number
         number_search = _any_of(
-            [f"^{re.escape(prefix)}" for prefix in self.by_prefix]
+            [f"^{re2.escape(prefix)}" for prefix in self.by_prefix]
             + [str(r.when.number_pattern) for r in self.number_patterns]
         )
         text_search = self.text_filter
@@ -581,6 +692,8 @@ class FaultBook:
     """The rules of one server and the seeded generator they draw from. Thread-safe."""
 
     def __init__(self, seed: int | None = None) -> None:
+        if seed is not None and not 0 <= seed < 2**64:
+            raise ConfigError(f"seed must be a whole number from 0 to 2^64-1, not {seed}")
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
@@ -609,15 +722,29 @@ class FaultBook:
 
     def add(self, rule: FaultRule | Mapping[str, Any]) -> FaultRule:
         """Add a rule (or its dict form); it gets the next id."""
-        if not isinstance(rule, FaultRule):
-            rule = FaultRule.from_dict(rule)
-        with self._lock:
-            rule = replace(rule, id=next(self._ids), seen=0, hits=0)
-            self._swap(_Index([*self._index.rules, rule]))
-        return rule
+        return self.extend([rule])[0]
 
     def extend(self, rules: Iterable[FaultRule | Mapping[str, Any]]) -> list[FaultRule]:
-        return [self.add(rule) for rule in rules]
+        """Add rules (or their dict forms), all or none, in time linear in their number: the index
+        is built once. Past :data:`MAX_RULES` in the book, :class:`ConfigError`."""
+        given = [rule if isinstance(rule, FaultRule) else FaultRule.from_dict(rule) for rule in rules]
+        with self._lock:
+            current = self._index.rules
+            if len(current) + len(given) > MAX_RULES:
+                raise ConfigError(
+                    f"fault: {len(current)} rules in force, {len(given)} more would pass the limit of {MAX_RULES} "
+                    "(DELETE /_picky/faults clears them)"
+                )
+            total = sum(_program_size(rule) for rule in (*current, *given))
+            if total > MAX_PROGRAM_TOTAL:
+                raise ConfigError(
+                    f"fault: the patterns of the rules together are too complex (RE2 program size {total}, at most "
+                    f"{MAX_PROGRAM_TOTAL}): use number or number_prefix rules, which cost nothing to match"
+                )
+            added = [replace(rule, id=next(self._ids), seen=0, hits=0) for rule in given]
+            if added:
+                self._swap(_Index([*current, *added]))
+        return added
 
     def remove(self, rule_id: int) -> bool:
         with self._lock:

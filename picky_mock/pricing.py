@@ -84,6 +84,8 @@ def parse_amount(where: str, value: object) -> Decimal:
         raise ConfigError(f"{where} = {value!r} is not a decimal number") from None
     if not amount.is_finite() or amount < 0:
         raise ConfigError(f"{where} = {value!r} must be a finite amount >= 0")
+    if amount and not -_MAX_DIGITS <= amount.adjusted() < _MAX_DIGITS:  # before any arithmetic can overflow
+        raise ConfigError(f"{where} = {value!r}: an amount has at most {_MAX_DIGITS} digits before and after the point")
     exact = amount.normalize()  # 0.0050000000000000000000 is 0.005
     if exact.adjusted() >= _MAX_DIGITS or (exact and exact.as_tuple().exponent < -_MAX_DIGITS):  # type: ignore[operator]
         raise ConfigError(f"{where} = {value!r}: an amount has at most {_MAX_DIGITS} digits before and after the point")

@@ -25,26 +25,27 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HttpToolsProtocol
-except ImportError:  # httptools is not installed: every connection is h11's
-    _HttpToolsProtocol = None  # type: ignore[assignment,misc]
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from .app import PUSH_PATHS, create_app
 from .backend import Backend
 from .config import Settings
 from .errors import ConfigError
+from .guard import GuardPolicy, admin_headers
 from .logs import configure_logging
 from .transport import check_connection
+from .watchdog import ConnectionLimits, watched
 
 __all__ = ["ServerThread", "bind", "serve"]
 
 log = logging.getLogger("picky_mock")
+
+MAX_HEADER_BYTES = 64 * 1024
+"""Bytes of one request's headers (h11's own default is 16 KiB; httptools has no bound of its own)."""
 
 
 def _loop() -> str:
@@ -64,22 +65,28 @@ class _UpgradeAwareProtocol(asyncio.Protocol):
     ``Connection: Upgrade``, tells its parser to skip the body and hands uvicorn the body's bytes
     as "the other protocol", which uvicorn drops: the app gets an empty body (httptools issue
     #124, uvicorn issue #2722, open in httptools 0.9 and uvicorn 0.55). h11 reads such a body as
-    any other. The choice is made once per connection, on its first header block, then asyncio's
-    ``set_protocol`` hands the transport over: nothing stands between the chosen protocol and
-    the socket afterwards. A client that sends ``Upgrade`` only on a later request of a
-    keep-alive connection still meets httptools; every client known to send it (the JDK's,
-    curl) sends it on the first request of each connection.
+    any other. The choice is made once per connection, on its first header block; afterwards
+    every event is handed to the chosen protocol (this object stays the transport's protocol, so
+    that a wrapper around it, :mod:`picky_mock.watchdog`, keeps seeing the connection). A client
+    that sends ``Upgrade`` only on a later request of a keep-alive connection still meets
+    httptools; every client known to send it (the JDK's, curl) sends it on the first request of
+    each connection.
     """
 
     def __init__(self, **protocol_arguments: Any) -> None:
         self._arguments = protocol_arguments  # uvicorn's, passed on as they came
-        self._transport: asyncio.Transport | None = None
+        self._transport: asyncio.BaseTransport | None = None
         self._head = b""
+        self._chosen: asyncio.Protocol | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is one without the subclass
+        self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        chosen = self._chosen
+        if chosen is not None:
+            chosen.data_received(data)
+            return
         head = self._head + data if self._head else data
         end = head.find(b"\r\n\r\n")
         if end < 0 and len(head) < _HEAD_LIMIT:
@@ -87,20 +94,35 @@ class _UpgradeAwareProtocol(asyncio.Protocol):
             return
         self._head = b""
         upgrade = _UPGRADE_HEADER.search(head, 0, end if end >= 0 else len(head)) is not None
-        chosen: asyncio.Protocol = (H11Protocol if upgrade or _HttpToolsProtocol is None else _HttpToolsProtocol)(
-            **self._arguments
-        )
-        transport = self._transport
-        assert transport is not None
-        chosen.connection_made(transport)
-        transport.set_protocol(chosen)
+        protocol_class = _protocol_class("h11" if upgrade else "httptools")
+        chosen = self._chosen = protocol_class(**self._arguments)
+        assert self._transport is not None
+        chosen.connection_made(self._transport)
         chosen.data_received(head)
 
     def eof_received(self) -> bool | None:
-        return None  # closed before its first request was whole: close the transport
+        if self._chosen is None:
+            return None  # closed before its first request was whole: close the transport
+        return self._chosen.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        if self._chosen is not None:
+            self._chosen.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._chosen is not None:
+            self._chosen.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._chosen is not None:
+            self._chosen.resume_writing()
+
+
+def _protocol_class(name: str) -> type[asyncio.Protocol]:
+    """uvicorn's protocol class for its documented ``http`` choice ``name`` (``h11``, ``httptools``)."""
+    protocol_class: type[asyncio.Protocol] = import_from_string(HTTP_PROTOCOLS[name])
+    return protocol_class
 
 
 class _DeclinedUpgradeNoise(logging.Filter):
@@ -121,7 +143,7 @@ def _quiet_declined_upgrades() -> None:
 
 def _http() -> type[asyncio.Protocol]:
     """httptools where installed, with h11 for the connections it would mishandle; else h11."""
-    return _UpgradeAwareProtocol if _HttpToolsProtocol is not None else H11Protocol
+    return _UpgradeAwareProtocol if importlib.util.find_spec("httptools") else _protocol_class("h11")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -149,12 +171,19 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _config(backend: Backend, settings: Settings) -> uvicorn.Config:
+def limits_of(settings: Settings) -> ConnectionLimits:
+    """The connection limits a server with ``settings`` enforces (:mod:`picky_mock.watchdog`)."""
+    return ConnectionLimits(settings.header_timeout, settings.max_connections, MAX_HEADER_BYTES)
+
+
+def _config(backend: Backend, settings: Settings, limits: ConnectionLimits) -> uvicorn.Config:
     _quiet_declined_upgrades()
     return uvicorn.Config(
         create_app(backend),
         loop=_loop(),
-        http=_http(),
+        http=watched(_http(), limits),
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # call_later takes a float
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         lifespan="off",
         access_log=settings.access_log,
         log_config=None,
@@ -206,7 +235,9 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
     if announce:
         print(f"picky-mock {settings.mode} mode serving {url}{PUSH_PATHS[0]}", flush=True)
         print(f"  also {', '.join(PUSH_PATHS[1:])}; admin {url}/_picky/health", flush=True)
-    server = _ForegroundServer(_config(backend, settings))
+    for warning in GuardPolicy(settings).warnings():
+        log.warning("%s", warning)
+    server = _ForegroundServer(_config(backend, settings, limits_of(settings)))
     failures: list[ConfigError] = []
     checker = threading.Thread(target=_check_when_started, args=(server, url, failures), daemon=True)
     checker.start()
@@ -265,11 +296,19 @@ class ServerThread:
         self.settings = base.with_options(host=host, port=port)
         self.backend = backend or Backend(self.settings)
         self.startup_timeout = startup_timeout
+        self.connections = limits_of(self.settings)
+        """The open connections and the limits they are under."""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._failure: BaseException | None = None
         self.url = ""
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """The headers an HTTP call to the admin API sends (the token when one is set, and the
+        ``X-Picky-Admin`` marker an admin POST needs)."""
+        return admin_headers(self.settings.admin_token)
 
     @property
     def push_url(self) -> str:
@@ -288,7 +327,7 @@ class ServerThread:
             return self
         self._sock = bind(self.settings.host, self.settings.port)
         self.url = _url(self._sock)
-        self._server = uvicorn.Server(_config(self.backend, self.settings))
+        self._server = uvicorn.Server(_config(self.backend, self.settings, self.connections))
         self._thread = threading.Thread(target=self._run, name=f"picky-mock {self.url}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout

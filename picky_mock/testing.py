@@ -145,6 +145,12 @@ class PickyServer:
         return self._server.push_urls
 
     @property
+    def admin_headers(self) -> dict[str, str]:
+        """The headers an HTTP call to the admin API (``/_picky/*``) sends: the admin token when the
+        server has one, and the ``X-Picky-Admin`` marker an admin POST needs (picky_mock.guard)."""
+        return self._server.admin_headers
+
+    @property
     def backend(self) -> Backend:
         return self._server.backend
 

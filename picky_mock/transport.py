@@ -99,7 +99,8 @@ def check_connection(url: str, timeout: float = 5.0) -> None:
     host = parts.hostname or "127.0.0.1"
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1" if host == "0.0.0.0" else "::1"
-    request = f"GET {CONNECTION_PATH} HTTP/1.1\r\nHost: picky-mock\r\nConnection: close\r\n\r\n".encode()
+    authority = f"[{host}]:{parts.port}" if ":" in host else f"{host}:{parts.port}"
+    request = f"GET {CONNECTION_PATH} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n".encode()
     answer = b""
     try:
         with socket.create_connection((host, parts.port or 80), timeout=timeout) as sock:

@@ -11,8 +11,18 @@ from pushing import TIMEOUT
 
 @pytest.fixture
 def client(picky_server: Any) -> Any:
-    """An httpx client on the session's picky-mock server, redirects never followed."""
-    with httpx.Client(base_url=picky_server.url, timeout=TIMEOUT, follow_redirects=False) as session:
+    """An httpx client on the session's picky-mock server, redirects never followed; its admin
+    calls (``/_picky/...``) carry the admin headers (the ``X-Picky-Admin`` marker an admin POST
+    needs), its API calls only what the test sends."""
+    admin = picky_server.admin_headers
+
+    def admin_headers(request: httpx.Request) -> None:
+        if request.url.path.startswith("/_picky"):
+            request.headers.update({k: v for k, v in admin.items() if k not in request.headers})
+
+    with httpx.Client(
+        base_url=picky_server.url, timeout=TIMEOUT, follow_redirects=False, event_hooks={"request": [admin_headers]}
+    ) as session:
         yield session
 
 

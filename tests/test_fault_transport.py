@@ -395,7 +395,7 @@ def test_latency_ends_quietly_when_a_pipelining_client_gives_up(caplog):
     try:
         server.backend.faults.add({"action": "latency", "seconds": 0.5, "times": 1})
         body = json.dumps(push_body()).encode()
-        request = b"POST /api/v2/push HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        request = b"POST /api/v2/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
         url = urlsplit(server.url)
         with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
             sock.sendall(request + request)
@@ -554,7 +554,7 @@ def test_stopping_the_server_while_a_fault_holds_a_request_closes_it_quietly(cap
         url = urlsplit(server.url)
         body = json.dumps(push_body()).encode()
         with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-            sock.sendall(b"POST /api/v2/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            sock.sendall(b"POST /api/v2/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
             deadline = time.monotonic() + 5
             while not server.backend.journal.snapshot() and time.monotonic() < deadline:
