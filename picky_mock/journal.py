@@ -406,7 +406,7 @@ def check_bounds(retention: int, max_bytes: int) -> None:
     """:class:`ConfigError`, naming the bound, unless a journal can keep ``retention`` entries
     and ``max_bytes`` of them."""
     if isinstance(retention, bool) or not isinstance(retention, int) or not 1 <= retention <= MAX_RETENTION:
-        raise ConfigError(f"retention must be a whole number from 1 to {MAX_RETENTION:,}, not {retention!r}")
+        raise ConfigError(f"retention must be from 1 to {MAX_RETENTION:,}, not {retention!r}")
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not MIN_MAX_BYTES <= max_bytes <= MAX_MAX_BYTES:
         raise ConfigError(
             f"journal_bytes (the journal's memory bound) must be a whole number from {MIN_MAX_BYTES:,} "

@@ -76,7 +76,8 @@ class _Transport:
         self._owner = owner
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._owner.answered()
+        if not _interim(data):
+            self._owner.answered()
         self._transport.write(data)
 
     def writelines(self, data: Any) -> None:
@@ -85,6 +86,11 @@ class _Transport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+def _interim(data: bytes | bytearray | memoryview) -> bool:
+    """Whether ``data`` is an interim ``100 Continue`` (the client's body still to come), not an answer."""
+    return bytes(data[:12]) in (b"HTTP/1.1 100", b"HTTP/1.0 100")
 
 
 class _Watched(asyncio.Protocol):

@@ -42,7 +42,7 @@ def _one_line_exit_2(result: subprocess.CompletedProcess[str], *fragments: str) 
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["--retention", "99999999999999999999"], "retention must be from 1 to 1,000,000"),
+        (["--retention", "99999999999999999999"], "retention must be from 1 to 10,000,000"),
         (["--retention", "0"], "retention"),
         (["--max-body-bytes", str(2**40)], "max_body_bytes"),
         (["--header-timeout", "nan"], "header_timeout"),

@@ -33,7 +33,7 @@ def fresh(server):
 
 def _request(body: bytes, path: str = "/api/v2/push", *, version: str = "1.1", extra: str = "") -> bytes:
     head = (
-        f"POST {path} HTTP/{version}\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/{version}\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n{extra}\r\n"
     )
     return head.encode() + body
@@ -130,7 +130,7 @@ def test_rate_limited_answer_says_when_to_retry(fresh):
 
 
 def test_wrong_method_is_405_with_allow(fresh):
-    (answer,), _ = _exchange(fresh.url, b"GET /api/v2/push HTTP/1.1\r\nHost: test\r\n\r\n")
+    (answer,), _ = _exchange(fresh.url, b"GET /api/v2/push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     status_line, headers, body = _parse(answer)
     assert status_line == b"HTTP/1.1 405 Method Not Allowed" and headers[b"allow"] == [b"POST"]
     assert json.loads(body)["status"] == 410

@@ -250,7 +250,7 @@ def _rejected(seq: int, *numbers: str, status: int = 406):
 
 @pytest.mark.parametrize("retention", [0, -1, MAX_RETENTION + 1, 99999999999999999999, True, 2.5, "10"])
 def test_retention_outside_its_range_is_refused_clearly(retention):
-    with pytest.raises(ConfigError, match=r"retention must be a whole number from 1 to 10,000,000"):
+    with pytest.raises(ConfigError, match=r"retention must be from 1 to 10,000,000"):
         Journal(retention)
 
 
@@ -442,7 +442,7 @@ def test_the_journal_bounds_are_settings_checked_at_start(tmp_path, capsys):
     """``--retention 99999999999999999999`` is one clear line at start, not a 500 later."""
     from picky_mock.cli import main
 
-    with pytest.raises(ConfigError, match="retention must be a whole number from 1 to 10,000,000"):
+    with pytest.raises(ConfigError, match="retention must be from 1 to 10,000,000"):
         Settings(retention=99999999999999999999)
     with pytest.raises(ConfigError, match="journal_bytes"):
         Settings(journal_bytes=10)
@@ -454,7 +454,7 @@ def test_the_journal_bounds_are_settings_checked_at_start(tmp_path, capsys):
     assert (loaded.retention, loaded.journal_bytes) == (50, 2097152)
     assert main(["serve", "--retention", "99999999999999999999"]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert "retention must be a whole number from 1 to 10,000,000" in line
+    assert "retention must be from 1 to 10,000,000" in line
 
 
 def test_a_walking_query_comes_in_steps_that_give_the_same_page():
