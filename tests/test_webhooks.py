@@ -1,0 +1,503 @@
+"""Webhooks: payload shapes against the schemas, and the dispatcher over real sockets (retries on the
+virtual clock, a hung receiver's isolation, the queue bound, order per message, in-process apps)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from picky_mock.clock import VirtualClock
+from picky_mock.errors import ConfigError
+from picky_mock.lifecycle import DeliveryFault, How, Ledger, Lifecycle, Report, State, TrackedMessage, Transition
+from picky_mock.webhooks import (
+    DEFAULT_RETRY_SCHEDULE,
+    Attempt,
+    Dispatcher,
+    EventReporter,
+    InstantReply,
+    NoReply,
+    WebhookUrlError,
+    check_url,
+    event_item,
+    event_payload,
+    incoming_payload,
+    message_type,
+    parse_instant_reply,
+)
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def schema(name: str) -> Any:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+
+
+def validate(document: Any, name: str) -> None:
+    jsonschema.Draft202012Validator(schema(name)).validate(document)
+
+
+# -- a real receiver ------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A threaded HTTP server on a real socket that records what it is POSTed and answers ``status``."""
+
+    def __init__(self, port: int = 0, *, status: int = 200, answer: bytes = b"ok") -> None:
+        self.status = status
+        self.answer = answer
+        self.received: list[tuple[str, bytes, dict[str, str]]] = []
+        self.arrived = threading.Condition()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                with owner.arrived:
+                    owner.received.append((self.path, body, dict(self.headers.items())))
+                    owner.arrived.notify_all()
+                self.send_response(owner.status)
+                self.send_header("Content-Length", str(len(owner.answer)))
+                self.end_headers()
+                self.wfile.write(owner.answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
+
+    def bodies(self) -> list[Any]:
+        return [json.loads(body) for _, body, _ in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hung() -> Iterator[str]:
+    """A receiver that accepts connections (the kernel does) and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def free_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(start=1_780_000_000.0)
+
+
+@pytest.fixture
+def dispatcher(clock: VirtualClock) -> Iterator[Dispatcher]:
+    with Dispatcher(clock, timeout=2.0) as running:
+        yield running
+
+
+# -- payloads -------------------------------------------------------------------------------------
+
+
+def tracked(**overrides: Any) -> TrackedMessage:
+    fields: dict[str, Any] = {
+        "msg_id": "9844217", "push_id": "7478630", "number": "5511999990000", "channel": 8, "token": "t",
+        "credit": "0.005", "text": "Olá, seu pedido saiu", "media": None, "reference_number": None,
+    }
+    fields.update(overrides)
+    return TrackedMessage(**fields)
+
+
+def transition(state: State, error_message: str = "") -> Transition:
+    return Transition(1, "9844217", "7478630", "5511999990000", state, State.SUBMITTED, 0.0, How.DEMAND,
+                      error_message)
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_event_payload_matches_the_schema_and_every_data_value_is_a_string(state: State) -> None:
+    message = tracked(media="https://cdn.test/a/photo.JPG?x=1", reference_number="order-77")
+    payload = event_payload("4242", [event_item(message, transition(state, "boom"))])
+    validate(payload, "event-webhook")
+    assert payload["project_id"] == "4242" and payload["event_id"] == 1
+    (item,) = payload["data"]
+    assert all(isinstance(value, str) for value in item.values())
+    assert item["status"] == str(int(state))
+    assert item["reference_number"] == "order-77"
+    assert item["message_type"] == "image" and item["channel_id"] == "8"
+    assert item["error_message"] == "boom"  # Official channel: filled
+    assert item["message"] == "Olá, seu pedido saiu"
+
+
+def test_event_item_leaves_out_what_the_contract_says_is_absent() -> None:
+    item = event_item(tracked(channel=2), transition(State.FAILED, "boom"))
+    assert "reference_number" not in item
+    assert item["error_message"] == ""  # phone automation: not filled
+    assert item["media"] == "" and item["message_type"] == "text" and item["error_code"] == ""
+    validate(event_payload("1", [item]), "event-webhook")
+    assert event_item(tracked(channel=919737001155), transition(State.FAILED, "x"))["error_message"] == "x"
+
+
+def test_the_event_schema_refuses_what_the_contract_forbids() -> None:
+    good = event_payload("1", [event_item(tracked(), transition(State.READ))])
+    for broken in (
+        {**good, "event_id": "1"},
+        {**good, "project_id": 1},
+        {**good, "data": [{**good["data"][0], "status": 3}]},
+        {**good, "data": [{**good["data"][0], "status": "6"}]},
+        {**good, "data": [{**good["data"][0], "message_type": "Text"}]},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validate(broken, "event-webhook")
+
+
+@pytest.mark.parametrize(
+    ("media", "word"),
+    [(None, "text"), ("https://x.test/v.mp4", "video"), ("https://x.test/v.ogg", "audio"),
+     ("https://x.test/file.pdf", "document"), ("https://x.test/noext", "document"), ("a.png", "image")],
+)
+def test_message_type_words(media: str | None, word: str) -> None:
+    assert message_type(media) == word
+
+
+def test_incoming_payload_encodes_the_text_and_matches_the_schema() -> None:
+    text = "Olá mundo & 50% off? sim+não"
+    payload = incoming_payload(number="5511999990000", text=text, application=8, unique_id="u-1", project_id="42",
+                               name="Ana", context_msg_id="9844217")
+    validate(payload, "incoming-webhook")
+    assert payload["message-in"] == "Ol%C3%A1+mundo+%26+50%25+off%3F+sim%2Bn%C3%A3o"
+    assert urllib.parse.unquote_plus(payload["message-in"]) == text
+    assert payload["message_in_raw"] == text
+    assert (payload["type"], payload["application"]) == ("1", "8")
+    numeric = incoming_payload(number="55", text="x", application=8, unique_id="u", project_id="1",
+                               numbers_as_strings=False)
+    validate(numeric, "incoming-webhook")
+    assert (numeric["type"], numeric["application"]) == (1, 8)
+
+
+def test_incoming_payload_by_type() -> None:
+    image = incoming_payload(number="55", text="", application=101, unique_id="u", project_id="1", type=2,
+                             media_url="https://x.test/p.jpg")
+    validate(image, "incoming-webhook")
+    assert image["media-url"] == "https://x.test/p.jpg"
+    button = incoming_payload(number="55", text="Yes", application=8, unique_id="u", project_id="1", type=9,
+                              payload="CONFIRM_ORDER")
+    validate(button, "incoming-webhook")
+    assert button["payload"] == "CONFIRM_ORDER"
+    long = incoming_payload(number="55", text="a" * 3000, application=1, unique_id="u", project_id="1")
+    assert len(long["message-in"]) == 2500 and len(long["message_in_raw"]) == 3000
+    with pytest.raises(ConfigError, match="media"):
+        incoming_payload(number="55", text="", application=8, unique_id="u", project_id="1", type=2)
+    with pytest.raises(ConfigError, match="type"):
+        incoming_payload(number="55", text="", application=8, unique_id="u", project_id="1", type=8)
+    with pytest.raises(jsonschema.ValidationError):
+        validate({k: v for k, v in image.items() if k != "media-url"}, "incoming-webhook")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"message-out": "Hi there", "delay": 5}', InstantReply("Hi there", 5, {})),
+        (b'{"message-out": "Hi", "delay": "30"}', InstantReply("Hi", 30, {})),
+        (b'{"message-out": "Hi"}', InstantReply("Hi", 0, {})),
+        (b'{"message-out": "Hi", "delay": 0, "application": "8"}', InstantReply("Hi", 0, {"application": "8"})),
+        (b"OK", NoReply("not JSON")),
+        (b"", NoReply("empty answer")),
+        (b"[1]", NoReply("not a JSON object")),
+        (b'{"reply": "Hi"}', NoReply("no 'message-out'")),
+        (b'{"message-out": 5}', NoReply("not a string")),
+        (b'{"message-out": "  "}', NoReply("empty")),
+        (b'{"message-out": "Hi", "delay": 3601}', NoReply("outside 0..3600")),
+        (b'{"message-out": "Hi", "delay": -1}', NoReply("outside 0..3600")),
+        (b'{"message-out": "Hi", "delay": true}', NoReply("not a whole number")),
+        (b'{"message-out": "Hi", "delay": 1.5}', NoReply("not a whole number")),
+    ],
+)
+def test_instant_reply_parsing_agrees_with_its_schema(body: bytes, expected: InstantReply | NoReply) -> None:
+    got = parse_instant_reply(body)
+    if isinstance(expected, NoReply):
+        assert isinstance(got, NoReply) and expected.reason in got.reason
+    else:
+        assert got == expected
+    valid = True
+    try:
+        validate(json.loads(body), "instant-reply")
+    except (ValueError, jsonschema.ValidationError):
+        valid = False
+    assert valid is isinstance(expected, InstantReply)
+
+
+def test_a_reply_answered_with_another_status_is_no_reply() -> None:
+    assert parse_instant_reply(b'{"message-out": "Hi"}', status=500) == NoReply("the answer was HTTP 500, not 200")
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://x.test/", "file:///etc/passwd", "http://", "x.test/hook", "http://a b/", "http://x:99999/", 5, ""]
+)
+def test_webhook_urls_must_be_http(url: object) -> None:
+    with pytest.raises(WebhookUrlError, match="event_webhook"):
+        check_url(url, field="event_webhook")
+
+
+def test_a_webhook_url_keeps_its_query_string() -> None:
+    assert check_url("https://app.test/hook?key=a%20b&x=1+2") == "https://app.test/hook?key=a%20b&x=1+2"
+
+
+# -- the dispatcher -------------------------------------------------------------------------------
+
+
+def test_a_delivery_arrives_as_given_and_is_recorded(dispatcher: Dispatcher, receiver: Receiver) -> None:
+    url = f"{receiver.url}/hook?secret=a%2Fb&user=me+you"
+    payload = {"project_id": "1", "event_id": 1, "data": [{"status": "1"}]}
+    done: list[Attempt] = []
+    assert dispatcher.submit("event", url, payload, key="9844217", on_done=done.append) is not None
+    assert receiver.wait_for(1)
+    assert dispatcher.wait_idle(5)
+    path, body, headers = receiver.received[0]
+    assert path == "/hook?secret=a%2Fb&user=me+you"
+    assert json.loads(body) == payload
+    assert headers["Content-Type"] == "application/json"
+    (attempt,) = dispatcher.attempts(kind="event")
+    assert attempt.url == url and attempt.payload == body and attempt.status == 200 and attempt.body == b"ok"
+    assert attempt.attempt == 1 and attempt.outcome == "delivered" and attempt.next_retry is None
+    assert attempt.error is None and 0 < attempt.latency < 5 and attempt.key == "9844217"
+    assert done == [attempt]
+    assert dispatcher.attempts(url=f"{receiver.url}/*") == [attempt]
+    assert dispatcher.attempts(kind="incoming") == []
+    json.dumps(attempt.to_json())
+
+
+def test_retries_follow_the_schedule_on_the_virtual_clock_until_the_receiver_is_up(
+    clock: VirtualClock, dispatcher: Dispatcher
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/events"
+    start = clock.now()
+    dispatcher.submit("event", url, {"n": 1}, key="m1")
+    clock.advance(minutes=1)  # second attempt: refused too
+    assert [a.attempt for a in dispatcher.attempts()] == [1, 2]
+    first, second = dispatcher.attempts()
+    assert first.at == start and first.next_retry == start + 60 and first.outcome == "retrying"
+    assert second.at == start + 60 and second.next_retry == start + 60 + 900
+    assert first.status is None and first.error
+    up = Receiver(port)
+    try:
+        clock.advance(minutes=14)
+        assert len(dispatcher.attempts()) == 2  # not yet: the retry is 15 minutes after the 2nd attempt
+        clock.advance(minutes=1)
+        third = dispatcher.attempts()[-1]
+        assert (third.attempt, third.at, third.status, third.outcome) == (3, start + 960, 200, "delivered")
+        assert up.bodies() == [{"n": 1}]
+        clock.advance(hours=9)
+        assert len(dispatcher.attempts()) == 3
+    finally:
+        up.close()
+
+
+def test_a_receiver_that_never_answers_200_is_given_up_after_the_last_retry(
+    clock: VirtualClock, dispatcher: Dispatcher, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    start = clock.now()
+    dispatcher.submit("event", receiver.url + "/down", b'{"x": 1}')
+    began = time.perf_counter()
+    clock.advance(hours=9)  # 1 min + 15 min + 2 h + 6 h of retries
+    assert time.perf_counter() - began < 3
+    attempts = dispatcher.attempts()
+    gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
+    assert gaps == list(DEFAULT_RETRY_SCHEDULE)
+    assert [a.outcome for a in attempts] == ["retrying"] * 4 + ["given up"]
+    assert all(a.status == 500 and a.error == "HTTP 500, not 200" for a in attempts)
+    assert attempts[-1].next_retry is None and attempts[-1].at == start + sum(DEFAULT_RETRY_SCHEDULE)
+    assert len(receiver.received) == 5
+    assert dispatcher.stats()["given_up"] == 1
+
+
+def test_only_200_counts_as_received(clock: VirtualClock, dispatcher: Dispatcher, receiver: Receiver) -> None:
+    receiver.status = 204
+    receiver.answer = b""
+    dispatcher.submit("event", receiver.url, b"{}")
+    clock.advance(0)
+    assert dispatcher.attempts()[0].outcome == "retrying"
+
+
+def test_a_hung_receiver_delays_only_its_own_deliveries(clock: VirtualClock, receiver: Receiver, hung: str) -> None:
+    with Dispatcher(clock, timeout=0.5, per_destination=4) as dispatcher:
+        for i in range(8):
+            dispatcher.submit("event", hung, {"i": i}, key=f"h{i}")
+        began = time.perf_counter()
+        for i in range(200):
+            dispatcher.submit("event", receiver.url, {"i": i}, key=f"ok{i}")
+        assert receiver.wait_for(200, timeout=10)
+        elapsed = time.perf_counter() - began
+        assert elapsed < 2.0, elapsed
+        assert dispatcher.stats()["destinations"][hung]["active"] == 4
+        assert dispatcher.wait_idle(10)
+    timed_out = [a for a in dispatcher.attempts() if a.url == hung]
+    assert len(timed_out) == 8
+    assert all(a.status is None and "no answer within 0.5 s" in (a.error or "") for a in timed_out)
+
+
+def test_a_burst_past_the_queue_bound_is_dropped_counted_and_logged(
+    clock: VirtualClock, hung: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Dispatcher(clock, timeout=0.2, queue_limit=100) as dispatcher, caplog.at_level(
+        logging.WARNING, logger="picky_mock"
+    ):
+        began = time.perf_counter()
+        ids = [dispatcher.submit("event", hung, b'{"event_id": 1}', key=str(i)) for i in range(10_000)]
+        elapsed = time.perf_counter() - began
+        assert elapsed < 2.0  # never blocks: about 10 us a submit
+        assert sum(i is not None for i in ids) == 100
+        assert dispatcher.dropped == 9_900
+        assert dispatcher.stats()["destinations"][hung]["dropped"] == 9_900
+        assert "queue full" in caplog.text and "dropped" in caplog.text
+
+
+def test_deliveries_of_one_message_arrive_in_order_even_across_retries(
+    clock: VirtualClock, dispatcher: Dispatcher
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/events"
+    for state in ("1", "3"):
+        dispatcher.submit("event", url, {"status": state}, key="m1")
+    dispatcher.submit("event", url, {"status": "2"}, key="m2")
+    clock.advance(0)
+    # The first of m1 failed and waits for its retry; the second of m1 waits behind it.
+    assert [(a.key, a.payload) for a in dispatcher.attempts()] == [
+        ("m1", b'{"status":"1"}'), ("m2", b'{"status":"2"}')
+    ]
+    up = Receiver(port)
+    try:
+        clock.advance(minutes=1)
+        assert up.bodies() == [{"status": "2"}, {"status": "1"}, {"status": "3"}] or up.bodies() == [
+            {"status": "1"}, {"status": "2"}, {"status": "3"}
+        ]
+        m1 = [json.loads(a.payload)["status"] for a in dispatcher.attempts(key="m1") if a.delivered]
+        assert m1 == ["1", "3"]
+    finally:
+        up.close()
+
+
+def test_submit_before_start_waits_for_the_loop(clock: VirtualClock, receiver: Receiver) -> None:
+    dispatcher = Dispatcher(clock)
+    dispatcher.submit("event", receiver.url, b"{}")
+    with dispatcher:
+        assert receiver.wait_for(1)
+
+
+async def echo_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    message = await receive()
+    body = json.dumps({"message-out": f"{scope['path']}?{scope['query_string'].decode()}", "delay": 2,
+                       "got": json.loads(message["body"])}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def echo_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    got = json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"message-out": f"{environ['PATH_INFO']} {got['message_in_raw']}"}).encode()]
+
+
+@pytest.mark.parametrize(("app", "interface"), [(echo_asgi, "asgi"), (echo_wsgi, "wsgi")])
+def test_in_process_apps_get_deliveries_without_a_socket(
+    dispatcher: Dispatcher, app: Any, interface: Any
+) -> None:
+    dispatcher.mount("http://handler.test", app, interface=interface)
+    payload = incoming_payload(number="55", text="oi", application=8, unique_id="u1", project_id="1")
+    dispatcher.submit("incoming", "http://handler.test/in?k=v", payload, key="55")
+    assert dispatcher.wait_idle(5)
+    (attempt,) = dispatcher.attempts(kind="incoming")
+    assert attempt.status == 200 and attempt.delivered
+    assert isinstance(attempt.reply, InstantReply)
+    expected = "/in?k=v" if interface == "asgi" else "/in oi"
+    assert attempt.reply.text == expected
+
+
+def test_an_incoming_delivery_records_no_reply_with_the_reason(dispatcher: Dispatcher, receiver: Receiver) -> None:
+    receiver.answer = b"thanks!"
+    done: list[Attempt] = []
+    dispatcher.submit("incoming", receiver.url, {"number": "55"}, on_done=done.append)
+    assert dispatcher.wait_idle(5)
+    assert isinstance(done[0].reply, NoReply) and "not JSON" in done[0].reply.reason
+
+
+# -- the event reporter ---------------------------------------------------------------------------
+
+
+def test_the_event_reporter_posts_each_change_once_with_report_faults(
+    clock: VirtualClock, dispatcher: Dispatcher, receiver: Receiver
+) -> None:
+    ledger = Ledger(clock)
+    reporter = EventReporter(dispatcher, url=lambda m: receiver.url + "/events?token=abc", project_id=lambda m: "42")
+    ledger.subscribe(reporter)
+    lifecycle = Lifecycle(ledger, clock)
+    lifecycle.accept("1", push_id="7478630", number="5511", channel=8, reference_number="r1")
+    lifecycle.accept("2", push_id="7478630", number="5512", channel=8, fault=DeliveryFault(report=Report.NEVER))
+    lifecycle.accept("3", push_id="7478630", number="5513", channel=8)
+    ledger.move("1", "delivered")
+    ledger.move("1", "read")
+    ledger.move("2", "delivered", report=Report.NEVER)
+    ledger.move("3", "delivered", report=Report.OUT_OF_ORDER)
+    ledger.move("3", "read", report=Report.TWICE)
+    clock.advance(0)
+    assert receiver.wait_for(5)
+    assert dispatcher.wait_idle(5)
+    for body in receiver.bodies():
+        validate(body, "event-webhook")
+    sent = [(b["data"][0]["msg_id"], b["data"][0]["status"]) for b in receiver.bodies()]
+    assert [s for s in sent if s[0] == "1"] == [("1", "1"), ("1", "3")]
+    assert [s for s in sent if s[0] == "2"] == []
+    assert [s for s in sent if s[0] == "3"] == [("3", "3"), ("3", "3"), ("3", "1")]
+    assert reporter.suppressed == 1
+    assert all(path == "/events?token=abc" for path, _, _ in receiver.received)
+    items = {b["data"][0]["msg_id"]: b["data"][0] for b in receiver.bodies()}
+    assert items["1"]["reference_number"] == "r1" and "reference_number" not in items["3"]
+
+
+def test_a_held_report_is_sent_after_the_hold_if_nothing_follows(
+    clock: VirtualClock, dispatcher: Dispatcher, receiver: Receiver
+) -> None:
+    ledger = Ledger(clock)
+    ledger.subscribe(EventReporter(dispatcher, url=lambda m: receiver.url, project_id=lambda m: "1", hold=30))
+    ledger.accept("1", push_id="7478630", number="55", channel=3)
+    ledger.move("1", "delivered", report=Report.OUT_OF_ORDER)
+    clock.advance(29)
+    assert receiver.received == []
+    clock.advance(1)
+    assert receiver.wait_for(1)
