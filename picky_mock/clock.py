@@ -71,9 +71,6 @@ class Timer:
         self.args = args
         self.cancelled = False
 
-    def __lt__(self, other: Timer) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
-
     def cancel(self) -> bool:
         """Drop the timer; ``False`` when it had already run or been cancelled."""
         return self._clock._cancel(self)
@@ -91,7 +88,8 @@ class Clock:
         # One thread runs timers at a time, so that they run in time order; re-entrant, because a
         # callback may advance the clock (an admin call made from a test's timer, say).
         self._running = threading.RLock()
-        self._heap: list[Timer] = []
+        # (when, seq, timer): tuples compare in C; seq is unique, so timers themselves are never compared.
+        self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._cancelled = 0
         self._settlers: list[Settler] = []
@@ -114,8 +112,9 @@ class Clock:
             raise ConfigError("a timer's time cannot be NaN")
         with self._lock:
             timer = Timer(self, when, next(self._seq), callback, args)
-            first = not self._heap or timer < self._heap[0]
-            heapq.heappush(self._heap, timer)
+            entry = (when, timer.seq, timer)
+            first = not self._heap or entry < self._heap[0]
+            heapq.heappush(self._heap, entry)
         if first:
             self._wake()
         return timer
@@ -132,7 +131,7 @@ class Clock:
             self._cancelled += 1
             # Lazy deletion keeps cancel O(1); compact when the heap is mostly dead timers.
             if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
-                self._heap = [t for t in self._heap if not t.cancelled]
+                self._heap = [e for e in self._heap if not e[2].cancelled]
                 heapq.heapify(self._heap)
                 self._cancelled = 0
             return True
@@ -146,7 +145,7 @@ class Clock:
         """The time of the earliest waiting timer, if any."""
         with self._lock:
             self._drop_cancelled_top()
-            return self._heap[0].when if self._heap else None
+            return self._heap[0][0] if self._heap else None
 
     def add_settler(self, settler: Settler) -> Callable[[], None]:
         """Have :meth:`advance` call ``settler(bound)`` after each instant's timers; returns a remover."""
@@ -162,18 +161,20 @@ class Clock:
 
     # -- running ----------------------------------------------------------------------------------
     def _drop_cancelled_top(self) -> None:
-        while self._heap and self._heap[0].cancelled:
+        while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
             self._cancelled -= 1
 
-    def _pop_due(self, until: float) -> Timer | None:
+    def _pop_due(self, until: float) -> tuple[Timer | None, float | None]:
+        """The first timer due at ``until`` or before (if any), and when the one after it is due."""
         with self._lock:
             self._drop_cancelled_top()
-            if not self._heap or self._heap[0].when > until:
-                return None
-            timer = heapq.heappop(self._heap)
+            if not self._heap or self._heap[0][0] > until:
+                return None, None
+            timer = heapq.heappop(self._heap)[2]
             timer.seq = -1 - timer.seq  # marks it as run: cancel() now answers False
-            return timer
+            self._drop_cancelled_top()
+            return timer, (self._heap[0][0] if self._heap else None)
 
     def _run_until(self, until: Callable[[], float], *, settle: float | None) -> int:
         """Run due timers one by one; with ``settle``, let the settlers finish each instant's work."""
@@ -182,7 +183,7 @@ class Clock:
         unsettled = settle is not None
         with self._running:
             while True:
-                timer = self._pop_due(until())
+                timer, following = self._pop_due(until())
                 if timer is None:
                     if unsettled and settle is not None:
                         # What the settlers finish may schedule timers that are already due.
@@ -191,16 +192,19 @@ class Clock:
                         continue
                     return ran
                 self._before(timer.when)
-                self._call(timer)
+                self.fired += 1
+                try:
+                    timer.callback(*timer.args)
+                except Exception:
+                    log.exception("timer %r failed", timer)
                 ran += 1
                 unsettled = True
-                if settle is not None:
+                if settle is not None and self._settlers and (following is None or following > timer.when):
                     # Let the work started at this instant finish (and schedule what follows from it)
-                    # before moving to a later instant.
-                    after = self.next_due()
-                    if after is None or after > timer.when:
-                        unsettled = False
-                        self._settle(settle)
+                    # before moving to a later instant. (A timer the callback scheduled for this same
+                    # instant runs first: it is due, and the settle after it covers both.)
+                    unsettled = False
+                    self._settle(settle)
 
     def _settle(self, bound: float) -> None:
         """Call the settlers, each bounded by ``bound`` real seconds."""
@@ -214,13 +218,6 @@ class Clock:
 
     def _before(self, when: float) -> None:
         """Hook: a virtual clock moves its time to the timer's before calling it."""
-
-    def _call(self, timer: Timer) -> None:
-        self.fired += 1
-        try:
-            timer.callback(*timer.args)
-        except Exception:
-            log.exception("timer %r failed", timer)
 
     def _wake(self) -> None:
         """Hook: a wall clock wakes its runner when an earlier timer arrives."""

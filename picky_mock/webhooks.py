@@ -386,11 +386,11 @@ class HttpSender:
 
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.per_host, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+            self._session = aiohttp.ClientSession(connector=connector, headers=dict(_HEADERS))
+            self._timeouts: dict[float, Any] = {}
         return self._session
 
     async def send(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
-        import aiohttp
         from yarl import URL
 
         session = self._open()
@@ -398,12 +398,19 @@ class HttpSender:
             # The user's query string arrives as written: no re-quoting.
             URL(url, encoded=True),
             data=body,
-            headers=dict(_HEADERS),
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=self._timeout(timeout),
             allow_redirects=False,
         ) as response:
             answer = await response.content.read(READ_LIMIT)
             return response.status, answer
+
+    def _timeout(self, seconds: float) -> Any:
+        import aiohttp
+
+        timeout = self._timeouts.get(seconds)
+        if timeout is None:
+            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
+        return timeout
 
     async def close(self) -> None:
         if self._session is not None:
@@ -601,6 +608,7 @@ class Dispatcher:
         self.body_limit = body_limit
         self.sender: Sender = sender if sender is not None else HttpSender(per_host=per_destination)
         self._mounts: dict[str, Sender] = {}
+        self._origins: dict[str, str] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._destinations: dict[str, _Destination] = {}
@@ -707,12 +715,18 @@ class Dispatcher:
     ) -> int | None:
         """Queue a POST of ``payload`` (JSON) to ``url``; returns the delivery id, or ``None`` if dropped.
 
-        Never blocks and never does I/O. Deliveries with the same ``key`` go out in submission order,
-        each after the one before is delivered or given up. ``on_done(attempt)`` is called (on the
+        Never blocks and never does I/O; a URL that is not http(s) raises :class:`WebhookUrlError`.
+        Deliveries with the same ``key`` go out in submission order, each after the one before is
+        delivered or given up. ``on_done(attempt)`` is called (on the
         dispatcher's thread) with the last attempt once delivered or given up.
         """
         body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        origin = _origin(url)
+        origin = self._origins.get(url)
+        if origin is None:
+            origin = _origin(check_url(url))
+            if len(self._origins) >= 1024:  # a bounded cache: URLs are few, but may come from anywhere
+                self._origins.clear()
+            self._origins[url] = origin
         with self._lock:
             destination = self._destinations.get(origin)
             if destination is None:
