@@ -34,7 +34,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from picky_mock.clock import VirtualClock  # noqa: E402
-from picky_mock.webhooks import Dispatcher, Sender  # noqa: E402
+from picky_mock.webhook_payloads import origin  # noqa: E402
+from picky_mock.webhook_senders import Sender  # noqa: E402
+from picky_mock.webhooks import Dispatcher  # noqa: E402
 
 RECEIVER = r"""
 import sys, uvicorn
@@ -155,17 +157,11 @@ def bench_dispatch(
 def wait_for(dispatcher: Dispatcher, url: str, count: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if dispatcher.stats()["destinations"].get(_origin(url), {}).get("pending", 1) == 0:
+        if dispatcher.stats()["destinations"].get(origin(url), {}).get("pending", 1) == 0:
             if len(dispatcher.attempts(url=url)) >= count:
                 return
         time.sleep(0.002)
     raise SystemExit(f"deliveries to {url} did not finish")
-
-
-def _origin(url: str) -> str:
-    from picky_mock.webhooks import _origin as origin
-
-    return origin(url)
 
 
 def main() -> None:

@@ -1,298 +1,71 @@
-"""Webhooks: what picky-mock POSTs to the project's URLs, how, and the record of every attempt.
+"""Webhook delivery: the dispatcher that POSTs, retries and records, and the event reporter.
 
-- Payload builders: :func:`event_item` / :func:`event_payload` (the event webhook, CONTRACT §6.2) and
-  :func:`incoming_payload` (the incoming-message webhook, §6.4); :func:`parse_instant_reply` reads the
-  handler's answer to an incoming message (§6.5) into an :class:`InstantReply` or a :class:`NoReply`
-  with the reason. :func:`check_url` refuses a webhook URL that is not plain http(s).
-- :class:`Dispatcher` delivers them: real HTTP POSTs of JSON over sockets (aiohttp, measured at about
-  15 times httpx's rate on this kind of machine: ``bench/lifecycle.py``), from one event loop on the
-  dispatcher's own thread, so :meth:`Dispatcher.submit` never blocks its caller (the push path): it
-  appends to a queue and returns. Each destination (scheme, host, port) has its own queue and at most
-  ``per_destination`` requests in flight, so a slow, hung or dead receiver delays only its own
-  deliveries. Deliveries that share a ``key`` (a msg_id) go out one after the other, in submission
-  order, even across retries. A delivery not answered HTTP 200 within ``timeout`` real seconds is retried
-  on the clock after ``retry_schedule`` (1 min, 15 min, 2 h, 6 h: the service's, CONTRACT §6.3), then
-  given up. Every attempt is an immutable :class:`Attempt` (URL, payload bytes, status, body up to
-  ``body_limit`` bytes, latency, error, attempt number, next retry, kind), kept up to ``retention``.
-- Bounds: at most ``queue_limit`` unfinished deliveries per destination and ``max_pending`` in all
-  (queued, in flight, waiting for a retry or behind an earlier delivery of the same key). Past them a
-  delivery is dropped: :meth:`Dispatcher.submit` answers ``None``, ``dropped`` counts it per destination
-  and a warning is logged (the first drop of a destination at once, then a count at most every 5 s).
-- :meth:`Dispatcher.mount` routes an origin to an ASGI or a WSGI app in this process (no socket), for a
-  test that checks its own handler.
+- :class:`Dispatcher` delivers webhooks: real HTTP POSTs of JSON over sockets (aiohttp, see
+  :mod:`picky_mock.webhook_senders`), from one event loop on the dispatcher's own thread, so
+  :meth:`Dispatcher.submit` never blocks its caller (the push path): it appends to a queue and
+  returns. Each destination (scheme, host, port) has its own queue and at most ``per_destination``
+  requests in flight, so a slow, hung or dead receiver delays only its own deliveries. Deliveries that
+  share a ``key`` (a msg_id) go out one after the other, in submission order, even across retries. A
+  delivery not answered HTTP 200 within ``timeout`` real seconds is retried on the clock after
+  ``retry_schedule`` (1 min, 15 min, 2 h, 6 h: the service's, CONTRACT §6.3), then given up. Every
+  attempt is an immutable :class:`Attempt` (URL, payload bytes, status, body up to ``body_limit``
+  bytes, latency, error, attempt number, next retry, kind), the last ``retention`` of them kept.
+- On a :class:`~picky_mock.clock.VirtualClock` the dispatcher is a settler: an advance waits, at each
+  instant, for the POSTs its timers started, so ``advance(hours=9)`` plays the whole retry schedule
+  in milliseconds (a receiver that hangs costs ``timeout`` real seconds per attempt).
+- Bounds: at most ``queue_limit`` (20,000) unfinished deliveries per destination and ``max_pending``
+  (100,000) in all: queued, in flight, waiting for a retry or behind an earlier delivery of the same
+  key. A burst of 10,000 state changes to a slow receiver fits; past the bounds a delivery is dropped:
+  :meth:`Dispatcher.submit` answers ``None``, ``dropped`` counts it (in all and per destination) and
+  a warning is logged (the first drop at once, then a count at most every 5 s). Never silent.
+- :meth:`Dispatcher.mount` routes an origin to an ASGI or a WSGI app in this process (no socket), for
+  a test that checks its own handler.
 - :class:`EventReporter` is the ledger subscriber that turns each transition into an event webhook,
   honouring the report faults (never, twice, out of order).
 
 Our choices where the contract is silent: the per-attempt ``timeout`` defaults to 10 s, not the
-service's 180 s (a hung handler in a test would otherwise hold a worker for three minutes; any handler
-that needs more than 10 s would fail most real integrations anyway); only HTTP 200 counts as received,
-as the service says (a 204 is retried: a handler that answers 204 would see duplicates in production);
+service's 180 s (a hung handler in a test would otherwise hold a worker for three minutes; a handler
+that needs more than 10 s fails most real integrations anyway); only HTTP 200 counts as received, as
+the service says (a 204 is retried: a handler that answers 204 would see duplicates in production);
 one state change per POST (``data[]`` holds one item, like the service's sample: a receiver that
-handles one item handles the real service, and retries and order stay per message).
+handles one item handles the real service, and retries and order stay per message); Submitted, the
+state at acceptance, is not a change and is not POSTed.
 
 Wiring (later): the backend owns one ``Dispatcher(clock)`` (``start()`` with the server, ``close()``
-at shutdown), subscribes ``EventReporter(dispatcher, clock, url=..., project_id=...)`` to the ledger,
-and for an incoming message calls ``dispatcher.submit("incoming", url, incoming_payload(...),
+at shutdown), subscribes ``EventReporter(dispatcher, url=..., project_id=...)`` to the ledger, and
+for an incoming message calls ``dispatcher.submit("incoming", url, incoming_payload(...),
 key=number, on_done=...)``; ``on_done`` receives the last :class:`Attempt`, whose ``reply`` is the
-parsed instant reply.
+parsed instant reply. Callbacks run on the dispatcher's thread and must not advance the clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import io
 import logging
-import re
 import threading
 import time
-import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 
-from .accounts import OFFICIAL_CHANNELS
 from .clock import Clock
-from .errors import ConfigError, PickyMockError
-from .lifecycle import PHONE_CHANNELS, Report, State, TrackedMessage, Transition
+from .errors import ConfigError
+from .lifecycle import Report, State, TrackedMessage, Transition
+from .webhook_payloads import InstantReply, NoReply, check_url, event_item, event_payload, parse_instant_reply
+from .webhook_payloads import origin as _origin_of
+from .webhook_senders import AsgiSender, HttpSender, Sender, WsgiSender
 
-__all__ = [
-    "DEFAULT_RETRY_SCHEDULE",
-    "SHARED_CHANNELS",
-    "AsgiSender",
-    "Attempt",
-    "Dispatcher",
-    "EventReporter",
-    "HttpSender",
-    "InstantReply",
-    "NoReply",
-    "Sender",
-    "WebhookUrlError",
-    "WsgiSender",
-    "check_url",
-    "event_item",
-    "event_payload",
-    "incoming_payload",
-    "message_type",
-    "parse_instant_reply",
-]
+__all__ = ["DEFAULT_RETRY_SCHEDULE", "Attempt", "Dispatcher", "EventReporter", "Kind"]
 
 log = logging.getLogger("picky_mock")
 
 #: Retry delays after the 1st, 2nd, 3rd and 4th failed attempt (CONTRACT §6.3); the 5th is the last.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 900.0, 7200.0, 21600.0)
-#: Shared numbers, used as channel ids (CONTRACT §2.1); they fill ``error_message`` like Official ones.
-SHARED_CHANNELS = frozenset({919737001155, 556140404433})
-#: The longest instant-reply delay the service honours (CONTRACT §6.5).
-MAX_REPLY_DELAY = 3600
-#: Phone automation sends only the first 2,500 characters of an incoming text (CONTRACT §6.4).
-PHONE_TEXT_LIMIT = 2500
-#: How much of a receiver's answer is read (an instant reply is small; a huge answer is cut here).
-READ_LIMIT = 65536
 
 Kind = Literal["event", "incoming"]
-
-
-class WebhookUrlError(PickyMockError):
-    """A webhook URL that picky-mock will not POST to; ``field`` names the setting."""
-
-    def __init__(self, detail: str, *, field: str = "url") -> None:
-        self.field = field
-        super().__init__(f"{field}: {detail}")
-
-
-def check_url(url: object, *, field: str = "url") -> str:
-    """``url`` if it is an absolute http(s) URL with a host and no spaces; else :class:`WebhookUrlError`.
-
-    The user's own query-string variables are kept exactly as written.
-    """
-    if not isinstance(url, str):
-        raise WebhookUrlError(f"expected a string, got {type(url).__name__}", field=field)
-    if len(url) > 2048:
-        raise WebhookUrlError("longer than 2,048 characters", field=field)
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise WebhookUrlError(f"{url!r} contains spaces or control characters", field=field)
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise WebhookUrlError(f"{url!r} is not a URL: {exc}", field=field) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise WebhookUrlError(f"{url!r} is not an http(s) URL", field=field)
-    if not parts.hostname:
-        raise WebhookUrlError(f"{url!r} has no host", field=field)
-    if port == 0:
-        raise WebhookUrlError(f"{url!r} has port 0", field=field)
-    return url
-
-
-def _origin(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
-
-
-# -- payloads -------------------------------------------------------------------------------------
-
-_EXTENSIONS = {
-    "image": ("jpg", "jpeg", "png", "gif", "webp", "bmp"),
-    "video": ("mp4", "3gp", "mov", "avi", "mkv", "webm"),
-    "audio": ("mp3", "ogg", "opus", "aac", "amr", "m4a", "wav"),
-}
-
-
-def message_type(media: str | None) -> str:
-    """The event webhook's ``message_type`` word: ``text`` without media, else by the URL's extension
-    (``image``, ``video``, ``audio``; anything else ``document``) [ours: the service's rule is unknown]."""
-    if not media:
-        return "text"
-    path = urllib.parse.urlsplit(media).path if "://" in media else media
-    extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
-    for word, extensions in _EXTENSIONS.items():
-        if extension in extensions:
-            return word
-    return "document"
-
-
-def event_item(message: TrackedMessage, transition: Transition, *, error_code: str = "") -> dict[str, str]:
-    """One ``data[]`` item of the event webhook: every value a string; ``reference_number`` only when
-    the push gave one; ``error_message`` only on Official and shared channels (CONTRACT §6.1)."""
-    item = {
-        "push_id": message.push_id,
-        "number": message.number,
-        "msg_id": message.msg_id,
-        "status": str(int(transition.state)),
-    }
-    if message.reference_number is not None:
-        item["reference_number"] = str(message.reference_number)
-    fills_errors = message.channel in OFFICIAL_CHANNELS or message.channel in SHARED_CHANNELS
-    item["error_code"] = error_code
-    item["error_message"] = transition.error_message if fills_errors else ""
-    item["message"] = message.text
-    item["message_type"] = message_type(message.media)
-    item["media"] = message.media or ""
-    item["channel_id"] = str(message.channel)
-    return item
-
-
-def event_payload(project_id: str, items: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """The event webhook's body: ``{"project_id": "...", "event_id": 1, "data": [...]}``."""
-    return {"project_id": str(project_id), "event_id": 1, "data": [dict(item) for item in items]}
-
-
-_MEDIA_TYPES = frozenset({2, 3, 4, 6})
-
-
-def incoming_payload(
-    *,
-    number: str,
-    text: str,
-    application: int,
-    unique_id: str,
-    project_id: str,
-    type: int = 1,
-    name: str | None = None,
-    messenger_id: str | None = None,
-    media_url: str | None = None,
-    payload: str | None = None,
-    context_msg_id: str | None = None,
-    numbers_as_strings: bool = True,
-) -> dict[str, Any]:
-    """The incoming-message webhook's flat body (CONTRACT §6.4).
-
-    ``message-in`` is the text URL-encoded with ``+`` for spaces (cut to 2,500 characters on phone
-    automation), ``message_in_raw`` the raw text; ``media-url`` for media types (2 image, 3 video,
-    4 audio, 6 document); ``payload`` for a button reply (type 9). ``type`` and ``application`` are
-    strings by default, JSON numbers with ``numbers_as_strings=False`` (the docs' samples show both).
-    """
-    if type not in (1, 2, 3, 4, 5, 6, 7, 9):
-        raise ConfigError(f"type: {type!r} is not an incoming message type (1-7 or 9)")
-    sent = text[:PHONE_TEXT_LIMIT] if application in PHONE_CHANNELS else text
-    body: dict[str, Any] = {
-        "number": str(number),
-        "message-in": urllib.parse.quote_plus(sent),
-        "message_in_raw": text,
-        "application": str(application) if numbers_as_strings else application,
-        "type": str(type) if numbers_as_strings else type,
-        "unique-id": str(unique_id),
-        "project-id": str(project_id),
-    }
-    if name is not None:
-        body["name"] = name
-    if messenger_id is not None:
-        body["messenger_id"] = messenger_id
-    if type in _MEDIA_TYPES:
-        if not media_url:
-            raise ConfigError(f"media: type {type} needs a media URL")
-        body["media-url"] = media_url
-    elif media_url:
-        raise ConfigError(f"media: type {type} carries no media (2 image, 3 video, 4 audio, 6 document)")
-    if type == 9:
-        body["payload"] = payload if payload is not None else text
-    if context_msg_id is not None:
-        body["context-msg-id"] = str(context_msg_id)
-    return body
-
-
-@dataclass(frozen=True, slots=True)
-class InstantReply:
-    """The handler's instant reply: ``text`` to send after ``delay`` seconds, and the extra keys it gave."""
-
-    text: str
-    delay: int
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class NoReply:
-    """An answer that is not an instant reply, and why (the service ignores it)."""
-
-    reason: str
-
-
-_DIGITS = re.compile(r"^\s*[0-9]{1,9}\s*$")
-_REPLY_EXTRA = ("application", "type", "media-url", "reference_number")
-
-
-def parse_instant_reply(body: bytes, *, status: int = 200) -> InstantReply | NoReply:
-    """Read a handler's answer to an incoming message (CONTRACT §6.5).
-
-    ``{"message-out": "...", "delay": N}`` with a non-empty text and ``delay`` a whole number of
-    seconds in 0..3600 (absent: 0; a numeric string is accepted) is a reply; anything else is "no
-    reply" with the reason, as the service ignores it [ours: a delay over 3600 is no reply, not cut].
-    """
-    if status != 200:
-        return NoReply(f"the answer was HTTP {status}, not 200")
-    if not body.strip():
-        return NoReply("empty answer")
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return NoReply(f"not JSON: {exc}")
-    if not isinstance(document, dict):
-        return NoReply(f"not a JSON object but {type(document).__name__}")
-    if "message-out" not in document:
-        return NoReply("no 'message-out' key")
-    text = document["message-out"]
-    if not isinstance(text, str):
-        return NoReply(f"'message-out' is {type(text).__name__}, not a string")
-    if not text.strip():
-        return NoReply("'message-out' is empty")
-    delay = document.get("delay", 0)
-    if isinstance(delay, str) and _DIGITS.match(delay):
-        delay = int(delay.strip())
-    if isinstance(delay, float) and delay.is_integer():
-        delay = int(delay)
-    if isinstance(delay, bool) or not isinstance(delay, int):
-        return NoReply(f"'delay' is {delay!r}, not a whole number of seconds")
-    if not 0 <= delay <= MAX_REPLY_DELAY:
-        return NoReply(f"'delay' {delay} is outside 0..{MAX_REPLY_DELAY} seconds")
-    extra = {key: document[key] for key in _REPLY_EXTRA if key in document}
-    return InstantReply(text, delay, extra)
 
 
 # -- attempts -------------------------------------------------------------------------------------
@@ -358,181 +131,6 @@ class Attempt:
             "outcome": self.outcome,
             "reply": reply,
         }
-
-
-# -- senders --------------------------------------------------------------------------------------
-
-_HEADERS = (("Content-Type", "application/json"), ("User-Agent", "picky-mock webhooks"))
-
-
-class Sender(Protocol):
-    """How one POST is made: ``(status, body)`` or an exception. Runs on the dispatcher's loop."""
-
-    async def send(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]: ...
-
-    async def close(self) -> None: ...
-
-
-class HttpSender:
-    """Real HTTP over sockets, with aiohttp: one session and connection pool, ``per_host`` connections
-    at most to each destination (keep-alive), the answer read up to :data:`READ_LIMIT` bytes."""
-
-    def __init__(self, *, per_host: int = 8) -> None:
-        self.per_host = per_host
-        self._session: Any = None
-
-    def _open(self) -> Any:
-        import aiohttp
-
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.per_host, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(connector=connector, headers=dict(_HEADERS))
-            self._timeouts: dict[float, Any] = {}
-        return self._session
-
-    async def send(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
-        from yarl import URL
-
-        session = self._open()
-        async with session.post(
-            # The user's query string arrives as written: no re-quoting.
-            URL(url, encoded=True),
-            data=body,
-            timeout=self._timeout(timeout),
-            allow_redirects=False,
-        ) as response:
-            answer = await response.content.read(READ_LIMIT)
-            return response.status, answer
-
-    def _timeout(self, seconds: float) -> Any:
-        import aiohttp
-
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            timeout = self._timeouts[seconds] = aiohttp.ClientTimeout(total=seconds)
-        return timeout
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-
-class AsgiSender:
-    """Calls an ASGI app in this process (no socket), as an HTTP/1.1 POST to the URL's path and query."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-
-    async def send(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
-        parts = urllib.parse.urlsplit(url)
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": parts.scheme,
-            "path": urllib.parse.unquote(parts.path or "/"),
-            "raw_path": (parts.path or "/").encode("latin-1"),
-            "query_string": parts.query.encode("latin-1"),
-            "root_path": "",
-            "headers": [
-                (b"host", (parts.netloc or "testserver").encode("latin-1")),
-                (b"content-length", str(len(body)).encode()),
-                *((k.lower().encode(), v.encode()) for k, v in _HEADERS),
-            ],
-            "client": ("127.0.0.1", 0),
-            "server": (parts.hostname or "testserver", parts.port or (443 if parts.scheme == "https" else 80)),
-        }
-        sent = False
-        status: list[int] = []
-        chunks: list[bytes] = []
-        size = 0
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.Event().wait()  # the request is over: wait until cancelled
-            return {"type": "http.disconnect"}  # pragma: no cover
-
-        async def send(message: Mapping[str, Any]) -> None:
-            nonlocal size
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
-            elif message["type"] == "http.response.body" and size < READ_LIMIT:
-                chunk = bytes(message.get("body", b""))[: READ_LIMIT - size]
-                size += len(chunk)
-                chunks.append(chunk)
-
-        await asyncio.wait_for(self.app(scope, receive, send), timeout)
-        if not status:
-            raise ConnectionError("the ASGI app sent no response")
-        return status[0], b"".join(chunks)
-
-    async def close(self) -> None:
-        return None
-
-
-class WsgiSender:
-    """Calls a WSGI app in this process, in a worker thread (a WSGI app blocks). On a timeout the
-    attempt fails but the thread runs on until the app returns: WSGI cannot be interrupted."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-
-    def _call(self, url: str, body: bytes) -> tuple[int, bytes]:
-        parts = urllib.parse.urlsplit(url)
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": "POST",
-            "SCRIPT_NAME": "",
-            "PATH_INFO": urllib.parse.unquote(parts.path or "/", encoding="latin-1"),
-            "QUERY_STRING": parts.query,
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(body)),
-            "SERVER_NAME": parts.hostname or "testserver",
-            "SERVER_PORT": str(parts.port or (443 if parts.scheme == "https" else 80)),
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": parts.netloc or "testserver",
-            "HTTP_USER_AGENT": dict(_HEADERS)["User-Agent"],
-            "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": parts.scheme,
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": io.StringIO(),
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        status: list[int] = []
-
-        def start_response(line: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
-            status[:] = [int(line.split(" ", 1)[0])]
-            return lambda _data: None
-
-        result = self.app(environ, start_response)
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in result:
-                if size < READ_LIMIT:
-                    chunks.append(bytes(chunk)[: READ_LIMIT - size])
-                    size += len(chunks[-1])
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        if not status:
-            raise ConnectionError("the WSGI app never called start_response")
-        return status[0], b"".join(chunks)
-
-    async def send(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(None, self._call, url, body), timeout)
-
-    async def close(self) -> None:
-        return None
 
 
 # -- the dispatcher -------------------------------------------------------------------------------
@@ -695,13 +293,13 @@ class Dispatcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def mount(self, origin: str, app: Callable[..., Any], *, interface: Literal["asgi", "wsgi"] = "asgi") -> None:
-        """Deliver URLs of ``origin`` (``http://handler.test``) to ``app`` in this process, no socket."""
-        check_url(origin, field="origin")
-        self._mounts[_origin(origin)] = AsgiSender(app) if interface == "asgi" else WsgiSender(app)
+    def mount(self, base: str, app: Callable[..., Any], *, interface: Literal["asgi", "wsgi"] = "asgi") -> None:
+        """Deliver URLs of ``base``'s origin (``http://handler.test``) to ``app`` in this process, no socket."""
+        check_url(base, field="origin")
+        self._mounts[_origin_of(base)] = AsgiSender(app) if interface == "asgi" else WsgiSender(app)
 
-    def unmount(self, origin: str) -> None:
-        self._mounts.pop(_origin(origin), None)
+    def unmount(self, base: str) -> None:
+        self._mounts.pop(_origin_of(base), None)
 
     # -- submitting -------------------------------------------------------------------------------
     def submit(
@@ -723,7 +321,7 @@ class Dispatcher:
         body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         origin = self._origins.get(url)
         if origin is None:
-            origin = _origin(check_url(url))
+            origin = _origin_of(check_url(url))
             if len(self._origins) >= 1024:  # a bounded cache: URLs are few, but may come from anywhere
                 self._origins.clear()
             self._origins[url] = origin
@@ -774,7 +372,10 @@ class Dispatcher:
             if loop is None:
                 destination.active -= 1  # not started: the queue waits for start()
                 return
-            loop.call_soon_threadsafe(self._spawn, destination)
+            try:
+                loop.call_soon_threadsafe(self._spawn, destination)
+            except RuntimeError:  # the loop closed meanwhile (close() is under way)
+                destination.active -= 1
 
     def _kick_all(self) -> None:
         """Start workers for what was queued before the loop ran (on the loop)."""

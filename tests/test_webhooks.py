@@ -21,11 +21,7 @@ import pytest
 from picky_mock.clock import VirtualClock
 from picky_mock.errors import ConfigError
 from picky_mock.lifecycle import DeliveryFault, How, Ledger, Lifecycle, Report, State, TrackedMessage, Transition
-from picky_mock.webhooks import (
-    DEFAULT_RETRY_SCHEDULE,
-    Attempt,
-    Dispatcher,
-    EventReporter,
+from picky_mock.webhook_payloads import (
     InstantReply,
     NoReply,
     WebhookUrlError,
@@ -36,6 +32,7 @@ from picky_mock.webhooks import (
     message_type,
     parse_instant_reply,
 )
+from picky_mock.webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Dispatcher, EventReporter
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
