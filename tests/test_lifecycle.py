@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from picky_mock.clock import VirtualClock
 from picky_mock.errors import ConfigError, PickyMockError
@@ -329,3 +332,47 @@ def test_a_fault_works_without_a_policy_and_on_demand_moves_pick_their_target() 
     assert [t.msg_id for t in lifecycle.deliver("delivered", number="5512")] == ["2"]
     with pytest.raises(LifecycleError, match="exactly one"):
         lifecycle.deliver("read", msg_id="2", number="5512")
+
+
+# -- property: any sequence of moves keeps every timeline a legal path ----------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    channels=st.lists(st.sampled_from([1, 3, 5, 8, 10, 101, 121]), min_size=1, max_size=4),
+    groups=st.lists(st.booleans(), min_size=4, max_size=4),
+    moves=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(list(State)), st.integers(0, 120)), max_size=30),
+)
+def test_any_sequence_of_moves_keeps_every_timeline_legal(
+    channels: list[int], groups: list[bool], moves: list[tuple[int, State, int]]
+) -> None:
+    refunds: list[str] = []
+    clock = VirtualClock(start=START)
+    ledger = Ledger(clock, on_refund=lambda m, credit: refunds.append(m.msg_id))
+    model: dict[str, State] = {}
+    for i, channel in enumerate(channels):
+        ledger.accept(str(i), push_id="1", number=str(5500 + i), channel=channel, credit="0.01", group=groups[i])
+        model[str(i)] = State.SUBMITTED
+    for index, target, wait in moves:
+        clock.advance(wait)
+        msg_id = str(index % len(channels))
+        legal = refusal(model[msg_id], target, channel=channels[int(msg_id)], group=groups[int(msg_id)]) is None
+        try:
+            ledger.move(msg_id, target)
+        except IllegalTransition as error:
+            assert not legal and error.from_state is model[msg_id] and error.to_state is target
+        else:
+            assert legal
+            model[msg_id] = target
+    for msg_id, expected in model.items():
+        message = ledger.get(msg_id)
+        assert message.state is expected
+        states = [t.state for t in message.timeline]
+        assert states[0] is State.SUBMITTED
+        for before, after in itertools.pairwise(states):
+            assert after in LEGAL_MOVES[before]
+        if message.channel in (1, 2, 3, 4) or message.group:
+            assert State.READ not in states
+        times = [t.at for t in message.timeline]
+        assert times == sorted(times)
+        assert refunds.count(msg_id) == states.count(State.REFUNDED) <= 1

@@ -6,7 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -18,7 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from picky_mock.clock import VirtualClock
+from picky_mock.clock import VirtualClock, WallClock
 from picky_mock.errors import ConfigError
 from picky_mock.lifecycle import DeliveryFault, How, Ledger, Lifecycle, Report, State, TrackedMessage, Transition
 from picky_mock.webhook_payloads import (
@@ -498,3 +500,72 @@ def test_a_held_report_is_sent_after_the_hold_if_nothing_follows(
     assert receiver.received == []
     clock.advance(1)
     assert receiver.wait_for(1)
+
+
+NODE_RECEIVER = r"""
+const http = require("http");
+let failures = Number(process.argv[1] || 0);
+const server = http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (chunk) => { body += chunk; });
+  req.on("end", () => {
+    const status = failures > 0 ? 503 : 200;
+    if (failures > 0) failures -= 1;
+    process.stdout.write(JSON.stringify({status, url: req.url, type: req.headers["content-type"], body}) + "\n");
+    res.writeHead(status, {"Content-Type": "text/plain"});
+    res.end(status === 200 ? "ok" : "busy");
+  });
+});
+server.listen(0, "127.0.0.1", () => process.stdout.write("PORT " + server.address().port + "\n"));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_a_node_receiver_gets_the_events_after_its_failures(clock: VirtualClock, dispatcher: Dispatcher) -> None:
+    process = subprocess.Popen(["node", "-e", NODE_RECEIVER, "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("PORT "), first
+        url = f"http://127.0.0.1:{first.split()[1]}/picky/events?project=42&sig=a%20b"
+        ledger = Ledger(clock)
+        ledger.subscribe(EventReporter(dispatcher, url=lambda m: url, project_id=lambda m: "42"))
+        ledger.accept("9844217", push_id="7478630", number="5511987654321", channel=101, text="Seu código: 1234")
+        ledger.move("9844217", "delivered")
+        clock.advance(0)  # first POST: 503
+        clock.advance(minutes=1)  # second: 503
+        clock.advance(minutes=15)  # third: 200
+        lines = [json.loads(process.stdout.readline()) for _ in range(3)]
+    finally:
+        process.kill()
+        process.wait(5)
+    assert [line["status"] for line in lines] == [503, 503, 200]
+    assert all(line["url"] == "/picky/events?project=42&sig=a%20b" for line in lines)
+    assert all(line["type"] == "application/json" for line in lines)
+    body = json.loads(lines[-1]["body"])
+    validate(body, "event-webhook")
+    assert body["data"][0]["message"] == "Seu código: 1234" and body["data"][0]["status"] == "1"
+    attempts = dispatcher.attempts(key="9844217")
+    assert [(a.attempt, a.status, a.outcome) for a in attempts] == [
+        (1, 503, "retrying"), (2, 503, "retrying"), (3, 200, "delivered")
+    ]
+    assert attempts[2].at - attempts[0].at == 960
+
+
+def test_retries_run_on_a_scaled_wall_clock(receiver: Receiver) -> None:
+    clock = WallClock(scale=1200).start()  # the 1-minute retry comes after 50 ms
+    try:
+        with Dispatcher(clock, timeout=2.0) as dispatcher:
+            receiver.status = 500
+            dispatcher.submit("event", receiver.url, b"{}")
+            assert receiver.wait_for(1)
+            receiver.status = 200
+            assert receiver.wait_for(2, timeout=5)
+            deadline = time.monotonic() + 5
+            while dispatcher.stats()["delivered"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            attempts = dispatcher.attempts()
+            assert [a.outcome for a in attempts] == ["retrying", "delivered"]
+            assert attempts[1].at - attempts[0].at >= 60
+    finally:
+        clock.close()
