@@ -19,6 +19,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from picky_mock.clock import VirtualClock, WallClock
 from picky_mock.errors import ConfigError
@@ -57,6 +59,8 @@ class Receiver:
         self.status = status
         self.answer = answer
         self.received: list[tuple[str, bytes, dict[str, str]]] = []
+        self.answered: list[int] = []
+        """The status each request in ``received`` was answered."""
         self.arrived = threading.Condition()
         owner = self
 
@@ -64,10 +68,12 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                status = owner.status
                 with owner.arrived:
                     owner.received.append((self.path, body, dict(self.headers.items())))
+                    owner.answered.append(status)
                     owner.arrived.notify_all()
-                self.send_response(owner.status)
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(owner.answer)))
                 self.end_headers()
                 self.wfile.write(owner.answer)
@@ -569,3 +575,54 @@ def test_retries_run_on_a_scaled_wall_clock(receiver: Receiver) -> None:
             assert attempts[1].at - attempts[0].at >= 60
     finally:
         clock.close()
+
+
+# -- property: exactly once, in order per message, whatever the receiver's failures ----------------
+
+_STEPS = st.one_of(
+    st.tuples(st.just("move"), st.integers(0, 3), st.sampled_from([State.DELIVERED, State.READ, State.FAILED,
+                                                                  State.REFUNDED, State.UNKNOWN])),
+    st.tuples(st.just("advance"), st.sampled_from([0, 30, 60, 900, 3600, 7200])),
+    st.tuples(st.just("down"), st.sampled_from([500, 503, 204])),
+    st.tuples(st.just("up")),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(_STEPS, max_size=25))
+def test_every_state_change_arrives_exactly_once_in_order_per_message(
+    receiver: Receiver, steps: list[tuple[Any, ...]]
+) -> None:
+    receiver.received.clear()
+    receiver.answered.clear()
+    receiver.status = 200
+    clock = VirtualClock(start=1_780_000_000.0)
+    with Dispatcher(clock, timeout=2.0) as dispatcher:
+        ledger = Ledger(clock)
+        ledger.subscribe(EventReporter(dispatcher, url=lambda m: receiver.url + "/e", project_id=lambda m: "1"))
+        for i in range(4):
+            ledger.accept(str(9000 + i), push_id="7000", number=str(5500 + i), channel=(8, 3, 101, 1)[i])
+        spent = 0.0
+        for step in steps:
+            if step[0] == "move":
+                msg_id = str(9000 + step[1])
+                if ledger.check(msg_id, step[2]) is None:
+                    ledger.move(msg_id, step[2])
+            elif step[0] == "advance" and spent + step[1] <= 6 * 3600:  # down at most 6 h: under the 8 h 16 min
+                spent += step[1]
+                clock.advance(step[1])
+            elif step[0] in ("down", "up"):
+                assert dispatcher.wait_idle(5)  # what was sent before reached the receiver as it was
+                receiver.status = step[1] if step[0] == "down" else 200
+        receiver.status = 200
+        clock.advance(hours=9)
+        assert dispatcher.wait_idle(5)
+        assert dispatcher.stats()["pending"] == 0 and dispatcher.given_up == 0
+    got: dict[str, list[str]] = {}
+    for (_, body, _), status in zip(receiver.received, receiver.answered, strict=True):
+        if status == 200:
+            item = json.loads(body)["data"][0]
+            got.setdefault(item["msg_id"], []).append(item["status"])
+    for message in ledger.messages():
+        expected = [str(int(t.state)) for t in message.timeline[1:]]
+        assert got.get(message.msg_id, []) == expected
