@@ -65,6 +65,8 @@ __all__ = [
     "TrackedMessage",
     "Transition",
     "UnknownMessage",
+    "describe",
+    "log_transitions",
     "parse_state",
     "refusal",
 ]
@@ -490,8 +492,7 @@ class Ledger:
         with self._lock:
             chosen: list[tuple[_Record, Move]] = []
             for move in wanted:
-                if not isinstance(move.error_message, str):
-                    raise LifecycleError("error_message: expected a string")
+                _check_error_message(move.error_message)
                 record = self._records.get(move.msg_id)
                 if record is None:
                     if skip_illegal:
@@ -558,6 +559,46 @@ class Ledger:
             self._records.clear()
             self._by_push.clear()
             self._by_number.clear()
+
+
+#: The longest ``error_message`` accepted (a move from the admin API is the user's input).
+MAX_ERROR_MESSAGE = 1000
+
+
+def _check_error_message(value: object, *, field: str = "error_message") -> None:
+    if not isinstance(value, str):
+        error = LifecycleError(f"{field}: expected a string, got {type(value).__name__}")
+        error.field = field
+        raise error
+    if len(value) > MAX_ERROR_MESSAGE:
+        error = LifecycleError(f"{field}: longer than {MAX_ERROR_MESSAGE:,} characters")
+        error.field = field
+        raise error
+
+
+def describe(transition: Transition) -> str:
+    """The server's log line for a transition."""
+    before = transition.previous
+    previous = "new" if before is None else f"{int(before)} {before.name.lower()}"
+    line = (
+        f"message {transition.msg_id} (push {transition.push_id}, to {transition.number}): {previous} -> "
+        f"{int(transition.state)} {transition.state.name.lower()}, {transition.how.value}"
+    )
+    if transition.error_message:
+        line += f", error_message {transition.error_message!r}"
+    if transition.report is not Report.NORMAL:
+        line += f", report {transition.report.value}"
+    return line
+
+
+def log_transitions(ledger: Ledger, logger: logging.Logger = log, level: int = logging.INFO) -> Callable[[], None]:
+    """Log every transition of ``ledger`` (one :func:`describe` line each); returns the unsubscriber."""
+
+    def write(transition: Transition, message: TrackedMessage) -> None:
+        if logger.isEnabledFor(level):
+            logger.log(level, "%s", describe(transition))
+
+    return ledger.subscribe(write)
 
 
 def _credit(value: str | Decimal) -> str:
@@ -699,6 +740,14 @@ class DeliveryFault:
     after: float | None = None
     report: Report = Report.NORMAL
     on: frozenset[State] | None = None
+
+    def __post_init__(self) -> None:
+        if self.fail_with is not None:
+            _check_error_message(self.fail_with, field="fail_with")
+        if self.after is not None:
+            _seconds("after", self.after)
+        if not isinstance(self.report, Report):
+            raise ConfigError(f"report: expected one of {', '.join(r.value for r in Report)}, got {self.report!r}")
 
     def report_for(self, state: State) -> Report:
         return self.report if self.on is None or state in self.on else Report.NORMAL

@@ -376,3 +376,38 @@ def test_any_sequence_of_moves_keeps_every_timeline_legal(
         times = [t.at for t in message.timeline]
         assert times == sorted(times)
         assert refunds.count(msg_id) == states.count(State.REFUNDED) <= 1
+
+
+def test_transitions_are_logged_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from picky_mock.lifecycle import log_transitions
+
+    _, ledger = make_ledger()
+    stop = log_transitions(ledger)
+    with caplog.at_level(logging.INFO, logger="picky_mock"):
+        accept(ledger, "9844217")
+        ledger.move("9844217", "failed", error_message="Number not on WhatsApp", report=Report.NEVER)
+        stop()
+        ledger.move("9844217", "refunded")
+    assert caplog.messages == [
+        "message 9844217 (push 7478630, to 5511999990000): new -> 4 submitted, accepted",
+        "message 9844217 (push 7478630, to 5511999990000): 4 submitted -> 2 failed, on demand, "
+        "error_message 'Number not on WhatsApp', report never",
+    ]
+
+
+def test_error_messages_and_faults_are_checked() -> None:
+    _, ledger = make_ledger()
+    accept(ledger, "1")
+    with pytest.raises(LifecycleError, match="error_message: longer"):
+        ledger.move("1", "failed", error_message="x" * 1001)
+    with pytest.raises(LifecycleError, match="error_message: expected a string"):
+        ledger.move("1", "failed", error_message=None)  # type: ignore[arg-type]
+    with pytest.raises(LifecycleError, match="fail_with"):
+        DeliveryFault(fail_with="x" * 5000)
+    with pytest.raises(ConfigError, match="after"):
+        DeliveryFault(fail_with="x", after=-1)
+    with pytest.raises(ConfigError, match="report"):
+        DeliveryFault(report="twice")  # type: ignore[arg-type]
+    assert ledger.state("1") is State.SUBMITTED
