@@ -296,7 +296,7 @@ class Ledger:
     counts them) and a move on them raises :class:`UnknownMessage`. ``on_refund(message, credit)`` is
     called when a message becomes Refunded, before the transition is recorded; if it raises, the move
     is not made. Subscribers run in transition order, under the ledger's lock: they must be quick
-    (hand the work to a queue) and may not move messages from another thread while they run.
+    (hand the work to a queue) and never wait for another thread that uses the ledger.
     """
 
     def __init__(

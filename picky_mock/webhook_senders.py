@@ -37,6 +37,7 @@ class HttpSender:
     def __init__(self, *, per_host: int = 8) -> None:
         self.per_host = per_host
         self._session: Any = None
+        self._timeouts: dict[float, Any] = {}
 
     def _open(self) -> Any:
         import aiohttp
@@ -44,7 +45,6 @@ class HttpSender:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.per_host, ttl_dns_cache=60)
             self._session = aiohttp.ClientSession(connector=connector, headers=dict(_HEADERS))
-            self._timeouts: dict[float, Any] = {}
         return self._session
 
     async def send(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:

@@ -398,7 +398,13 @@ class Dispatcher:
                         destination.active -= 1
                         return
                     delivery = destination.queue.popleft()
-                await self._attempt(delivery)
+                try:
+                    await self._attempt(delivery)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # pragma: no cover - a bug of ours: the delivery ends, the worker goes on
+                    log.exception("webhook delivery %d to %s failed inside the dispatcher", delivery.id, delivery.url)
+                    self._finish(delivery)
         except asyncio.CancelledError:
             with self._lock:
                 destination.active -= 1

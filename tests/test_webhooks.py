@@ -439,7 +439,23 @@ def echo_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [json.dumps({"message-out": f"{environ['PATH_INFO']} {got['message_in_raw']}"}).encode()]
 
 
-@pytest.mark.parametrize(("app", "interface"), [(echo_asgi, "asgi"), (echo_wsgi, "wsgi")])
+def starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def inbound(request: Request) -> JSONResponse:
+        got = await request.json()
+        query = request.url.query
+        return JSONResponse({"message-out": f"{request.url.path}?{query}", "delay": 2, "echo": got["number"]})
+
+    return Starlette(routes=[Route("/in", inbound, methods=["POST"])])
+
+
+@pytest.mark.parametrize(
+    ("app", "interface"), [(echo_asgi, "asgi"), (starlette_app(), "asgi"), (echo_wsgi, "wsgi")]
+)
 def test_in_process_apps_get_deliveries_without_a_socket(
     dispatcher: Dispatcher, app: Any, interface: Any
 ) -> None:
@@ -452,6 +468,7 @@ def test_in_process_apps_get_deliveries_without_a_socket(
     assert isinstance(attempt.reply, InstantReply)
     expected = "/in?k=v" if interface == "asgi" else "/in oi"
     assert attempt.reply.text == expected
+    assert attempt.reply.delay == (2 if interface == "asgi" else 0)
 
 
 def test_an_incoming_delivery_records_no_reply_with_the_reason(dispatcher: Dispatcher, receiver: Receiver) -> None:
