@@ -12,8 +12,9 @@ Three figures:
    and has 1,000 deliveries queued behind them: the ratio to (2) in the same round. A hung
    receiver must delay only its own deliveries.
 
-Rounds interleave the variants so that the shared machine's noise hits all alike; the load average
-is printed with the figures.
+Rounds interleave the variants, who goes first rotating, so that the shared machine's noise hits all
+alike; the load average is printed with the figures, and the deliveries per CPU second of the
+dispatcher's process, which the load moves much less than the rate.
 
 Run: ``python bench/lifecycle.py [--deliveries N] [--rounds N] [--per-destination N] [--quick]``.
 """
@@ -186,17 +187,18 @@ def main() -> None:
     hung = f"http://127.0.0.1:{hung_sock.getsockname()[1]}/hook"
     results: dict[str, list[tuple[float, float]]] = {"aiohttp": [], "httpx": [], "aiohttp + hung receiver": []}
     try:
-        for _ in range(args.rounds):
-            results["aiohttp"].append(bench_dispatch(url, args.deliveries, args.per_destination))
-            results["aiohttp + hung receiver"].append(
-                bench_dispatch(url, args.deliveries, args.per_destination, hung=hung)
-            )
-            results["httpx"].append(
-                bench_dispatch(
-                    url, max(1000, args.deliveries // 5), args.per_destination,
-                    sender=HttpxSender(args.per_destination),
-                )
-            )
+        variants = {
+            "aiohttp": lambda: bench_dispatch(url, args.deliveries, args.per_destination),
+            "aiohttp + hung receiver": lambda: bench_dispatch(url, args.deliveries, args.per_destination, hung=hung),
+            "httpx": lambda: bench_dispatch(
+                url, max(1000, args.deliveries // 5), args.per_destination, sender=HttpxSender(args.per_destination)
+            ),
+        }
+        names = list(variants)
+        for round_ in range(args.rounds):
+            # Who goes first rotates from round to round, so that warm-up and drifting load hit all alike.
+            for name in names[round_ % 3 :] + names[: round_ % 3]:
+                results[name].append(variants[name]())
     finally:
         process.terminate()
         process.wait(5)
