@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum, IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from .clock import Clock
 from .errors import ConfigError, PickyMockError
@@ -190,9 +190,8 @@ def refusal(current: State, target: State, *, channel: int, group: bool = False)
     return f"{current.name.title()} never becomes {target.name.title()}"
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One recorded state change of one message (immutable)."""
+class Transition(NamedTuple):
+    """One recorded state change of one message (immutable; a named tuple, cheap to make)."""
 
     seq: int
     """Order of the transition among all the ledger's transitions."""
@@ -224,8 +223,7 @@ class Transition:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class TrackedMessage:
+class TrackedMessage(NamedTuple):
     """A message as the ledger knows it: what was sent and its timeline (a snapshot, immutable)."""
 
     msg_id: str
@@ -275,7 +273,7 @@ class _Record:
     fault: DeliveryFault | None = None
 
     def snapshot(self) -> TrackedMessage:
-        return dataclasses.replace(self.message, timeline=tuple(self.timeline))
+        return self.message._replace(timeline=tuple(self.timeline))
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +482,21 @@ class Ledger:
         report: Report = Report.NORMAL,
     ) -> Transition:
         """Move one message; :class:`IllegalTransition` or :class:`UnknownMessage` if it cannot be."""
-        return self.move_many([Move(str(msg_id), parse_state(state), error_message, how, report)])[0]
+        target = parse_state(state)
+        _check_error_message(error_message)
+        key = str(msg_id)
+        with self._lock:
+            record = self._records.get(key)
+            if record is None:
+                raise UnknownMessage(key)
+            current = record.timeline[-1].state
+            m = record.message
+            why = refusal(current, target, channel=m.channel, group=m.group)
+            if why is not None:
+                raise IllegalTransition(key, current, target, why)
+            if target is State.REFUNDED and self.on_refund is not None:
+                self.on_refund(record.snapshot(), Decimal(m.credit))
+            return self._record(record, target, how, error_message, report)
 
     def move_many(self, moves: Iterable[Move], *, skip_illegal: bool = False) -> list[Transition]:
         """Make several moves at once: all or none (unless ``skip_illegal``: the legal ones)."""
@@ -660,8 +672,11 @@ class Delay:
             raise ConfigError(f"{where}: low {low} is above high {high}")
         return cls(low, high)
 
-    def draw(self, rng: random.Random) -> float:
-        return self.low if self.low == self.high else rng.uniform(self.low, self.high)
+    def draw(self, rng: random.Random | None) -> float:
+        """The delay: ``low`` when fixed, else drawn from ``rng`` (which a spread needs)."""
+        if self.low == self.high or rng is None:
+            return self.low
+        return rng.uniform(self.low, self.high)
 
 
 DEFAULT_FAIL_ERROR = "Message could not be delivered"
@@ -682,6 +697,15 @@ class ChannelPolicy:
     refund_share: float = 0.0
     fail_error: str = DEFAULT_FAIL_ERROR
     refund_error: str = DEFAULT_REFUND_ERROR
+    drawn: bool = field(init=False, default=False, compare=False, repr=False)
+    """Whether anything is left to chance (a spread, a share strictly between 0 and 1): else a plan
+    needs no random draws (a generator per message costs more than the rest of the plan)."""
+
+    def __post_init__(self) -> None:
+        spreads = any(d is not None and d.low != d.high for d in (self.deliver_after, self.read_after))
+        shares = any(0 < share < 1 for share in (self.read_share, self.fail_share, self.refund_share, self.fail_share
+                                                  + self.refund_share))
+        object.__setattr__(self, "drawn", spreads or shares)
 
     _KEYS = frozenset(
         "deliver_after read_after read_share fail_share refund_share fail_error refund_error".split()
@@ -796,11 +820,16 @@ class LifecyclePolicy:
     ) -> list[Step]:
         """The moves of one message, as a pure function of (seed, msg_id, channel, group, fault)."""
         policy = self.for_channel(channel)
-        rng = random.Random(f"{self.seed}:{msg_id}")
-        fate = rng.random()
+        rng: random.Random | None = None
+        if policy.drawn:
+            # Seeded by (seed, msg_id) alone, so a message's fate does not depend on what else is in
+            # flight; an integer seed for decimal ids (a string seed costs a SHA-512).
+            numeric = msg_id.isascii() and msg_id.isdigit() and len(msg_id) < 40
+            rng = random.Random((self.seed << 136) ^ int(msg_id) if numeric else f"{self.seed}:{msg_id}")
+        fate = rng.random() if rng is not None else 0.5  # with shares of 0 or 1 only, any fate gives the same
         deliver = policy.deliver_after.draw(rng) if policy.deliver_after is not None else None
         read = policy.read_after.draw(rng) if policy.read_after is not None else None
-        reads = rng.random() < policy.read_share
+        reads = (rng.random() if rng is not None else 0.5) < policy.read_share
         if fault is not None and fault.fail_with is not None:
             after = fault.after if fault.after is not None else (deliver if deliver is not None else 0.0)
             return [Step(after, State.FAILED, fault.fail_with, How.FAULT)]
@@ -863,9 +892,9 @@ class Lifecycle:
         steps = self.plan(str(msg_id), int(channel), group=group, fault=fault)
         for step in steps:
             if step.after <= 0:
-                self._play(str(msg_id), step)
+                self._play(str(msg_id), step, fault)
             else:
-                self.clock.call_later(step.after, self._play, str(msg_id), step)
+                self.clock.call_later(step.after, self._play, str(msg_id), step, fault)
         return steps
 
     def plan(self, msg_id: str, channel: int, *, group: bool = False, fault: DeliveryFault | None = None) -> list[Step]:
@@ -875,8 +904,7 @@ class Lifecycle:
             return [Step(fault.after or 0.0, State.FAILED, fault.fail_with, How.FAULT)]
         return []
 
-    def _play(self, msg_id: str, step: Step) -> None:
-        fault = self.ledger.fault(msg_id)
+    def _play(self, msg_id: str, step: Step, fault: DeliveryFault | None) -> None:
         report = fault.report_for(step.state) if fault is not None else Report.NORMAL
         how = How.FAULT if report is not Report.NORMAL and step.how is How.POLICY else step.how
         try:
