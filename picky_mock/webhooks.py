@@ -19,7 +19,8 @@
   :meth:`Dispatcher.submit` answers ``None``, ``dropped`` counts it (in all and per destination) and
   a warning is logged (the first drop at once, then a count at most every 5 s). Never silent.
 - :meth:`Dispatcher.mount` routes an origin to an ASGI or a WSGI app in this process (no socket), for
-  a test that checks its own handler.
+  a test that checks its own handler. An ASGI app runs on the dispatcher's loop (it must not block);
+  a WSGI app in a worker thread.
 - :class:`EventReporter` is the ledger subscriber that turns each transition into an event webhook,
   honouring the report faults (never, twice, out of order).
 
@@ -511,7 +512,9 @@ class Dispatcher:
         """Wait until nothing is queued or in flight (deliveries waiting on the clock may remain)."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            if self._loop is None:
+            if self._loop is None or threading.current_thread() is self._thread:
+                # Not started, or asked from a delivery (an in-process app that advances the clock):
+                # waiting would wait for the caller itself.
                 return self._busy == 0
             while self._busy > 0:
                 left = deadline - time.monotonic()

@@ -652,3 +652,23 @@ def test_every_state_change_arrives_exactly_once_in_order_per_message(
     for message in ledger.messages():
         expected = [str(int(t.state)) for t in message.timeline[1:]]
         assert got.get(message.msg_id, []) == expected
+
+
+def test_an_in_process_handler_may_advance_the_clock(clock: VirtualClock, dispatcher: Dispatcher) -> None:
+    """A handler that moves time (a test's bot waiting a minute) must not wait for its own delivery."""
+    seen: list[float] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        clock.advance(minutes=1)
+        seen.append(clock.now())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    dispatcher.mount("http://bot.test", app)
+    start = clock.now()
+    began = time.perf_counter()
+    dispatcher.submit("event", "http://bot.test/", b"{}")
+    assert dispatcher.wait_idle(5)
+    assert time.perf_counter() - began < 3
+    assert seen == [start + 60]
