@@ -1,6 +1,7 @@
 """Lifecycle benchmark: the virtual clock's advance and the webhook dispatcher's throughput and isolation.
 
-Three figures:
+Three figures (and, after the first, the CPU cost per accepted message that the lifecycle adds to
+the push path, by setting):
 
 1. Advancing a virtual clock over 10,000 pending timers (distinct times, each a trivial callback):
    milliseconds, best and median of ``--rounds``. Target: < 50 ms.
@@ -124,6 +125,37 @@ def bench_timers(rounds: int) -> tuple[list[float], list[float]]:
     return times, cpu
 
 
+def bench_accept(dispatcher_url: str | None) -> dict[str, float]:
+    """CPU microseconds per accepted message added to the push path, by lifecycle setting."""
+    from picky_mock.lifecycle import Ledger, Lifecycle, LifecyclePolicy
+    from picky_mock.webhooks import EventReporter
+
+    figures = {}
+    for name, policy, report in (
+        ("ledger only (policy off)", None, False),
+        ("delivered + read at once", LifecyclePolicy.at_once(), False),
+        ("at once + event webhooks queued", LifecyclePolicy.at_once(), True),
+    ):
+        clock = VirtualClock(start=0.0)
+        ledger = Ledger(clock)
+        dispatcher = None
+        if report and dispatcher_url is not None:
+            # Not started: submit only queues, which is all the push path pays.
+            dispatcher = Dispatcher(clock, queue_limit=100_000, max_pending=100_000)
+            ledger.subscribe(EventReporter(dispatcher, url=lambda m: dispatcher_url, project_id=lambda m: "1"))
+        lifecycle = Lifecycle(ledger, clock, policy)
+        started = time.process_time()
+        for i in range(20_000):
+            lifecycle.accept(
+                str(9844217 + i), push_id=str(7478630 + i), number=str(5511987000000 + i), channel=8,
+                token="t", credit="0.005", text="hello world",
+            )
+        figures[name] = (time.process_time() - started) / 20_000 * 1e6
+        if dispatcher is not None:
+            dispatcher.close()
+    return figures
+
+
 def bench_dispatch(
     url: str, deliveries: int, per_destination: int, *, sender: Sender | None = None, hung: str | None = None
 ) -> tuple[float, float]:
@@ -179,6 +211,9 @@ def main() -> None:
     timers, cpu = bench_timers(max(5, args.rounds))
     print(f"1. advance over 10,000 timers: best {min(timers):.1f} ms, median {statistics.median(timers):.1f} ms "
           f"(CPU time: median {statistics.median(cpu):.1f} ms; target < 50 ms)")
+
+    for name, micros in bench_accept("http://127.0.0.1:9/events").items():
+        print(f"   accept, {name}: {micros:.1f} us CPU per message")
 
     process, url = start_receiver()
     hung_sock = socket.socket()
