@@ -47,7 +47,11 @@ from .clock import Clock
 from .errors import ConfigError, PickyMockError
 
 __all__ = [
+    "DEFAULT_FAIL_ERROR",
+    "DEFAULT_REFUND_ERROR",
     "LEGAL_MOVES",
+    "MAX_DELAY",
+    "MAX_ERROR_MESSAGE",
     "PHONE_CHANNELS",
     "ChannelPolicy",
     "Delay",
@@ -62,6 +66,7 @@ __all__ = [
     "Move",
     "Report",
     "State",
+    "Step",
     "TrackedMessage",
     "Transition",
     "UnknownMessage",
