@@ -10,11 +10,13 @@ A block is a fenced block with a language tag; how it is checked depends on the 
   replaced by a free port; it starts what it needs. ``npm`` is a stand-in that pushes one message
   to ``$PICKY_URL`` and fails unless it is accepted, so a CI recipe is checked end to end.
 - ``python``: a module with ``test_`` functions is run by pytest (the page's modules in one run,
-  with picky-mock's plugin); any other block is a script, run against a fresh server (``8080``
-  replaced), and must exit 0.
+  with picky-mock's plugin; a block after ``<!-- doc-test: conftest -->`` is that run's
+  ``conftest.py``); any other block is a script, run against a fresh server (``8080`` replaced),
+  and must exit 0.
 - ``toml``: a config file, loaded by the real loader and served by a real server.
 - ``json``: must parse; after ``<!-- doc-test: request -->`` it must be a valid push body, after
-  ``<!-- doc-test: response -->`` a valid answer.
+  ``<!-- doc-test: response -->`` a valid answer, after ``<!-- doc-test: fault -->`` a fault rule
+  the server takes.
 - ``text``: output or layout, never run.
 
 ``<!-- doc-test: skip: why -->`` on the line before a fence leaves that block out (a reason is
@@ -45,6 +47,7 @@ import pytest
 from picky_mock import ServerThread, Settings
 from picky_mock.config import load_settings
 from picky_mock.contract import validate_request, validate_response
+from picky_mock.faults import FaultRule
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -102,7 +105,7 @@ def _of(lang: str, *, pytest_modules: bool | None = None) -> list[Block]:
 
 
 def _is_test_module(block: Block) -> bool:
-    return re.search(r"(?m)^def test_", block.code) is not None
+    return block.marker == "conftest" or re.search(r"(?m)^def test_", block.code) is not None
 
 
 def _ids(blocks: list[Block]) -> list[str]:
@@ -161,9 +164,9 @@ def test_every_block_is_checked_or_says_why_not():
         if block.marker.startswith("skip"):
             assert re.match(r"skip:\s*\S", block.marker), f"{block.where}: say why the block is skipped"
         elif block.marker:
-            assert block.marker in ("request", "response") and block.lang == "json", (
-                f"{block.where}: unknown marker {block.marker!r}"
-            )
+            known = {"json": ("request", "response", "fault"), "python": ("conftest",)}
+            assert block.marker in known.get(block.lang, ()), f"{block.where}: unknown marker {block.marker!r}"
+
         assert block.lang in RUNNABLE or block.marker.startswith("skip"), (
             f"{block.where}: a ```{block.lang or '(no tag)'} block: give it one of {sorted(RUNNABLE)}, "
             "or mark it <!-- doc-test: skip: why -->"
@@ -260,8 +263,9 @@ _TEST_PAGES = sorted({b.page for b in _of("python", pytest_modules=True)})
 def test_python_test_blocks(page: Path, tmp_path: Path):
     """A page's test modules in one pytest run, as a user's project would run them."""
     modules = [b for b in _of("python", pytest_modules=True) if b.page == page]
-    for index, block in enumerate(modules):
-        (tmp_path / f"test_doc_{block.line}.py").write_text(block.code)
+    for block in modules:
+        name = "conftest.py" if block.marker == "conftest" else f"test_doc_{block.line}.py"
+        (tmp_path / name).write_text(block.code)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "0", "."],
         cwd=tmp_path,
@@ -295,6 +299,8 @@ def test_json_block(block: Block):
         assert validate_request(document) == [], block.where
     elif block.marker == "response":
         assert validate_response(document) == [], block.where
+    elif block.marker == "fault":
+        FaultRule.from_dict(document)  # raises ConfigError, with what is wrong, for a rule it refuses
 
 
 # -- links and wording ---------------------------------------------------------------------
@@ -338,7 +344,7 @@ def test_every_relative_link_resolves(page: Path):
 
 _HISTORY = re.compile(
     r"\b(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|this|that|previous|earlier|last|next)"
-    r"\s+session\b|\bsession (found|history)\b|\.\./shared|CONTRACT\.md",
+    r"\s+session\b|\bsession (found|history)\b|\.\./shared|(?-i:CONTRACT\.md)",
     re.IGNORECASE,
 )
 
