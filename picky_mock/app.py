@@ -3,7 +3,7 @@
 Nothing here decides anything about the API; see :mod:`picky_mock.backend`. Served paths:
 
 * ``POST /api/v2/push`` (V4), ``/app/api/v2/push`` (V3), ``/beta/api/v2/push`` (legacy), each with
-  or without a trailing slash: never a redirect, some clients fail on one (CONTRACT.md 1).
+  or without a trailing slash: never a redirect, some clients fail on one (docs/contract.md §1).
 * ``POST /api/v2/check-balance`` and ``/app/api/v2/check-balance``: the account's balance.
 * ``/_picky/...``: the admin API (health, journal, messages, reset, state, faults, accounts,
   sessions, seed, rate-limit, coverage), never journaled.

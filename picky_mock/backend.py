@@ -272,7 +272,7 @@ class Backend:
             self.server_errors.clear()
 
     def set_mode(self, mode: str) -> None:
-        """``strict`` or ``lenient`` (CONTRACT.md 2.3) until the next reset."""
+        """``strict`` or ``lenient`` (docs/contract.md §2.3) until the next reset."""
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode  # type: ignore[assignment]
@@ -318,7 +318,7 @@ class Backend:
 
     def check_balance(self, incoming: Incoming) -> Outcome:
         """``POST /api/v2/check-balance`` ``{token}``: the balance of the account, as
-        ``{"balance": 59.108, "status": 100, "message": "Success"}`` (CONTRACT.md 5)."""
+        ``{"balance": 59.108, "status": 100, "message": "Success"}`` (docs/contract.md §5.1)."""
         return self._handle(incoming, self._judge_balance, push=False)
 
     def _handle(self, incoming: Incoming, judge: Judge, *, push: bool) -> Outcome:
@@ -371,7 +371,7 @@ class Backend:
     def check_request(self, body: Any) -> tuple[list[Violation], list[str]]:
         """What this backend's contract and mode make of a parsed push body, before any account,
         fault or rate limit: the violations left (none: the body is accepted) and the contract
-        notes of the deviations of CONTRACT.md 2.3 (noted in strict mode, repaired in lenient).
+        notes of the deviations of docs/contract.md §2.3 (noted in strict mode, repaired in lenient).
         Nothing is journaled or counted. ``picky-mock validate`` asks this."""
         notes: list[str] = []
         if self.contract.is_valid("request", body):
@@ -381,7 +381,7 @@ class Backend:
 
     def _judge_invalid(self, body: Any, notes: list[str]) -> tuple[Any, list[Violation]]:
         """The body as judged (repaired in lenient mode) and its violations, for a body the fast
-        check found invalid. Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the
+        check found invalid. Only an invalid body can hold a deviation of docs/contract.md §2.3 (the
         schema refuses each): note it, or in lenient mode repair it, then report what is still
         wrong."""
         repaired: dict[str, str] = {}
@@ -581,7 +581,7 @@ class Backend:
         )
 
     def _deviations(self, body: Any, notes: list[str], repaired_from: dict[str, str] | None = None) -> Any:
-        """Note (strict) or repair (lenient) the deviations of CONTRACT.md 2.3; ``repaired_from``
+        """Note (strict) or repair (lenient) the deviations of docs/contract.md §2.3; ``repaired_from``
         gets, for each number repaired, its JSON path and the value as sent (shown)."""
         if not isinstance(body, dict):
             return body
@@ -845,7 +845,7 @@ class Backend:
 
 
 def _success_bytes(push_id: str, first: int, numbers: Sequence[str], credits: Sequence[str], plain: bool) -> bytes:
-    """The success answer of CONTRACT.md 3, in the real API's key order. When every number is
+    """The success answer of docs/contract.md §3, in the real API's key order. When every number is
     digits (the contract's pattern) the entries are written directly, without one dict each."""
     if plain and len(numbers) == 1:  # the common push: no generator, no join
         return (

@@ -2,7 +2,7 @@
 
 A config file looks like this (every key optional)::
 
-    mode = "strict"            # or "lenient" (CONTRACT.md 2.3)
+    mode = "strict"            # or "lenient" (docs/contract.md §2.3)
     retention = 10000          # requests kept in the journal
     max_body_bytes = 67108864  # larger bodies are answered HTTP 413
 

@@ -15,8 +15,8 @@ plainest case: one recipient, the first channel, a one-character GSM-7 text, no 
 orders examples by size first, so a shrunk body is the one with the fewest fields and choices: a
 number-filter push, with no text at all, counts as plainer than a bulk one.)
 
-What is drawn follows ``CONTRACT.md``: section 2 for requests (2.2 for the quirks of real
-clients), section 3 for success answers, section 4 for status codes, section 6 for webhooks.
+What is drawn follows ``docs/contract.md``: §2 for requests (§2.2 for the quirks of real
+clients), §3 for success answers, §4 for status codes, §6 for webhooks.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ Encoding = Literal["gsm7", "gsm7_extended", "ucs2", "emoji"]
 Variant = Literal["bulk", "dynamic", "media", "template", "messenger", "number_filter", "location", "contact"]
 MalformedForm = Literal["plus", "00", "spaces", "dashes", "international", "leading_zero"]
 
-#: Documented channel ids (``application``, CONTRACT.md 2.1), with the two shared numbers.
+#: Documented channel ids (``application``, docs/contract.md §2.1), with the two shared numbers.
 CHANNELS: Mapping[int, str] = {
     1: "WhatsApp Personal",
     2: "WhatsApp Business",
@@ -87,7 +87,7 @@ VARIANTS: tuple[Variant, ...] = (
 )
 #: The text classes :func:`message_texts` draws.
 ENCODINGS: tuple[Encoding, ...] = ("gsm7", "gsm7_extended", "ucs2", "emoji")
-#: The malformed number forms real clients send (CONTRACT.md 2.3), for :func:`phone_numbers`.
+#: The malformed number forms real clients send (docs/contract.md §2.3), for :func:`phone_numbers`.
 MALFORMED_NUMBER_FORMS: tuple[MalformedForm, ...] = ("plus", "00", "spaces", "dashes", "international", "leading_zero")
 #: The codes the emulator answers from the body alone, the ones :func:`invalid_push_requests` draws.
 BODY_STATUSES: tuple[int, ...] = (401, 402, 406, 407, 410)
@@ -273,9 +273,9 @@ def phone_numbers(
 
     * ``countries``: calling codes to draw from (``{"91", "55"}``); all known ones by default.
     * ``json_integers``: ``None`` (default) draws digit strings and JSON integers, the mix one real
-      client sends (CONTRACT.md 2.2); ``False`` only strings, ``True`` only integers.
+      client sends (docs/contract.md §2.2); ``False`` only strings, ``True`` only integers.
     * ``malformed``: ``True`` or some of :data:`MALFORMED_NUMBER_FORMS` draws instead numbers in the
-      forms real clients send by mistake (CONTRACT.md 2.3): ``"plus"`` ``+919876543210``,
+      forms real clients send by mistake (docs/contract.md §2.3): ``"plus"`` ``+919876543210``,
       ``"00"`` ``00919876543210``, ``"spaces"`` ``91 98765 43210``, ``"dashes"``
       ``91-98765-43210``, ``"international"`` ``+91 98765 43210`` (the docs' "wrong format"),
       ``"leading_zero"`` ``09876543210`` (national format). Every one is answered 406 in strict
@@ -574,7 +574,7 @@ _CONTACTS = st.one_of(
     st.just("BEGIN:VCARD\nVERSION:3.0\nFN:Support desk\nTEL:+919876543210\nEND:VCARD"),
 )
 _REFERENCES = st.one_of(st.integers(1, 10**9).map(lambda n: f"ORD-{n}"), st.integers(1, 10**9))
-#: [seen] Unknown keys real clients send (CONTRACT.md 2.2), with values of the kinds they send.
+#: [seen] Unknown keys real clients send (docs/contract.md §2.2), with values of the kinds they send.
 _UNKNOWN_TOP: Mapping[str, object] = {
     "sleep": 1,
     "message_type": "text",
@@ -814,7 +814,7 @@ def push_requests(
       (``InvalidArgument`` if none does); channels drawn from a strategy that fit no variant are
       rejected, like a filter.
     * ``min_recipients``, ``max_recipients``: the length of ``data[]`` (1 to 10 by default).
-    * ``quirks`` (default ``True``): include, now and then, the real-world forms of CONTRACT.md 2.2
+    * ``quirks`` (default ``True``): include, now and then, the real-world forms of docs/contract.md §2.2
       that the API accepts: ``"priority "`` with a trailing space, ``application`` / ``priority``
       as strings, numbers as JSON integers, unknown keys (``sleep``, ``quoted``, a
       ``template_id`` in a recipient...), ``message: ""`` beside a ``globalmessage``, the global
@@ -1096,7 +1096,7 @@ def invalid_push_requests(
 
     Draws :class:`InvalidPushRequest` ``(body, status, rule)``: a valid body from
     :func:`push_requests` (with its ``quirks`` option) with one rule broken, so that the status
-    does not depend on the precedence between rules (CONTRACT.md 4, ``STATUS_PRECEDENCE``):
+    does not depend on the precedence between rules (docs/contract.md §4.1, ``STATUS_PRECEDENCE``):
 
     * 401: ``token`` missing, empty, blank or not a string.
     * 402: ``data`` missing or empty.
@@ -1174,7 +1174,7 @@ def push_responses(
     max_size: int = 10,
     credits: SearchStrategy[str] | None = None,
 ) -> SearchStrategy[Json]:
-    """Success answers (status 100) as the real API sends them (CONTRACT.md 3), for client tests.
+    """Success answers (status 100) as the real API sends them (docs/contract.md §3), for client tests.
 
     ``{"status": 100, "push_id": "…", "message": "Success", "data": [{"msg_id", "number",
     "credit"}]}``: ``status`` the JSON number 100, every other value a string. ``push_id`` and
@@ -1203,7 +1203,7 @@ def push_responses(
 def error_responses(*, statuses: Collection[int] | None = None) -> SearchStrategy[Json]:
     """Error answers as the real API sends them: ``{"status": <code>, "message": "<text>"}``.
 
-    Every code of CONTRACT.md section 4 but 100 (``errors.STATUS_MESSAGES``), each with its
+    Every code of docs/contract.md §4 but 100 (``errors.STATUS_MESSAGES``), each with its
     message; ``statuses`` restricts the codes. The real API sends them with HTTP 200, so a client
     that only calls ``raise_for_status()`` never sees them: feed these to a client with no server
     at all (``httpx.MockTransport``, ``responses``) to test its error handling.
@@ -1225,7 +1225,7 @@ def error_responses(*, statuses: Collection[int] | None = None) -> SearchStrateg
 
 # -- webhooks ----------------------------------------------------------------------------------
 
-#: Delivery report states (CONTRACT.md 6). 3 (Read) is never reported by phone automation (1-4).
+#: Delivery report states (docs/contract.md §6.1). 3 (Read) is never reported by phone automation (1-4).
 _REPORT_STATES = (1, 4, 3, 2, 5, 0)
 _PHONE_AUTOMATION = frozenset({1, 2, 3, 4})
 _MESSAGE_TYPES = ("Text", "Image", "Audio", "Video", "Document")
@@ -1323,7 +1323,7 @@ def delivery_report_events(
     min_size: int = 1,
     max_size: int = 5,
 ) -> SearchStrategy[Json]:
-    """Delivery-report events (``event_id`` 1) as the event webhook POSTs them (CONTRACT.md 6).
+    """Delivery-report events (``event_id`` 1) as the event webhook POSTs them (docs/contract.md §6.2).
 
     ``{"project_id": "12345", "event_id": 1, "data": [...]}``: ``project_id`` a string and
     ``event_id`` a JSON number, as in the samples, and every value in ``data[]`` a string:
@@ -1358,7 +1358,7 @@ def delivery_report_events(
     return _delivery_event(response, states, channels, lo, hi)
 
 
-#: Incoming message types (CONTRACT.md 6): 1 text, 2 image, 3 video, 4 audio, 5 location,
+#: Incoming message types (docs/contract.md §6.4): 1 text, 2 image, 3 video, 4 audio, 5 location,
 #: 6 document, 7 contact, 9 button.
 _INBOUND_TYPES = (1, 2, 3, 4, 5, 6, 7, 9)
 _NAMES = ("Asha", "João Silva", "Mohammed", "Ravi 🙂", "", "Zoë")
@@ -1410,7 +1410,7 @@ def inbound_messages(
     types: Collection[int] | None = None,
     mixed_types: bool = True,
 ) -> SearchStrategy[Json]:
-    """Incoming-message webhook payloads (CONTRACT.md 6): the flat JSON the project's URL receives.
+    """Incoming-message webhook payloads (docs/contract.md §6.4): the flat JSON the project's URL receives.
 
     Keys: ``number`` (the sender's digits, a string; as the docs warn, now and then the name the
     sender is saved under on phone automation, or ``"Group name @number"`` in a Web Automation
