@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         "--mode", choices=MODES, help="strict (default) rejects contract deviations; lenient accepts and notes them"
     )
     serve.add_argument(
-        "--config", metavar="FILE", help="TOML config file (prices, ids, mode, retention, accounts, faults; see docs/config.md)"
+        "--config", metavar="FILE", help="TOML config file (prices, ids, mode, accounts, faults...; see docs/config.md)"
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info: one line per push)")
     serve.add_argument(

@@ -216,8 +216,9 @@ def test_console_block(block: Block, bin_dir: Path, tmp_path: Path):
             )
             actual = [line.rstrip("\r") for line in run.stdout.splitlines()]
             expected = [line.replace("8080", port) for line in expected]
+            shown = "\n".join(expected)
             assert _matches(expected, actual), (
-                f"{block.where}: `{command}` printed:\n{run.stdout}{run.stderr}\nthe page shows:\n" + "\n".join(expected)
+                f"{block.where}: `{command}` printed:\n{run.stdout}{run.stderr}\nthe page shows:\n{shown}"
             )
 
 

@@ -17,9 +17,9 @@ import pytest
 from pushing import (
     CONTRACT_RESPONSE,
     REAL_NUMBERS,
+    ROOT,
     SEED_REQUEST,
     SEED_RESPONSE,
-    ROOT,
     SHARED,
     check_answer,
     expect_success,
