@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -42,6 +43,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from picky_mock import ServerThread, Settings
@@ -151,6 +153,13 @@ def _env(bin_dir: Path) -> dict[str, str]:
     return env
 
 
+def _needs_tools(block: Block) -> None:
+    """Skip a shell block whose commands are not on this machine (the docs show curl)."""
+    for tool in ("bash", "curl"):
+        if (tool == "bash" or re.search(rf"\b{tool}\b", block.code)) and shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+
+
 def _server() -> ServerThread:
     return ServerThread(Settings(log_level="warning"))
 
@@ -203,6 +212,7 @@ def _matches(expected: list[str], actual: list[str]) -> bool:
 
 @pytest.mark.parametrize("block", _of("console"), ids=_ids(_of("console")))
 def test_console_block(block: Block, bin_dir: Path, tmp_path: Path):
+    _needs_tools(block)
     with _server() as server:
         port = server.url.rsplit(":", 1)[1]
         for command, expected in _console_steps(block.code):
@@ -224,6 +234,7 @@ def test_console_block(block: Block, bin_dir: Path, tmp_path: Path):
 
 @pytest.mark.parametrize("block", _of("sh"), ids=_ids(_of("sh")))
 def test_sh_block(block: Block, bin_dir: Path, tmp_path: Path):
+    _needs_tools(block)
     script = "set -e\n" + block.code.replace("8080", str(free_port()))
     process = subprocess.Popen(
         ["bash", "-c", script],
@@ -286,11 +297,21 @@ def test_config_block(block: Block, tmp_path: Path):
     path.write_text(block.code)
     settings = load_settings(path, environ={})
     with ServerThread(settings) as server:
-        import httpx
-
         health = httpx.get(f"{server.url}/_picky/health", timeout=10)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         assert health.json()["mode"] == settings.mode
+        # The sections the backend reads are in force: each account answers check-balance with its
+        # balance, and the fault rules are loaded.
+        for token, account in (settings.extra.get("accounts") or {}).items():
+            answer = httpx.post(f"{server.url}/api/v2/check-balance", json={"token": token}, timeout=10).json()
+            if account.get("api", True) and account.get("active", True):
+                assert answer["status"] == 100, (block.where, token, answer)
+                if "balance" in account:
+                    assert answer["balance"] == float(account["balance"]), (block.where, token, answer)
+        rules = httpx.get(f"{server.url}/_picky/faults", timeout=10).json()["rules"]
+        assert len(rules) == len(settings.extra.get("faults") or []), block.where
+        if "seed" in settings.extra:
+            assert httpx.get(f"{server.url}/_picky/faults", timeout=10).json()["seed"] == settings.extra["seed"]
 
 
 @pytest.mark.parametrize("block", _of("json"), ids=_ids(_of("json")))
