@@ -1,5 +1,5 @@
 """The account model: tokens, balances, plans, official channels, templates, the WhatsApp 24-hour
-window and the rate limit (CONTRACT.md section 4).
+window and the rate limit (docs/contract.md §4, docs/accounts.md).
 
 Open by default: with no account configured, any non-blank token is accepted with an unlimited
 balance. Once one account is configured, only configured tokens are (others: 401), each with:

@@ -3,7 +3,7 @@
 Served paths:
 
 * ``POST /api/v2/push`` (V4), ``/app/api/v2/push`` (V3), ``/beta/api/v2/push`` (legacy), each with
-  or without a trailing slash: never a redirect, some clients fail on one (CONTRACT.md 1).
+  or without a trailing slash: never a redirect, some clients fail on one (docs/contract.md §1).
 * ``POST /api/v2/check-balance`` and ``/app/api/v2/check-balance``: the account's balance.
 * any other method on those paths: 405; any path neither they nor the admin API serve: 404 with a
   JSON body that names the served paths. Both are journaled.

@@ -124,7 +124,7 @@ class Outcome:
     """Why the request was refused, dropped or rate-limited, in one line."""
     violations: tuple[Violation, ...] = ()
     deviations: tuple[str, ...] = ()
-    """The deviations of CONTRACT.md 2.3 the request made (noted or repaired)."""
+    """The deviations of docs/contract.md §2.3 the request made (noted or repaired)."""
     retry_after: int | None = None
     """Seconds the client should wait (the rate limit)."""
     fault: FaultRule | None = None
@@ -349,7 +349,7 @@ class Backend:
             self.server_errors.clear()
 
     def set_mode(self, mode: str) -> None:
-        """``strict`` or ``lenient`` (CONTRACT.md 2.3) until the next reset."""
+        """``strict`` or ``lenient`` (docs/contract.md §2.3) until the next reset."""
         if mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode  # type: ignore[assignment]
@@ -395,7 +395,7 @@ class Backend:
 
     def check_balance(self, incoming: Incoming) -> Outcome:
         """``POST /api/v2/check-balance`` ``{token}``: the balance of the account, as
-        ``{"balance": 59.108, "status": 100, "message": "Success"}`` (CONTRACT.md 5)."""
+        ``{"balance": 59.108, "status": 100, "message": "Success"}`` (docs/contract.md §5)."""
         return self._handle(incoming, self._judge_balance, push=False)
 
     def _handle(self, incoming: Incoming, judge: Judge, *, push: bool) -> Outcome:
@@ -449,7 +449,7 @@ class Backend:
     def check_request(self, body: Any) -> tuple[list[Violation], list[str]]:
         """What this backend's contract and mode make of a parsed push body, before any account,
         fault or rate limit: the violations left (none: the body is accepted) and the contract
-        notes of the deviations of CONTRACT.md 2.3 (noted in strict mode, repaired in lenient).
+        notes of the deviations of docs/contract.md §2.3 (noted in strict mode, repaired in lenient).
         Nothing is journaled or counted. ``picky-mock validate`` asks this."""
         notes: list[str] = []
         if self.contract.is_valid("request", body):
@@ -459,7 +459,7 @@ class Backend:
 
     def _judge_invalid(self, body: Any, notes: list[str]) -> tuple[Any, list[Violation]]:
         """The body as judged (repaired in lenient mode) and its violations, for a body the fast
-        check found invalid. Only an invalid body can hold a deviation of CONTRACT.md 2.3 (the
+        check found invalid. Only an invalid body can hold a deviation of docs/contract.md §2.3 (the
         schema refuses each): note it, or in lenient mode repair it, then report what is still
         wrong."""
         repaired: dict[str, str] = {}
@@ -644,7 +644,7 @@ class Backend:
         )
 
     def _deviations(self, body: Any, notes: list[str], repaired_from: dict[str, str] | None = None) -> Any:
-        """Note (strict) or repair (lenient) the deviations of CONTRACT.md 2.3; ``repaired_from``
+        """Note (strict) or repair (lenient) the deviations of docs/contract.md §2.3; ``repaired_from``
         gets, for each number repaired, its JSON path and the value as sent (shown)."""
         if not isinstance(body, dict):
             return body

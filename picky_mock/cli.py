@@ -39,11 +39,11 @@ headers 64 KiB.
 push paths: POST /api/v2/push, /app/api/v2/push, /beta/api/v2/push
 admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state,
             /_picky/faults, /_picky/accounts, /_picky/sessions, /_picky/seed, /_picky/rate-limit,
-            /_picky/coverage (see README, "Admin API")
+            /_picky/coverage (see docs/admin-api.md)
 """
 
 EPILOG_VALIDATE = """\
-modes (CONTRACT.md 2.3): a number with "+", "00", spaces, dashes, parentheses or dots, a top-level number/message
+modes (docs/contract.md §2.3): a number with "+", "00", spaces, dashes, parentheses or dots, a top-level number/message
 without data[], and a missing application deviate from the documented contract. strict rejects
 them (406, 402, 410); lenient repairs them (digits only, wrapped into data[], channel 1), accepts
 the body if nothing else is wrong, and prints a note for each.
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "--mode", choices=MODES, help="strict (default) rejects contract deviations; lenient accepts and notes them"
     )
     serve.add_argument(
-        "--config", metavar="FILE", help="TOML config file (prices, ids, mode, retention, accounts, faults; see README)"
+        "--config", metavar="FILE", help="TOML config file (prices, ids, mode, accounts, faults...; see docs/config.md)"
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, help="log level (default info: one line per push)")
     serve.add_argument(
@@ -126,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="JSON",
         action="append",
         help='a fault rule, repeatable: \'{"action": "api_error", "status": 403, "number": "5511987654321"}\', '
-        '\'{"action": "http_error", "status": 502, "probability": 0.1}\' (see README, "Faults")',
+        '\'{"action": "http_error", "status": 502, "probability": 0.1}\' (see docs/faults.md)',
     )
     serve.add_argument(
         "--seed", type=int, help="seed of the fault generator, to repeat a run exactly (logged at start)"

@@ -2,7 +2,7 @@
 
 A config file looks like this (every key optional)::
 
-    mode = "strict"            # or "lenient" (CONTRACT.md 2.3)
+    mode = "strict"            # or "lenient" (docs/contract.md §2.3)
     retention = 10000          # requests kept in the journal (1 to 10,000,000)
     journal_bytes = 536870912  # and at most this much memory, estimated (1 MiB to 1 TiB)
     max_body_bytes = 67108864  # larger bodies are answered HTTP 413

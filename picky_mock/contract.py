@@ -147,7 +147,7 @@ class Violation:
     found: str
     """What was sent (abridged), or ``nothing`` for a missing key."""
     status: int
-    """The status code the API answers for this violation of a request (CONTRACT.md section 4);
+    """The status code the API answers for this violation of a request (docs/contract.md §4);
     0 for a violation of a response, which no status code answers."""
 
     def __str__(self) -> str:

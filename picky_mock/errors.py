@@ -29,7 +29,7 @@ __all__ = [
     "error_for_status",
 ]
 
-#: Status codes of CONTRACT.md section 4 and the message the API sends with each.
+#: Status codes of docs/contract.md §4 and the message the API sends with each.
 STATUS_MESSAGES: dict[int, str] = {
     100: "Success",
     101: "Service Unavailable",

@@ -782,7 +782,7 @@ class FaultBook:
           answer are not tried at all (no ``seen``, no draw, no ``times`` used), so that two faults
           queued one after the other (``fail_next`` twice) answer one request each, in order.
         * A request that is not a push (``push=False``: ``check-balance``) is tried only against
-          rules that name a ``path``: a rule with none is about pushes (README, "Faults").
+          rules that name a ``path``: a rule with none is about pushes (docs/faults.md).
         * Probabilities are drawn only for rules whose other conditions hold, so a run of the same
           requests against the same seed fires the same faults."""
         index = self._index

@@ -103,7 +103,7 @@ class Message(NamedTuple):
 
 
 class Push(NamedTuple):
-    """The normalised push: the request's top level after the quirks of CONTRACT.md 2.2 are undone."""
+    """The normalised push: the request's top level after the quirks of docs/contract.md §2.2 are undone."""
 
     token: str
     application: int
@@ -150,7 +150,7 @@ class Entry(NamedTuple):
     """The messages sent (accepted pushes only), in request order."""
     violations: tuple[Violation, ...] = ()
     notes: tuple[str, ...] = ()
-    """Contract notes: each quirk or deviation seen (CONTRACT.md 2.2, 2.3)."""
+    """Contract notes: each quirk or deviation seen (docs/contract.md §2.2, §2.3)."""
     error: str | None = None
     """What was wrong and where, as sent in the ``X-Picky-Error`` header."""
     faults: tuple[str, ...] = ()

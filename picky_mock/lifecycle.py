@@ -1,6 +1,6 @@
 """The life of a message after the push: its delivery state, the moves allowed, and who moves it.
 
-CONTRACT §6.1: every accepted message starts *Submitted* (4) and may become *Delivered* (1), *Read*
+docs/contract.md §6.1: every accepted message starts *Submitted* (4) and may become *Delivered* (1), *Read*
 (3), *Failed* (2, with an ``error_message``), *Refunded* (5, its credit goes back) or *Unknown* (0).
 There is no "sent" state. The pieces, each usable alone:
 
@@ -78,7 +78,7 @@ __all__ = [
 
 log = logging.getLogger("picky_mock")
 
-#: Channels sent through a phone ("Phone Automation"): never a read receipt (CONTRACT §6.1).
+#: Channels sent through a phone ("Phone Automation"): never a read receipt (docs/contract.md §6.1).
 PHONE_CHANNELS = frozenset({1, 2, 3, 4})
 
 

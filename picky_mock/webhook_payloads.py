@@ -1,6 +1,6 @@
 """What picky-mock POSTs to a project's webhooks, and how it reads the answer to an incoming message.
 
-- :func:`event_item` / :func:`event_payload`: the event webhook (CONTRACT §6.2): ``project_id`` a
+- :func:`event_item` / :func:`event_payload`: the event webhook (docs/contract.md §6.2): ``project_id`` a
   string, ``event_id`` 1, every ``data[]`` value a string, ``reference_number`` only when the push gave
   one, ``message_type`` a word. Checked against ``schemas/event-webhook.schema.json``.
 - :func:`incoming_payload`: the incoming-message webhook (§6.4), ``schemas/incoming-webhook.schema.json``.
@@ -40,11 +40,11 @@ __all__ = [
     "parse_instant_reply",
 ]
 
-#: Shared numbers, used as channel ids (CONTRACT §2.1); they fill ``error_message`` like Official ones.
+#: Shared numbers, used as channel ids (docs/contract.md §2.1); they fill ``error_message`` like Official ones.
 SHARED_CHANNELS = frozenset({919737001155, 556140404433})
-#: The longest instant-reply delay the service honours (CONTRACT §6.5).
+#: The longest instant-reply delay the service honours (docs/contract.md §6.5).
 MAX_REPLY_DELAY = 3600
-#: Phone automation sends only the first 2,500 characters of an incoming text (CONTRACT §6.4).
+#: Phone automation sends only the first 2,500 characters of an incoming text (docs/contract.md §6.4).
 PHONE_TEXT_LIMIT = 2500
 
 
@@ -113,7 +113,7 @@ def message_type(media: str | None) -> str:
 
 def event_item(message: TrackedMessage, transition: Transition, *, error_code: str = "") -> dict[str, str]:
     """One ``data[]`` item of the event webhook: every value a string; ``reference_number`` only when
-    the push gave one; ``error_message`` only on Official and shared channels (CONTRACT §6.1)."""
+    the push gave one; ``error_message`` only on Official and shared channels (docs/contract.md §6.1)."""
     item = {
         "push_id": message.push_id,
         "number": message.number,
@@ -155,7 +155,7 @@ def incoming_payload(
     context_msg_id: str | None = None,
     numbers_as_strings: bool = True,
 ) -> dict[str, Any]:
-    """The incoming-message webhook's flat body (CONTRACT §6.4).
+    """The incoming-message webhook's flat body (docs/contract.md §6.4).
 
     ``message-in`` is the text URL-encoded with ``+`` for spaces (cut to 2,500 characters on phone
     automation), ``message_in_raw`` the raw text; ``media-url`` for media types (2 image, 3 video,
@@ -212,7 +212,7 @@ _REPLY_EXTRA = ("application", "type", "media-url", "reference_number")
 
 
 def parse_instant_reply(body: bytes, *, status: int = 200) -> InstantReply | NoReply:
-    """Read a handler's answer to an incoming message (CONTRACT §6.5).
+    """Read a handler's answer to an incoming message (docs/contract.md §6.5).
 
     ``{"message-out": "...", "delay": N}`` with a non-empty text and ``delay`` a whole number of
     seconds in 0..3600 (absent: 0; a numeric string is accepted) is a reply; anything else is "no

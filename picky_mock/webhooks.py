@@ -7,7 +7,7 @@
   requests in flight, so a slow, hung or dead receiver delays only its own deliveries. Deliveries that
   share a ``key`` (a msg_id) go out one after the other, in submission order, even across retries. A
   delivery not answered HTTP 200 within ``timeout`` real seconds is retried on the clock after
-  ``retry_schedule`` (1 min, 15 min, 2 h, 6 h: the service's, CONTRACT §6.3), then given up. Every
+  ``retry_schedule`` (1 min, 15 min, 2 h, 6 h: the service's, docs/contract.md §6.3), then given up. Every
   attempt is an immutable :class:`Attempt` (URL, payload bytes, status, body up to ``body_limit``
   bytes, latency, error, attempt number, next retry, kind), the last ``retention`` of them kept.
 - On a :class:`~picky_mock.clock.VirtualClock` the dispatcher is a settler: an advance waits, at each
@@ -63,7 +63,7 @@ __all__ = ["DEFAULT_RETRY_SCHEDULE", "Attempt", "Dispatcher", "EventReporter", "
 
 log = logging.getLogger("picky_mock")
 
-#: Retry delays after the 1st, 2nd, 3rd and 4th failed attempt (CONTRACT §6.3); the 5th is the last.
+#: Retry delays after the 1st, 2nd, 3rd and 4th failed attempt (docs/contract.md §6.3); the 5th is the last.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 900.0, 7200.0, 21600.0)
 
 Kind = Literal["event", "incoming"]

@@ -82,7 +82,7 @@ SEED_REQUEST = {
     "data": [{"number": f"NUMBER {i}", "message": f"MESSAGE FOR NUMBER {i}"} for i in range(1, 6)],
 }
 
-#: The same page's sample response (also shown in its "200" tab), and CONTRACT.md 3's.
+#: The same page's sample response (also shown in its "200" tab), and docs/contract.md §3's.
 SEED_RESPONSE = {
     "status": 100,
     "push_id": "7478630",

@@ -1,4 +1,4 @@
-"""The account model (CONTRACT.md section 4): open mode, configured tokens, balances, plans,
+"""The account model (docs/contract.md §4): open mode, configured tokens, balances, plans,
 official channels, templates, the 24-hour window, the rate limit, and check-balance."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """End to end over a real socket, with httpx, requests and curl: every transport quirk real clients
-send is accepted (CONTRACT.md 1 and 2.2), the success answer has the documented shape (section 3),
+send is accepted (docs/contract.md §1 and §2.2), the success answer has the documented shape (section 3),
 and no answer is ever a redirect."""
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ def test_answers_are_compact_json_with_the_right_content_type(client):
 
 
 def test_messenger_id_stands_for_number_only_on_messenger(client):
-    """CONTRACT 2: ``messenger_id`` when ``application`` is 5; elsewhere a recipient needs a number."""
+    """docs/contract.md §2: ``messenger_id`` when ``application`` is 5; elsewhere a recipient needs a number."""
     body = {"token": TOKEN, "application": 1, "globalmessage": "x", "data": [{"messenger_id": "2415"}]}
     answer = client.post("/api/v2/push", json=body)
     assert answer.json() == {"status": 406, "message": "Invalid Mobile Number"}

@@ -1,4 +1,4 @@
-"""Every failure a body alone can cause maps to its status code (CONTRACT.md 4), answered as the real
+"""Every failure a body alone can cause maps to its status code (docs/contract.md §4), answered as the real
 API does: HTTP 200 and exactly ``{"status": code, "message": text}``; what was wrong, and where (the
 JSON path, the data[] index), goes to the ``X-Picky-Error`` header and the journal."""
 

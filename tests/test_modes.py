@@ -1,4 +1,4 @@
-"""Strict and lenient modes (CONTRACT.md 2.3): strict, the default, rejects the deviations from the
+"""Strict and lenient modes (docs/contract.md §2.3): strict, the default, rejects the deviations from the
 documented contract with the documented code; lenient accepts and repairs them. Both journal a
 ``deviation:`` note for each."""
 

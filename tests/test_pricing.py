@@ -1,5 +1,5 @@
 """SMS segment counting at its boundaries, and the price table's exact decimal money
-(CONTRACT.md 3: GSM-7 160 / 153 a part, UCS-2 70 / 67 a part, SMS charged per segment)."""
+(docs/contract.md §3.2: GSM-7 160 / 153 a part, UCS-2 70 / 67 a part, SMS charged per segment)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 * every valid push is answered 100, one ``data[]`` entry per recipient in order, contiguous
   ``msg_id`` s and the credits of the price table;
 * every invalid push is answered the code the strategy states, and a missing token or an empty
-  recipient list outranks the other rules (CONTRACT.md 4, ``STATUS_PRECEDENCE``);
+  recipient list outranks the other rules (docs/contract.md §4.1, ``STATUS_PRECEDENCE``);
 * whatever JSON (or not-JSON) arrives, the answer is a contract answer, never a 500.
 
 ``picky_server`` is function-scoped and reset before each test, not between the examples of one
@@ -81,12 +81,12 @@ def reference_segments(text: str) -> int:
 
 
 def resolved_text(body: dict[str, Any], item: dict[str, Any]) -> str:
-    """CONTRACT.md 2: the recipient's own non-empty ``message``, else ``globalmessage``."""
+    """docs/contract.md §2: the recipient's own non-empty ``message``, else ``globalmessage``."""
     return item.get("message") or body.get("globalmessage") or ""
 
 
 def echoed(item: dict[str, Any]) -> str:
-    """CONTRACT.md 3: the recipient as digits (``messenger_id`` for Messenger)."""
+    """docs/contract.md §3: the recipient as digits (``messenger_id`` for Messenger)."""
     return str(item["number"] if "number" in item else item["messenger_id"])
 
 
@@ -247,7 +247,7 @@ def test_lenient_mode_defaults_a_missing_application(picky_server, http):
 
 def test_lenient_mode_repairs_a_00_prefix(picky_server, http):
     """Regression: an all-digit ``0055…`` once skipped the lenient repair (``str.isdigit``) and was
-    answered 406, although CONTRACT.md 2.3 lists ``00`` among the forms lenient mode repairs."""
+    answered 406, although docs/contract.md §2.3 lists ``00`` among the forms lenient mode repairs."""
     picky_server.set_mode("lenient")
     body = {"token": "t", "application": 1, "globalmessage": "Hi", "data": [{"number": "005511987654321"}]}
     answer = post(http, picky_server.push_url, body).json()

@@ -372,7 +372,7 @@ def test_chunked_bodies_without_content_length(small_server):
 
 
 def test_the_limit_holds_for_a_document_in_the_query_string(small_server):
-    """``/push?data={...}`` (CONTRACT §1's fallback) carries the document in the URL: the same
+    """``/push?data={...}`` (docs/contract.md §1's fallback) carries the document in the URL: the same
     limit applies to it as to a body, with a message that says where the document was."""
     from urllib.parse import quote
 

@@ -1,10 +1,10 @@
 """Every sample body of the documentation meets the contract: the sample request of the bulk-push
 page (its placeholder numbers replaced, see below), its sample response, and the response of
-CONTRACT.md 3; the mock accepts the request and answers it in the sample's shape.
+docs/contract.md §3; the mock accepts the request and answers it in the sample's shape.
 
 The samples are embedded here as printed, so that the test runs on any checkout; when the contract
-and the seed pages sit beside the checkout (``../shared``), every JSON document in them is also
-extracted and checked, and must match an embedded copy.
+the JSON documents of docs/contract.md, and of the original seed pages when they sit beside the
+checkout (``../shared/seeds``), are also extracted and checked, and must match an embedded copy.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from pushing import (
     CONTRACT_RESPONSE,
     REAL_NUMBERS,
+    ROOT,
     SEED_REQUEST,
     SEED_RESPONSE,
     SHARED,
@@ -48,8 +49,7 @@ def _documents(path: Path) -> list[dict[str, object]]:
 
 def _doc_files() -> list[Path]:
     files = sorted((SHARED / "seeds").glob("*.txt")) if (SHARED / "seeds").is_dir() else []
-    if (SHARED / "CONTRACT.md").is_file():
-        files.append(SHARED / "CONTRACT.md")
+    files.append(ROOT / "docs" / "contract.md")
     return files
 
 

@@ -1,4 +1,4 @@
-"""The id sequences (CONTRACT.md 3): a push takes one push_id and a contiguous block of msg_ids, so
+"""The id sequences (docs/contract.md §3.1): a push takes one push_id and a contiguous block of msg_ids, so
 ids are unique and increasing, also under concurrent requests."""
 
 from __future__ import annotations

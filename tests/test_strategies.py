@@ -486,7 +486,7 @@ def test_push_requests_without_quirks_use_the_documented_forms(body):
         assert item.get("message", "x") != ""
 
 
-#: Each quirk of CONTRACT.md 2.2 that push_requests() draws, and how to see it in a body.
+#: Each quirk of docs/contract.md §2.2 that push_requests() draws, and how to see it in a body.
 QUIRKS = {
     "priority with a trailing space": lambda b: "priority " in b,
     "application as a string": lambda b: type(b["application"]) is str,

@@ -1,4 +1,4 @@
-"""Handlers for the two webhooks Picky Assist calls (CONTRACT.md 6): delivery reports and incoming
+"""Handlers for the two webhooks Picky Assist calls (docs/contract.md §6): delivery reports and incoming
 messages. Both are written for the payloads as they really come: every delivery-report value a
 string, ``message-in`` URL-encoded, numeric fields sometimes JSON numbers and sometimes strings."""
 

@@ -16,7 +16,7 @@ one-character GSM-7 text, no quirks. (Hypothesis orders examples by size first, 
 the one with the fewest fields and choices: a number-filter push, with no text at all, counts as
 plainer than a bulk one.)
 
-What is drawn follows ``CONTRACT.md`` and the JSON Schemas in ``schemas/``: section 2 for requests
+What is drawn follows ``docs/contract.md`` and the JSON Schemas in ``schemas/``: section 2 for requests
 (2.2 for the quirks of real clients), section 3 for success answers, section 4 for status codes,
 section 5 for the Delivery Report API, section 6 for webhooks and instant replies. One module per
 subject: :mod:`.numbers`, :mod:`.texts`, :mod:`.requests`, :mod:`.invalid_requests`, :mod:`.answers`,

@@ -53,7 +53,7 @@ def push_responses(
     max_size: int = 10,
     credits: SearchStrategy[str] | None = None,
 ) -> SearchStrategy[Json]:
-    """Success answers (status 100) as the real API sends them (CONTRACT.md 3), for client tests.
+    """Success answers (status 100) as the real API sends them (docs/contract.md §3), for client tests.
 
     ``{"status": 100, "push_id": "…", "message": "Success", "data": [{"msg_id", "number",
     "credit"}]}``: ``status`` the JSON number 100, every other value a string. ``push_id`` and
@@ -81,7 +81,7 @@ def push_responses(
 def error_responses(*, statuses: Collection[int] | None = None) -> SearchStrategy[Json]:
     """Error answers as the real API sends them: ``{"status": <code>, "message": "<text>"}``.
 
-    Every code of CONTRACT.md section 4 but 100 (``errors.STATUS_MESSAGES``), each with its
+    Every code of docs/contract.md §4 but 100 (``errors.STATUS_MESSAGES``), each with its
     message; ``statuses`` restricts the codes. The real API sends them with HTTP 200, so a client
     that only calls ``raise_for_status()`` never sees them: feed these to a client with no server
     at all (``httpx.MockTransport``, ``responses``) to test its error handling.

@@ -1,4 +1,4 @@
-"""The channel ids (``application``) of CONTRACT.md 2.1 and the groups of them that rules depend on.
+"""The channel ids (``application``) of docs/contract.md §2.1 and the groups of them that rules depend on.
 
 Requests, delivery reports and webhooks all draw channels; the groups live here once so that, say,
 "Read is never reported on phone automation" means the same channels everywhere.
@@ -23,7 +23,7 @@ __all__ = [
     "channel_strategy",
 ]
 
-#: Documented channel ids (``application``, CONTRACT.md 2.1), with the two shared numbers.
+#: Documented channel ids (``application``, docs/contract.md §2.1), with the two shared numbers.
 CHANNELS: Mapping[int, str] = {
     1: "WhatsApp Personal",
     2: "WhatsApp Business",
@@ -45,7 +45,7 @@ WHATSAPP = (1, 2, 10, 8, 101, 121)
 SHARED_NUMBERS = (919737001155, 556140404433)
 #: WhatsApp Official channels: templates, the 24-hour window, media per recipient.
 OFFICIAL = (8, 101, 121)
-#: Where a failed or refunded message carries an ``error_message`` (CONTRACT.md 6.1).
+#: Where a failed or refunded message carries an ``error_message`` (docs/contract.md §6.1).
 WITH_ERROR_MESSAGES = frozenset({*OFFICIAL, *SHARED_NUMBERS})
 
 

@@ -1,7 +1,7 @@
-"""The Delivery Report API (``POST /api/v2/delivery-report``, CONTRACT.md 5): what a client asks and
+"""The Delivery Report API (``POST /api/v2/delivery-report``, docs/contract.md §5): what a client asks and
 what it is answered, for clients that pull the state of their messages instead of taking webhooks.
 
-The states and the channel rules (no Read on phone automation) are those of CONTRACT.md 6.1; the
+The states and the channel rules (no Read on phone automation) are those of docs/contract.md §6.1; the
 event webhook (:mod:`.webhooks`) reports the same states, so both take them from here.
 """
 
@@ -33,10 +33,10 @@ __all__ = [
     "states_on",
 ]
 
-#: Delivery states (CONTRACT.md 6.1): 0 Unknown, 1 Delivered, 2 Failed, 3 Read, 4 Submitted,
+#: Delivery states (docs/contract.md §6.1): 0 Unknown, 1 Delivered, 2 Failed, 3 Read, 4 Submitted,
 #: 5 Refunded. In the order shrinking prefers: Delivered first.
 REPORT_STATES: tuple[int, ...] = (1, 4, 3, 2, 5, 0)
-#: The pulled report's ``message_type`` (CONTRACT.md 5), with the word the event webhook uses for it.
+#: The pulled report's ``message_type`` (docs/contract.md §5), with the word the event webhook uses for it.
 REPORT_MESSAGE_TYPES: Mapping[int, str] = {3: "text", 1: "image", 2: "video", 4: "audio", 5: "document"}
 #: Channels a report is drawn for by default: phone automation, Official, Messenger, Instagram.
 DEFAULT_REPORT_CHANNELS = (1, 8, 101, 2, 3, 10, 5, 11, 121)
@@ -56,7 +56,7 @@ def report_states(statuses: Collection[int] | None) -> list[int]:
 
 def states_on(channel: int, states: Sequence[int]) -> Sequence[int]:
     """The states a message on ``channel`` can be reported in: Read never on phone automation
-    (CONTRACT.md 6.1); Unknown when nothing asked for is possible there."""
+    (docs/contract.md §6.1); Unknown when nothing asked for is possible there."""
     if channel in PHONE_AUTOMATION:
         return [s for s in states if s != 3] or [0]
     return states
@@ -109,7 +109,7 @@ def delivery_report_requests(
     push_id: int | str | SearchStrategy[int | str] | None = None,
     quirks: bool = True,
 ) -> SearchStrategy[Json]:
-    """Delivery report requests (``POST /api/v2/delivery-report``, CONTRACT.md 5): ``{token, push_id}``.
+    """Delivery report requests (``POST /api/v2/delivery-report``, docs/contract.md §5): ``{token, push_id}``.
 
     * ``token``: the token, or a strategy of tokens (default: realistic non-blank tokens).
     * ``push_id``: the push to ask about, as the push answer gave it (a decimal string) or as a
@@ -174,7 +174,7 @@ def delivery_report_responses(
     min_size: int = 1,
     max_size: int = 5,
 ) -> SearchStrategy[Json]:
-    """Delivery report answers (CONTRACT.md 5) as ``schemas/delivery-report-response.schema.json`` says.
+    """Delivery report answers (docs/contract.md §5) as ``schemas/delivery-report-response.schema.json`` says.
 
     ``{"project_id": "12345", "push_id": 7478630, "application": "1", "message_type": "3",
     "time": "04-12-2026 05:16 PM", "data": [{"number", "msg_id", "status", "error_code"}],

@@ -249,7 +249,7 @@ def invalid_push_requests(
 
     Draws :class:`InvalidPushRequest` ``(body, status, rule)``: a valid body from
     :func:`push_requests` (with its ``quirks`` option) with one rule broken, so that the status
-    does not depend on the precedence between rules (CONTRACT.md 4, ``STATUS_PRECEDENCE``):
+    does not depend on the precedence between rules (docs/contract.md §4, ``STATUS_PRECEDENCE``):
 
     * 401: ``token`` missing, empty, blank or not a string.
     * 402: ``data`` missing or empty.

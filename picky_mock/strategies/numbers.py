@@ -15,7 +15,7 @@ __all__ = ["COUNTRIES", "MALFORMED_NUMBER_FORMS", "NumberPlans", "phone_numbers"
 
 MalformedForm = Literal["plus", "00", "spaces", "dashes", "international", "leading_zero"]
 
-#: The malformed number forms real clients send (CONTRACT.md 2.3), for :func:`phone_numbers`.
+#: The malformed number forms real clients send (docs/contract.md §2.3), for :func:`phone_numbers`.
 MALFORMED_NUMBER_FORMS: tuple[MalformedForm, ...] = ("plus", "00", "spaces", "dashes", "international", "leading_zero")
 
 
@@ -148,9 +148,9 @@ def phone_numbers(
 
     * ``countries``: calling codes to draw from (``{"91", "55"}``); all known ones by default.
     * ``json_integers``: ``None`` (default) draws digit strings and JSON integers, the mix one real
-      client sends (CONTRACT.md 2.2); ``False`` only strings, ``True`` only integers.
+      client sends (docs/contract.md §2.2); ``False`` only strings, ``True`` only integers.
     * ``malformed``: ``True`` or some of :data:`MALFORMED_NUMBER_FORMS` draws instead numbers in the
-      forms real clients send by mistake (CONTRACT.md 2.3): ``"plus"`` ``+919876543210``,
+      forms real clients send by mistake (docs/contract.md §2.3): ``"plus"`` ``+919876543210``,
       ``"00"`` ``00919876543210``, ``"spaces"`` ``91 98765 43210``, ``"dashes"``
       ``91-98765-43210``, ``"international"`` ``+91 98765 43210`` (the docs' "wrong format"),
       ``"leading_zero"`` ``09876543210`` (national format). Every one is answered 406 in strict

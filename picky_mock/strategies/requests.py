@@ -1,5 +1,5 @@
 """Push bodies (``POST /api/v2/push``) that the contract accepts, in every variant the docs describe
-and with the quirks real clients send (CONTRACT.md 2)."""
+and with the quirks real clients send (docs/contract.md §2)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ _CONTACTS = st.deferred(
         st.just("BEGIN:VCARD\nVERSION:3.0\nFN:Support desk\nTEL:+919876543210\nEND:VCARD"),
     )
 )
-#: [seen] Unknown keys real clients send (CONTRACT.md 2.2), with values of the kinds they send.
+#: [seen] Unknown keys real clients send (docs/contract.md §2.2), with values of the kinds they send.
 _UNKNOWN_TOP: Mapping[str, object] = {
     "sleep": 1,
     "message_type": "text",
@@ -359,7 +359,7 @@ def push_requests(
       (``InvalidArgument`` if none does); channels drawn from a strategy that fit no variant are
       rejected, like a filter.
     * ``min_recipients``, ``max_recipients``: the length of ``data[]`` (1 to 10 by default).
-    * ``quirks`` (default ``True``): include, now and then, the real-world forms of CONTRACT.md 2.2
+    * ``quirks`` (default ``True``): include, now and then, the real-world forms of docs/contract.md §2.2
       that the API accepts: ``"priority "`` with a trailing space, ``application`` / ``priority``
       as strings, numbers as JSON integers, unknown keys (``sleep``, ``quoted``, a
       ``template_id`` in a recipient...), ``message: ""`` beside a ``globalmessage``, the global

@@ -1,4 +1,4 @@
-"""What Picky Assist POSTs to a project's URLs (CONTRACT.md 6), and what a handler may answer.
+"""What Picky Assist POSTs to a project's URLs (docs/contract.md §6), and what a handler may answer.
 
 The event webhook's delivery reports, the incoming-message webhook's payloads and the instant reply
 are drawn as ``schemas/event-webhook.schema.json``, ``schemas/incoming-webhook.schema.json`` and
@@ -31,7 +31,7 @@ from .texts import message_texts
 
 __all__ = ["INBOUND_TYPES", "delivery_report_events", "inbound_messages", "instant_replies"]
 
-#: Incoming message types (CONTRACT.md 6.4): 1 text, 2 image, 3 video, 4 audio, 5 location,
+#: Incoming message types (docs/contract.md §6.4): 1 text, 2 image, 3 video, 4 audio, 5 location,
 #: 6 document, 7 contact, 9 button or interactive reply.
 INBOUND_TYPES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 9)
 #: The event's ``message_type`` words, text first (shrinking goes there).
@@ -148,7 +148,7 @@ def delivery_report_events(
     min_size: int = 1,
     max_size: int = 5,
 ) -> SearchStrategy[Json]:
-    """Delivery-report events (``event_id`` 1) as the event webhook POSTs them (CONTRACT.md 6.2).
+    """Delivery-report events (``event_id`` 1) as the event webhook POSTs them (docs/contract.md §6.2).
 
     ``{"project_id": "12345", "event_id": 1, "data": [...]}``: ``project_id`` a string and
     ``event_id`` a JSON number, as in the samples, and every value in ``data[]`` a string:
@@ -265,7 +265,7 @@ def inbound_messages(
     types: Collection[int] | None = None,
     mixed_types: bool = True,
 ) -> SearchStrategy[Json]:
-    """Incoming-message webhook payloads (CONTRACT.md 6.4): the flat JSON the project's URL receives.
+    """Incoming-message webhook payloads (docs/contract.md §6.4): the flat JSON the project's URL receives.
 
     Keys: ``number`` (the sender's digits, a string; as the docs warn, now and then the name the
     sender is saved under on phone automation, or ``"Group name @number"`` in a Web Automation
@@ -321,7 +321,7 @@ def instant_replies(
     extras: bool = True,
     mixed_types: bool = True,
 ) -> SearchStrategy[Json]:
-    """Instant replies (CONTRACT.md 6.5): what an incoming-message handler answers to write back.
+    """Instant replies (docs/contract.md §6.5): what an incoming-message handler answers to write back.
 
     ``{"message-out": "Thanks!", "delay": 30}``: the text (not URL-encoded) and the seconds to wait
     before it is sent, ``min_delay`` to ``max_delay`` (at most 3600, the documented bound). When
