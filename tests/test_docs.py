@@ -131,9 +131,10 @@ def bin_dir(tmp_path: Path) -> Path:
         "npm": textwrap.dedent(
             """\
             #!/bin/sh
-            # Stands for a project's test command: one push to $PICKY_URL, which must be accepted.
+            # Stands for a project's test command: one push to $PICKY_URL (the push URL, as
+            # examples/ci/with-picky-mock.sh sets it), which must be accepted.
             set -e
-            answer=$(curl -sf -X POST "$PICKY_URL/api/v2/push" \\
+            answer=$(curl -sf -X POST "$PICKY_URL" \\
                 -d '{"token": "t", "application": 1, "globalmessage": "Hi", "data": [{"number": "5511987654321"}]}')
             echo "npm stand-in: $answer"
             case "$answer" in *'"status":100'*) exit 0 ;; *) exit 1 ;; esac
@@ -154,8 +155,8 @@ def _env(bin_dir: Path) -> dict[str, str]:
 
 
 def _needs_tools(block: Block) -> None:
-    """Skip a shell block whose commands are not on this machine (the docs show curl)."""
-    for tool in ("bash", "curl"):
+    """Skip a shell block whose commands are not on this machine (the docs show curl and jq)."""
+    for tool in ("bash", "curl", "jq"):
         if (tool == "bash" or re.search(rf"\b{tool}\b", block.code)) and shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
 
@@ -308,10 +309,14 @@ def test_config_block(block: Block, tmp_path: Path):
                 assert answer["status"] == 100, (block.where, token, answer)
                 if "balance" in account:
                     assert answer["balance"] == float(account["balance"]), (block.where, token, answer)
-        rules = httpx.get(f"{server.url}/_picky/faults", timeout=10).json()["rules"]
+        admin = server.admin_headers  # the token, when the sample sets one
+        rules = httpx.get(f"{server.url}/_picky/faults", headers=admin, timeout=10).json()["rules"]
         assert len(rules) == len(settings.extra.get("faults") or []), block.where
         if "seed" in settings.extra:
-            assert httpx.get(f"{server.url}/_picky/faults", timeout=10).json()["seed"] == settings.extra["seed"]
+            seed = httpx.get(f"{server.url}/_picky/faults", headers=admin, timeout=10).json()["seed"]
+            assert seed == settings.extra["seed"], block.where
+        if settings.admin_token:
+            assert httpx.get(f"{server.url}/_picky/faults", timeout=10).status_code == 401, block.where
 
 
 @pytest.mark.parametrize("block", _of("json"), ids=_ids(_of("json")))
