@@ -151,7 +151,18 @@ def _object(required: Sequence[str], **properties: Schema) -> Schema:
 
 
 _RULE: Schema = _object(("id", "action", "when", "seen", "hits", "description"), id={"type": "integer"})
-_ACCOUNT: Schema = _object(("token", "balance"), token={"type": "string"}, balance={"type": "string"})
+_FLAG: Schema = {"type": "boolean"}
+_ACCOUNT: Schema = _object(
+    ("token", "balance", "api", "active", "official", "window", "templates"),
+    token={"type": "string"},
+    balance={"description": "a decimal string; null: no limit", "type": ["string", "null"]},
+    api=_FLAG,
+    active=_FLAG,
+    official=_FLAG,
+    window=_FLAG,
+    templates={"type": ["array", "null"], "items": {"type": "string"}},
+)
+_COUNTS: Schema = {"type": "object", "additionalProperties": {"type": "integer"}}
 _RATE_LIMIT: Schema = {
     "oneOf": [
         {"type": "null"},
@@ -353,8 +364,10 @@ ADMIN_OPERATIONS: tuple[AdminOperation, ...] = (
         ("GET",),
         "The API statuses and HTTP statuses answered, and the faults fired, so far",
         _object(
-            ("api_statuses", "api_statuses_never", "http_statuses", "faults", "faults_never"),
-            faults_never={"type": "array", "items": {"type": "string"}},
+            ("api_statuses", "http_statuses", "faults"),
+            api_statuses=_COUNTS,
+            http_statuses=_COUNTS,
+            faults=_COUNTS,
         ),
         errors=(),
     ),
