@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import __version__
 from .contract import schemas_dir
+from .faults import ACTIONS
 from .guard import ADMIN_CSRF_HEADER, ADMIN_TOKEN_HEADER, OPEN_PATHS, OPENAPI_PATH
 from .journal import DEFAULT_PAGE, MAX_PAGE
 from .transport import CONNECTION_PATH
@@ -176,6 +177,46 @@ _ACCOUNTS: Schema = _object(
     sessions={"type": "array", "items": {"type": "string"}},
     rate_limit=_RATE_LIMIT,
 )
+_STRING: Schema = {"type": "string"}
+_SECONDS: Schema = {"type": "number", "minimum": 0}
+_COUNT: Schema = {"type": "integer", "minimum": 0}
+_CRITERIA: dict[str, Schema] = {
+    "token": {"type": ["string", "integer"]},
+    "channel": {"type": ["integer", "string"]},
+    "number": {"type": ["string", "integer"]},
+    "number_prefix": {"type": ["string", "integer"]},
+    "number_pattern": _STRING,
+    "text": _STRING,
+    "text_pattern": _STRING,
+    "path": _STRING,
+}
+_NEW_RULE: Schema = {
+    "description": "A fault rule (docs/faults.md): the action and its options, the criteria (at the top or "
+    "under `when`) and how often it fires. A rule read from `GET /_picky/faults` may be sent back as it is.",
+    "type": "object",
+    "required": ["action"],
+    "properties": {
+        "action": {"enum": list(ACTIONS)},
+        "name": _STRING,
+        "status": {"type": ["integer", "string"]},
+        "message": _STRING,
+        "body": _STRING,
+        "headers": {"type": "object", "additionalProperties": _STRING},
+        "retry_after": _COUNT,
+        "seconds": _SECONDS,
+        "low": _SECONDS,
+        "high": _SECONDS,
+        "median": _SECONDS,
+        "sigma": _SECONDS,
+        "chunk": {"type": "integer", "minimum": 1},
+        "times": _COUNT,
+        "nth": _COUNT,
+        "after": _COUNT,
+        "probability": {"type": "number", "minimum": 0, "maximum": 1},
+        "when": {"type": "object", "properties": _CRITERIA},
+        **_CRITERIA,
+    },
+}
 _STATE: Schema = {
     **_object(
         ("mode", "push_id_start", "msg_id_start", "retention", "journal_entries", "seed", "faults", "open"),
@@ -289,7 +330,7 @@ ADMIN_OPERATIONS: tuple[AdminOperation, ...] = (
         "Add a fault rule, or a list of them (docs/faults.md)",
         _object(("added",), added={"type": "array", "items": _RULE}),
         status=201,
-        body={"oneOf": [_ANY_OBJECT, {"type": "array", "items": _ANY_OBJECT}]},
+        body={"oneOf": [_NEW_RULE, {"type": "array", "items": _NEW_RULE, "maxItems": 20}]},
     ),
     AdminOperation(
         "/_picky/faults",

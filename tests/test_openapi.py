@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings, strategies
 from openapi_spec_validator import validate
+from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -23,7 +23,6 @@ from schemathesis.checks import (
 )
 from starlette.routing import Route
 
-from picky_mock import admin
 from picky_mock.api import BALANCE_PATHS, PUSH_PATHS
 from picky_mock.app import PickyApp
 from picky_mock.backend import Backend
@@ -173,7 +172,8 @@ CHECKS = [
 """Not the data-acceptance checks: the emulated API answers a body it refuses with HTTP 200 and
 the error's status code in the body, as the real one does (docs/contract.md §4)."""
 
-_OPERATIONS = sorted(_documented(build_document(PickyApp(Backend(Settings())).api.judges, PickyApp().starlette.routes)))
+_APP = PickyApp(Backend(Settings()))
+_OPERATIONS = sorted(_documented(build_document(_APP.api.judges, _APP.starlette.routes)))
 
 
 @pytest.mark.parametrize(("method", "path"), _OPERATIONS, ids=[f"{m} {p}" for m, p in _OPERATIONS])
@@ -192,3 +192,13 @@ def test_schemathesis_stateless(api_schema: Any, running: ServerThread, method: 
         case.call_and_validate(base_url=running.url, headers={"X-Picky-Admin": "1"}, checks=CHECKS)
 
     check()
+
+
+@pytest.mark.parametrize("path", ["/_picky/faults/a%0Ab", "/_picky%0A", "/x%0Ay", "/api/v2/push%0A"])
+def test_a_path_with_a_newline_gets_the_json_404(running: ServerThread, path: str) -> None:
+    """Found by schemathesis: the catch-all routes' patterns stop at a newline, and such a path got
+    Starlette's plain-text 404 instead of the JSON one the document states."""
+    answer = httpx.delete(running.url + path, headers={"X-Picky-Admin": "1"})
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/json"
+    assert "error" in answer.json()
