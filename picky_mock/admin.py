@@ -21,10 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .api import ADMIN_PREFIX
+from .api import ADMIN_PREFIX, ApiRoutes
 from .backend import Backend
 from .errors import ConfigError
 from .journal import DEFAULT_PAGE, MAX_PAGE, Entry, Query
+from .openapi import OPENAPI_PATH, document_bytes
 
 __all__ = ["ADMIN_METHODS", "ROUTES", "AdminRequestError", "not_found"]
 
@@ -292,6 +293,17 @@ async def rate_limit(request: Request) -> Response:
     return _json({"rate_limit": None if book.rate_limit is None else book.rate_limit.__dict__})
 
 
+@_guarded
+async def openapi_document(request: Request) -> Response:
+    """The OpenAPI document of what this app serves (:mod:`picky_mock.openapi`), made once per app."""
+    state = request.app.state
+    document: bytes | None = getattr(state, "openapi_document", None)
+    if document is None:
+        document = document_bytes(ApiRoutes(_backend(request)).judges, request.app.routes)
+        state.openapi_document = document
+    return Response(document, media_type="application/json")
+
+
 ROUTES = [
     Route(f"{ADMIN_PREFIX}/health", health, methods=["GET", "HEAD"]),
     Route(f"{ADMIN_PREFIX}/journal", journal, methods=["GET", "DELETE"]),
@@ -307,6 +319,7 @@ ROUTES = [
     Route(f"{ADMIN_PREFIX}/seed", seed, methods=["PUT", "POST"]),
     Route(f"{ADMIN_PREFIX}/rate-limit", rate_limit, methods=["PUT", "POST"]),
     Route(f"{ADMIN_PREFIX}/coverage", coverage, methods=["GET"]),
+    Route(OPENAPI_PATH, openapi_document, methods=["GET"]),
 ]
 """The admin API's routes (without the catch-all :func:`not_found`)."""
 

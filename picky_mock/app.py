@@ -8,6 +8,7 @@ Nothing here decides anything about the API; see :mod:`picky_mock.backend`.
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -43,9 +44,18 @@ class PickyApp:
             ]
         )
         self.starlette.router.redirect_slashes = False
+        self.starlette.router.default = self._unmatched
         self.starlette.state.backend = backend
         self.state = self.starlette.state
         self._judges = self.api.judges
+
+    async def _unmatched(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A path even the catch-all routes do not match (one with a newline: their patterns stop at
+        it): the same JSON 404 as any other unknown path, not Starlette's plain-text one."""
+        path: str = scope["path"]
+        admin_path = path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+        response = await (admin.not_found if admin_path else unknown_path)(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

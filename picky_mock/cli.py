@@ -163,7 +163,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_wait(commands)
+    commands.add_parser(
+        "openapi",
+        help="print the OpenAPI 3.1 document of the emulated API and the admin API",
+        description="Print the OpenAPI 3.1 document (JSON) of the emulated API and the admin API, the one a\n"
+        "running server serves at GET /_picky/openapi.json.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return parser
+
+
+def _openapi() -> int:
+    from .app import PickyApp
+    from .backend import Backend
+    from .openapi import document_bytes
+
+    app = PickyApp(Backend(Settings()))
+    sys.stdout.write(document_bytes(app.api.judges, app.starlette.routes).decode("utf-8") + "\n")
+    return 0
 
 
 EPILOG_WAIT = """\
@@ -344,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "wait":
             return _wait(args)
+        if args.command == "openapi":
+            return _openapi()
     except ConfigError as exc:
         print(f"picky-mock: error: {exc}", file=sys.stderr)
         return 2

@@ -7,8 +7,9 @@ Safe by default, as WireMock's admin authentication and Mailpit's UI/API authent
   the connection actually reached (``scope["server"]``: so a wildcard bind answers to its own IP
   addresses), or a name in ``allowed_hosts`` (``"*"``: any). Else 403. A request without ``Host``
   (HTTP/1.0) cannot come from a browser and passes.
-* **Admin token** (``/_picky/*`` but ``/_picky/health`` and ``/_picky/connection``): required whenever one is configured
-  (``--admin-token``, ``PICKY_MOCK_ADMIN_TOKEN``, ``[server] admin_token``), as
+* **Admin token** (``/_picky/*`` but ``/_picky/health``, ``/_picky/connection`` and
+  ``/_picky/openapi.json``): required whenever one is configured (``--admin-token``,
+  ``PICKY_MOCK_ADMIN_TOKEN``, ``[server] admin_token``), as
   ``Authorization: Bearer <token>`` or ``X-Picky-Admin-Token: <token>``, compared in constant time
   (else 401). Bound beyond loopback without a token, the admin API is locked (403) unless
   ``--admin-open`` says otherwise; the server warns at start-up either way.
@@ -54,8 +55,10 @@ log = logging.getLogger("picky_mock")
 ADMIN_PREFIX = "/_picky"
 HEALTH_PATH = "/_picky/health"
 CONNECTION_PATH = "/_picky/connection"
-#: Admin paths that need no token: they tell whether the server is up and can break connections.
-OPEN_PATHS = frozenset({HEALTH_PATH, CONNECTION_PATH})
+OPENAPI_PATH = "/_picky/openapi.json"
+#: Admin paths that need no token: they tell whether the server is up and can break connections,
+#: and describe the API (the same document for every server: tools fetch it without credentials).
+OPEN_PATHS = frozenset({HEALTH_PATH, CONNECTION_PATH, OPENAPI_PATH})
 ADMIN_BODY_LIMIT = 8 * 1024 * 1024
 """Bytes of an admin request's body (a list of 10,000 fault rules is about 1 MiB)."""
 MAX_ADMIN_PATH = 2048
