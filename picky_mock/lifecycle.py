@@ -321,24 +321,40 @@ class Ledger:
         self._by_number: dict[str, deque[str]] = {}
         self._seq = 0
         self._listeners: list[Listener] = []
+        self._on_accept: list[Listener] = []
+        """The listeners that also want the first record (Submitted at acceptance)."""
         self.evicted = 0
         """Messages forgotten because more than ``retention`` were accepted."""
 
     # -- subscribers ------------------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Hand every transition recorded from now on to ``listener``; returns an unsubscriber."""
+    def subscribe(self, listener: Listener, *, accepted: bool = True) -> Callable[[], None]:
+        """Hand every transition recorded from now on to ``listener`` (with ``accepted=False``, all
+        but the first record of each message, Submitted at acceptance: a push then costs such a
+        listener nothing); returns an unsubscriber."""
         with self._lock:
             self._listeners.append(listener)
+            if accepted:
+                self._on_accept.append(listener)
 
         def unsubscribe() -> None:
             with self._lock:
                 if listener in self._listeners:
                     self._listeners.remove(listener)
+                if listener in self._on_accept:
+                    self._on_accept.remove(listener)
 
         return unsubscribe
 
     def _publish(self, transition: Transition, record: _Record) -> None:
-        if not self._listeners:
+        if not self._listeners or (transition.previous is None and not self._on_accept):
+            return
+        if transition.previous is None:
+            snapshot = record.snapshot()
+            for listener in list(self._on_accept):
+                try:
+                    listener(transition, snapshot)
+                except Exception:
+                    log.exception("lifecycle listener %r failed on %s", listener, transition)
             return
         snapshot = record.snapshot()
         for listener in list(self._listeners):
