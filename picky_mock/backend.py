@@ -1248,11 +1248,15 @@ class Backend:
     def _track(self, push_id: str, token: str, messages: Sequence[Message], fired: Fired) -> None:
         """Every message of an accepted push enters the ledger, Submitted, with what the policy
         (and a delivery fault) plans for it."""
-        accept = self.lifecycle.accept
         rule = None
         for fired_rule in fired.rules:
             if fired_rule.action.kind in DELIVERY_ACTIONS:
                 rule = fired_rule
+        if rule is None and self.lifecycle.policy is None:
+            # Nothing will move these messages on its own: their records are built when first asked for.
+            self.ledger.defer(push_id, messages, token=token)
+            return
+        accept = self.lifecycle.accept
         delivery_fault = None if rule is None else rule.action.delivery_fault()
         for message in messages:
             fault = delivery_fault if rule is None or rule.when.names_number(message.number) else None

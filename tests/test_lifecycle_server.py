@@ -381,3 +381,42 @@ def test_a_burst_to_a_hung_receiver_is_queued_and_counted(hung: str, caplog: pyt
         assert admin(server, "GET", "state").json()["webhooks_dropped"] == 10_000
         assert webhooks["events"]["dropped"] == 10_000
         assert any("dropped" in record.getMessage() for record in caplog.records)
+
+
+# -- records built when first asked for ---------------------------------------------------------
+
+
+def test_without_a_policy_records_are_built_on_first_use() -> None:
+    with serve() as server:
+        backend = server.backend
+        first = push(server, NUMBER, "5511987654322")
+        at = backend.clock.now()
+        backend.advance(3600)
+        second = push(server, NUMBER)
+        assert len(backend.ledger) == 3
+        message = backend.ledger.get(first["data"][1]["msg_id"])
+        assert message.state is State.SUBMITTED and message.timeline[0].at == at  # the acceptance time
+        assert message.token == "tok" and message.channel == 8 and message.text == "hi"
+        moved = backend.deliver("delivered", number=NUMBER)
+        assert sorted(t.msg_id for t in moved) == sorted([first["data"][0]["msg_id"], second["data"][0]["msg_id"]])
+        assert first["data"][0]["msg_id"] in backend.ledger
+        assert "1" not in backend.ledger
+
+
+def test_deferred_pushes_are_bounded_by_the_retention() -> None:
+    from picky_mock.clock import VirtualClock
+    from picky_mock.journal import Message
+    from picky_mock.lifecycle import Ledger
+
+    ledger = Ledger(VirtualClock(), retention=10)
+    for push_id in range(5):
+        rows = [
+            Message(str(100 + 4 * push_id + i), str(push_id), i, f"55{i}", "t", None, 1, 1, "0.01", None)
+            for i in range(4)
+        ]
+        ledger.defer(str(push_id), rows)
+    assert len(ledger) <= 10 and ledger.evicted == 12
+    with pytest.raises(UnknownMessage):
+        ledger.get("100")
+    assert ledger.get("119").push_id == "4"
+    assert [m.msg_id for m in ledger.messages(push_id="3")] == ["112", "113", "114", "115"]
