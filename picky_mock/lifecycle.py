@@ -25,7 +25,8 @@ There is no "sent" state. The pieces, each usable alone:
 
 Wiring: the backend makes one ``Ledger(clock, on_refund=...)`` and one ``Lifecycle(ledger, clock,
 policy)``; after accepting a push it calls :meth:`Lifecycle.accept` per message, or, when no policy
-or fault will move them, :meth:`Ledger.defer` for the whole push (records built on first use); ``picky_server.deliver(...)`` and the admin API call :meth:`Ledger.move` and friends with
+or fault will move them, :meth:`Ledger.defer` for the whole push (records built on first use);
+``picky_server.deliver(...)`` and the admin API call :meth:`Ledger.move` and friends with
 ``how=How.DEMAND``; :meth:`Ledger.get` / :meth:`Ledger.messages` give the timeline to the journal views.
 """
 
