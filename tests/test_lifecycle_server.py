@@ -438,3 +438,14 @@ def test_event_webhook_retried_on_the_documented_schedule(receiver: Receiver) ->
         assert gaps == [60, 900, 7200]
         assert attempts[-1].outcome == "delivered" and attempts[-1].key == msg_id
         assert [item["msg_id"] for item in receiver.items()] == [msg_id] * 4  # the same report each time
+
+
+def test_a_number_lookup_builds_only_the_pushes_to_it() -> None:
+    with serve() as server:
+        backend = server.backend
+        mine = push(server, NUMBER)
+        others = [push(server, f"55119876{i:05d}") for i in range(20)]
+        assert [m.msg_id for m in backend.ledger.messages(number=NUMBER)] == [mine["data"][0]["msg_id"]]
+        assert backend.ledger.messages(push_id=others[3]["push_id"])[0].number == "5511987600003"
+        assert len(backend.ledger) == 21
+        assert len(backend.ledger.messages()) == 21
