@@ -11,6 +11,7 @@ push judged in a worker thread may land after a small one that came later.)
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,8 +27,10 @@ from typing import Any, NamedTuple
 import orjson
 
 from .accounts import OFFICIAL_CHANNELS, AccountBook, RateLimit
+from .clock import Clock, VirtualClock, WallClock
 from .config import MODES, Settings
 from .contract import Contract, LongInteger, Violation, _show, default_contract, json_int
+from .conversations import Inbound, InboundBook, ThreadItem, check_inbound
 from .errors import (
     ApiError,
     AuthenticationFailed,
@@ -41,12 +44,41 @@ from .errors import (
     ProjectNotActive,
     error_for_status,
 )
-from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, FaultBook, FaultRule, Fired
+from .event_batches import BatchingReporter
+from .faults import (
+    AFTER_JUDGING,
+    DELIVERY_ACTIONS,
+    HANG_CAP_SECONDS,
+    NOT_FIRED,
+    FaultBook,
+    FaultRule,
+    Fired,
+)
 from .journal import Entry, Journal, Message, Push, body_prefix
+from .lifecycle import (
+    DEFAULT_FAIL_ERROR,
+    DEFAULT_REFUND_ERROR,
+    How,
+    Ledger,
+    Lifecycle,
+    LifecycleError,
+    LifecyclePolicy,
+    Move,
+    Report,
+    State,
+    TrackedMessage,
+    Transition,
+    UnknownMessage,
+    describe,
+    parse_duration,
+    parse_state,
+)
 from .pricing import PriceTable, format_credit
 from .recipients import channel_of, recipient_of
+from .webhook_payloads import SHARED_CHANNELS, InstantReply, NoReply, check_url, incoming_payload, message_type
+from .webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Dispatcher
 
-__all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
+__all__ = ["UNCHANGED", "Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
 
 log = logging.getLogger("picky_mock")
 
@@ -64,6 +96,10 @@ _KNOWN_ITEM = frozenset(
 _REPAIRABLE_NUMBER = re.compile(r"^\s*(\+|00)?[0-9][0-9\s\-().]*$")
 _ZERO = Decimal(0)
 _NO_FAULT: tuple[Fired, FaultRule | None] = (NOT_FIRED, None)
+#: The delivery report's ``message_type`` for each kind of message (docs/contract.md §5.2).
+_REPORT_TYPES = {"image": "1", "video": "2", "text": "3", "audio": "4", "document": "5"}
+#: A parameter not given: :meth:`Backend.set_webhooks` leaves that URL as it is.
+UNCHANGED: Any = object()
 
 
 class Sequences:
@@ -318,7 +354,32 @@ class Backend:
             raise ConfigError(f"seed must be a whole number, not {seed!r}")
         self.faults = FaultBook(seed)
         self._configured_faults = [FaultRule.from_dict(spec) for spec in _fault_specs(extra.get("faults"))]
-        self.accounts = AccountBook(extra.get("accounts"), extra.get("rate_limit"), extra.get("sessions"))
+        self.clock: Clock = make_clock(self.settings)
+        """The clock of every timer: deliveries, reads, webhook retries and the 24-hour windows."""
+        self.accounts = AccountBook(
+            extra.get("accounts"), extra.get("rate_limit"), extra.get("sessions"), now=self.clock.now
+        )
+        self.ledger = Ledger(self.clock, on_refund=self._refund)
+        """Every accepted message's delivery state and timeline (docs/contract.md §6.1)."""
+        self.lifecycle = Lifecycle(self.ledger, self.clock, _policy(self.settings.lifecycle))
+        self.webhooks = Dispatcher(
+            self.clock,
+            timeout=self.settings.webhook_timeout,
+            retry_schedule=DEFAULT_RETRY_SCHEDULE if self.settings.webhook_retries else (),
+        )
+        """The webhook dispatcher: every POST to the event and incoming-message webhooks, recorded."""
+        self.event_webhook_url = self.settings.event_webhook_url
+        self.incoming_webhook_url = self.settings.incoming_webhook_url
+        self.project_id = self.settings.project_id
+        self.inbound = InboundBook()
+        """The messages customers sent in (:meth:`receive`)."""
+        self.event_reporter = self._new_reporter()
+        """The event webhook's sender: state changes batched under load (:mod:`picky_mock.event_batches`)."""
+        self._unsubscribe_reporter: Callable[[], None] | None = None
+        self._subscribe_reporter()
+        self.ledger.subscribe(self._log_transition, accepted=False)
+        self._started = False
+        self._lifecycle_spec: Mapping[str, Any] | None = self.settings.lifecycle
         self.coverage = Coverage()
         self.push_line: Callable[[str, str], None] | None = None
         """A fast way to log the per-push line (``picky-mock serve`` sets it): ``(level, text)``."""
@@ -327,6 +388,290 @@ class Backend:
         self.faults.extend(self._configured_faults)
         self._seed = self.faults.seed
         log.info("fault generator seed %d (set 'seed' to repeat a run)", self._seed)
+
+    # -- the message lifecycle ---------------------------------------------------------------
+
+    def start(self) -> Backend:
+        """Start what runs beside the server: the webhook dispatcher and a wall clock's timer
+        thread (idempotent; the servers call it, and so does setting a webhook URL)."""
+        if not self._started:
+            self._started = True
+            if isinstance(self.clock, WallClock):
+                self.clock.start()
+            self.webhooks.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the dispatcher (deliveries in flight are cancelled) and a wall clock's thread."""
+        if self._started:
+            self._started = False
+            self.webhooks.close()
+            if isinstance(self.clock, WallClock):
+                self.clock.close()
+
+    def _refund(self, message: TrackedMessage, credit: Decimal) -> None:
+        balance = self.accounts.refund(message.token, credit)
+        if balance is not None:
+            log.info("message %s refunded: %s back to %r, balance %s", message.msg_id, credit, message.token, balance)
+
+    def _new_reporter(self) -> BatchingReporter:
+        return BatchingReporter(
+            self.webhooks,
+            url=lambda: self.event_webhook_url,
+            project_id=lambda: self.project_id,
+            batch=self.settings.webhook_batch,
+        )
+
+    def _subscribe_reporter(self) -> None:
+        """The event reporter listens to the ledger only while an event URL is set: without one,
+        a transition costs no snapshot and no payload."""
+        if self.event_webhook_url is not None and self._unsubscribe_reporter is None:
+            self._unsubscribe_reporter = self.ledger.subscribe(self.event_reporter, accepted=False)
+        elif self.event_webhook_url is None and self._unsubscribe_reporter is not None:
+            self._unsubscribe_reporter()
+            self._unsubscribe_reporter = None
+
+    def _log_transition(self, transition: Transition, message: TrackedMessage) -> None:
+        if transition.previous is None:
+            return  # Submitted at acceptance: the push's own line says it
+        if self.push_line is not None:
+            self.push_line("INFO", describe(transition))
+        elif log.isEnabledFor(logging.INFO):
+            log.info("%s", describe(transition))
+
+    def set_webhooks(self, *, event_url: Any = UNCHANGED, incoming_url: Any = UNCHANGED) -> None:
+        """Point the event and incoming-message webhooks at new URLs (``None``: none) until the next
+        reset; :data:`UNCHANGED` (the default) leaves one as it is. Raises
+        :class:`~picky_mock.webhook_payloads.WebhookUrlError` naming the field for a URL that is not
+        http(s)."""
+        if event_url is not UNCHANGED and event_url is not None:
+            check_url(event_url, field="event_url")
+        if incoming_url is not UNCHANGED and incoming_url is not None:
+            check_url(incoming_url, field="incoming_url")
+        if event_url is not UNCHANGED:
+            self.event_webhook_url = event_url
+        if incoming_url is not UNCHANGED:
+            self.incoming_webhook_url = incoming_url
+        self._subscribe_reporter()
+        if self.event_webhook_url is not None or self.incoming_webhook_url is not None:
+            self.start()
+        log.info("webhooks: event %s, incoming %s", self.event_webhook_url, self.incoming_webhook_url)
+
+    def set_lifecycle(self, spec: Mapping[str, Any] | LifecyclePolicy | None) -> LifecyclePolicy | None:
+        """The lifecycle policy for messages accepted from now on (a table as in the config file,
+        a :class:`~picky_mock.lifecycle.LifecyclePolicy`, or ``None``: off) until the next reset."""
+        policy = spec if isinstance(spec, LifecyclePolicy) or spec is None else LifecyclePolicy.parse(spec)
+        self.lifecycle.policy = policy
+        self._lifecycle_spec = None if policy is None else (spec if isinstance(spec, Mapping) else {"policy": "custom"})
+        log.info("lifecycle policy %s", "off" if policy is None else "set")
+        return policy
+
+    def deliver(
+        self,
+        state: State | int | str,
+        *,
+        msg_id: str | int | None = None,
+        push_id: str | int | None = None,
+        number: str | int | None = None,
+        error_message: str | None = None,
+    ) -> list[Transition]:
+        """Move one message, every message of a push, or every message to a number (exactly one
+        selector) to ``state`` now; all or none. Raises a
+        :class:`~picky_mock.lifecycle.LifecycleError` naming the field (unknown msg_id, an illegal move)."""
+        target = parse_state(state)
+        if error_message is None:
+            error_message = {State.FAILED: DEFAULT_FAIL_ERROR, State.REFUNDED: DEFAULT_REFUND_ERROR}.get(target, "")
+        given = [
+            (name, str(value))
+            for name, value in (("msg_id", msg_id), ("push_id", push_id), ("number", number))
+            if value is not None and value != ""
+        ]
+        if len(given) != 1:
+            raise LifecycleError("msg_id: give exactly one of msg_id, push_id, number")
+        field, value = given[0]
+        ledger = self.ledger
+        if field == "msg_id":
+            ids = [value]
+        else:
+            found = ledger.messages(push_id=value) if field == "push_id" else ledger.messages(number=value)
+            if not found:
+                raise UnknownMessage(value, field=field)
+            ids = [message.msg_id for message in found]
+        moves = []
+        for one in ids:
+            fault = ledger.fault(one)  # a report fault of the push holds for moves on demand too
+            report = Report.NORMAL if fault is None else fault.report_for(target)
+            moves.append(Move(one, target, error_message, How.DEMAND, report))
+        return ledger.move_many(moves)
+
+    def advance(self, seconds: float | str = 0.0) -> float:
+        """Move the clock ``seconds`` forward (or a duration such as ``"15m"``), running every timer
+        that falls due (deliveries, reads, webhook retries, instant replies); returns the new time."""
+        step = parse_duration("seconds", seconds)
+        self.clock.advance(step)
+        return self.clock.now()
+
+    def receive(
+        self,
+        *,
+        number: str | int,
+        text: str = "",
+        type: int | str = 1,
+        media: str | None = None,
+        name: str | None = None,
+        application: int | str | None = None,
+        payload: str | None = None,
+        messenger_id: str | None = None,
+        context_msg_id: str | int | None = None,
+    ) -> Inbound:
+        """A customer writes in: the message is recorded, opens (or renews) the number's 24-hour
+        window, and is POSTed to the incoming-message webhook when one is set; the handler's
+        instant reply becomes a message of its own after its ``delay`` on the clock."""
+        inbound = check_inbound(
+            number=number,
+            text=text,
+            type=type,
+            media=media,
+            name=name,
+            application=application,
+            payload=payload,
+            messenger_id=messenger_id,
+            context_msg_id=context_msg_id,
+        )
+        sender = inbound["number"]
+        channel = inbound["application"]
+        if channel is None:
+            sent = self.journal.messages(number=sender)  # indexed by number: no ledger record is built
+            channel = sent[-1].channel if sent else 1
+        record = Inbound(
+            unique_id=self.inbound.next_id(),
+            number=sender,
+            text=inbound["text"],
+            type=inbound["type"],
+            application=channel,
+            at=self.clock.now(),
+            media=inbound["media"],
+            name=inbound["name"],
+        )
+        self.accounts.open_session(sender)
+        url = self.incoming_webhook_url
+        if url is not None:
+            record.url = url
+            record.payload = incoming_payload(
+                number=sender,
+                text=record.text,
+                application=channel,
+                unique_id=record.unique_id,
+                project_id=self.project_id,
+                type=record.type,
+                name=record.name,
+                messenger_id=inbound["messenger_id"],
+                media_url=record.media,
+                payload=inbound["payload"],
+                context_msg_id=inbound["context_msg_id"],
+            )
+            self.start()
+            record.delivery = self.webhooks.submit(
+                "incoming", url, record.payload, key="in:" + sender, on_done=functools.partial(self._answered, record)
+            )
+            record.outcome = "dropped" if record.delivery is None else "pending"
+        self.inbound.add(record)
+        log.info(
+            "inbound %s from %s type=%d channel=%d: window open 24 h, %s",
+            record.unique_id,
+            sender,
+            record.type,
+            channel,
+            "no incoming webhook" if url is None else f"POSTed to {url}",
+        )
+        return record
+
+    def _answered(self, record: Inbound, attempt: Attempt) -> None:
+        """The incoming webhook was delivered or given up (on the dispatcher's thread)."""
+        record.outcome = attempt.outcome
+        if not attempt.delivered:
+            return
+        reply = attempt.reply
+        record.reply = reply
+        if isinstance(reply, InstantReply):
+            if reply.delay <= 0:
+                self._send_reply(record, reply)
+            else:
+                self.clock.call_later(reply.delay, self._send_reply, record, reply)
+        elif isinstance(reply, NoReply):
+            log.info("inbound %s from %s: no instant reply (%s)", record.unique_id, record.number, reply.reason)
+
+    def _send_reply(self, record: Inbound, reply: InstantReply) -> None:
+        """An instant reply goes out: a message of its own (one push_id and one msg_id from the
+        sequences), priced by the price table, in the ledger with its own lifecycle."""
+        channel = record.application
+        push_id, msg_id = self.sequences.take(1)
+        _, _, credit = self.pricing.charge(channel, reply.text)
+        media = reply.extra.get("media-url")
+        self.lifecycle.accept(
+            str(msg_id),
+            push_id=str(push_id),
+            number=record.number,
+            channel=channel,
+            token="",
+            credit=credit,
+            text=reply.text,
+            media=media if isinstance(media, str) and media else None,
+        )
+        record.reply_msg_id = str(msg_id)
+        log.info(
+            "instant reply to %s: msg_id %d (push %d) channel=%d credit=%s, after %d s",
+            record.number,
+            msg_id,
+            push_id,
+            channel,
+            credit,
+            reply.delay,
+        )
+
+    def thread(self, number: str | int) -> list[ThreadItem]:
+        """The conversation with ``number``, both directions, in clock order: the pushes' messages
+        and the instant replies (out), the customer's messages (in)."""
+        key = str(number)
+        inbound = self.inbound.all(key)
+        replies = {i.reply_msg_id for i in inbound if i.reply_msg_id is not None}
+        items = [
+            ThreadItem(
+                "out",
+                m.timeline[0].at if m.timeline else 0.0,
+                m.number,
+                m.text,
+                m.media,
+                msg_id=m.msg_id,
+                push_id=m.push_id,
+                status=int(m.state),
+                kind="instant reply" if m.msg_id in replies else "push",
+            )
+            for m in self.ledger.messages(number=key)
+        ]
+        items += [
+            ThreadItem("in", i.at, i.number, i.text, i.media, unique_id=i.unique_id, kind="customer") for i in inbound
+        ]
+        items.sort(key=lambda item: item.at)  # stable: same instant, outbound first as recorded
+        return items
+
+    def lifecycle_state(self) -> dict[str, Any]:
+        """The lifecycle's settings and counters, for the admin API."""
+        return {
+            "clock": "virtual" if isinstance(self.clock, VirtualClock) else "wall",
+            "now": self.clock.now(),
+            "timers": self.clock.pending(),
+            "policy": self._lifecycle_spec,
+            "messages": len(self.ledger),
+            "forgotten": self.ledger.evicted,
+            "skipped": self.lifecycle.skipped,
+            "event_url": self.event_webhook_url,
+            "incoming_url": self.incoming_webhook_url,
+            "project_id": self.project_id,
+            "inbound": len(self.inbound),
+            "webhooks": self.webhooks.stats(),
+            "events": self.event_reporter.stats(),
+        }
 
     @property
     def seed(self) -> int:
@@ -345,8 +690,30 @@ class Backend:
         self.faults.extend(self._configured_faults)
         self.faults.reseed(self._seed)
         self.accounts.reset()
+        self.clock.clear()
+        self.ledger.clear()
+        self.inbound.clear()
+        self.lifecycle.policy = _policy(self.settings.lifecycle)
+        self._lifecycle_spec = self.settings.lifecycle
+        self.event_webhook_url = self.settings.event_webhook_url
+        self.incoming_webhook_url = self.settings.incoming_webhook_url
+        self._renew_webhooks()
         with self._errors_lock:
             self.server_errors.clear()
+
+    def _renew_webhooks(self) -> None:
+        """A fresh dispatcher (deliveries queued or waiting for a retry are forgotten, not sent)."""
+        started = self._started
+        old = self.webhooks
+        if self._unsubscribe_reporter is not None:
+            self._unsubscribe_reporter()
+            self._unsubscribe_reporter = None
+        old.close()
+        self.webhooks = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
+        self.event_reporter = self._new_reporter()
+        self._subscribe_reporter()
+        if started:
+            self.webhooks.start()
 
     def set_mode(self, mode: str) -> None:
         """``strict`` or ``lenient`` (docs/contract.md §2.3) until the next reset."""
@@ -398,6 +765,59 @@ class Backend:
         ``{"balance": 59.108, "status": 100, "message": "Success"}`` (docs/contract.md §5)."""
         return self._handle(incoming, self._judge_balance, push=False)
 
+    def delivery_report(self, incoming: Incoming) -> Outcome:
+        """``POST /api/v2/delivery-report`` ``{token, push_id}``: the state of every message of
+        the push (docs/contract.md §5.2), from the ledger."""
+        return self._handle(incoming, self._judge_report, push=False)
+
+    def _judge_report(
+        self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Fired
+    ) -> Outcome:
+        try:
+            if parse_error is not None:
+                raise parse_error
+            if not self.contract.is_valid("report_request", body):
+                violations = self.contract.violations("report_request", body)
+                first = violations[0]
+                raise error_for_status(first.status, f"expected {first.expected}, found {first.found}", path=first.path)
+            self._authenticate(body, push=False)
+            answer = self._report(body["token"], str(body["push_id"]))
+        except ApiError as error:
+            return self._reject(seq, incoming, body, error, (), [], fired, what="delivery report")
+        entry = self._entry(seq, incoming, body, 200, answer, fired=fired)
+        self._record(entry, fired)
+        return Outcome(seq, 200, answer, accepted=True, status=100, entry=entry)
+
+    def _report(self, token: str, push_id: str) -> dict[str, Any]:
+        """The delivery report of ``push_id`` for ``token``; [ours] a push that is unknown, forgotten
+        or another token's is answered 410 Invalid Request, the same for all three (a report never
+        tells one token about another's pushes)."""
+        messages = self.ledger.messages(push_id=push_id)
+        if not messages or messages[0].token != token:
+            detail = f"push_id {push_id} names no push of this token (or it was forgotten)"
+            raise InvalidRequest(detail, path="$.push_id")
+        first = messages[0]
+        fills_errors = first.channel in OFFICIAL_CHANNELS or first.channel in SHARED_CHANNELS
+        data = []
+        for message in messages:
+            item = {"number": message.number, "msg_id": message.msg_id, "status": str(int(message.state))}
+            item["error_code"] = ""
+            item["error_message"] = message.error_message if fills_errors else ""
+            if message.reference_number is not None:
+                item["reference_number"] = message.reference_number
+            data.append(item)
+        sent = first.timeline[0].at if first.timeline else self.clock.now()
+        return {
+            "project_id": self.project_id,
+            "push_id": int(push_id),
+            "application": str(first.channel),
+            "message_type": _REPORT_TYPES[message_type(first.media)],
+            "time": time.strftime("%d-%m-%Y %I:%M %p", time.gmtime(sent)),
+            "data": data,
+            "status": 100,
+            "message": "Success",
+        }
+
     def _handle(self, incoming: Incoming, judge: Judge, *, push: bool) -> Outcome:
         """What every API request goes through: parse, let the fault rules speak, judge, journal."""
         seq = self.journal.next_seq()
@@ -413,7 +833,8 @@ class Backend:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
         else:
             outcome = judge(seq, incoming, body, parse_error, fired)
-            outcome.fault = terminal
+            # A delivery fault changes what becomes of the messages (see _track), not the answer.
+            outcome.fault = None if terminal is None or terminal.action.kind in DELIVERY_ACTIONS else terminal
         outcome.delay = fired.delay
         return outcome
 
@@ -805,6 +1226,7 @@ class Backend:
         )
         self.journal.append(entry)
         self.coverage.count(entry, fired.rules)
+        self._track(push_id, push.token, messages, fired)
         if self.push_line is not None:
             total_text = credits[0] if len(rows) == 1 else format_credit(total)
             self.push_line(
@@ -823,6 +1245,34 @@ class Backend:
         deviations = tuple(n for n in notes if n.startswith("deviation")) if notes else ()
         return Outcome(seq, 200, answer, accepted=True, status=100, deviations=deviations, entry=entry)
 
+    def _track(self, push_id: str, token: str, messages: Sequence[Message], fired: Fired) -> None:
+        """Every message of an accepted push enters the ledger, Submitted, with what the policy
+        (and a delivery fault) plans for it."""
+        rule = None
+        for fired_rule in fired.rules:
+            if fired_rule.action.kind in DELIVERY_ACTIONS:
+                rule = fired_rule
+        if rule is None and self.lifecycle.policy is None:
+            # Nothing will move these messages on its own: their records are built when first asked for.
+            self.ledger.defer(push_id, messages, token=token)
+            return
+        accept = self.lifecycle.accept
+        delivery_fault = None if rule is None else rule.action.delivery_fault()
+        for message in messages:
+            fault = delivery_fault if rule is None or rule.when.names_number(message.number) else None
+            accept(
+                message.msg_id,
+                push_id=push_id,
+                number=message.number,
+                channel=message.channel,
+                token=token,
+                credit=message.credit,
+                text=message.text,
+                media=message.media,
+                reference_number=message.reference_number,
+                fault=fault,
+            )
+
     def _reject(
         self,
         seq: int,
@@ -832,6 +1282,8 @@ class Backend:
         violations: tuple[Violation, ...],
         notes: list[str],
         fired: Fired = NOT_FIRED,
+        *,
+        what: str = "push",
     ) -> Outcome:
         answer = error.body()
         where = f"{error.path}: {error.detail}" if error.detail else error.path
@@ -840,7 +1292,9 @@ class Backend:
         )
         self._record(entry, fired)
         facts = _push_facts(body)
-        log.warning("push rejected: status=%d %s%s (request %d on %s)", error.status, facts, where, seq, incoming.path)
+        log.warning(
+            "%s rejected: status=%d %s%s (request %d on %s)", what, error.status, facts, where, seq, incoming.path
+        )
         return Outcome(
             seq, 200, answer, status=error.status, error=f"{error.status} {where}", violations=violations, entry=entry
         )
@@ -901,7 +1355,26 @@ class Backend:
             "seed": self.faults.seed,
             "faults": len(self.faults),
             **self.accounts.describe(),
+            "clock": "virtual" if isinstance(self.clock, VirtualClock) else "wall",
+            "lifecycle": self._lifecycle_spec,
+            "event_webhook_url": self.event_webhook_url,
+            "incoming_webhook_url": self.incoming_webhook_url,
+            "delivery_messages": len(self.ledger),
+            "webhooks_pending": self.webhooks.stats()["pending"],
+            "events_queued": self.event_reporter.stats()["queued"],
+            "webhooks_dropped": self.webhooks.dropped + self.event_reporter.dropped,
         }
+
+
+def make_clock(settings: Settings) -> Clock:
+    """The clock ``settings`` ask for: virtual (moves only when advanced) or wall (sped up ``time_scale``)."""
+    if settings.clock == "virtual":
+        return VirtualClock()
+    return WallClock(settings.time_scale)
+
+
+def _policy(spec: Mapping[str, Any] | None) -> LifecyclePolicy | None:
+    return None if spec is None else LifecyclePolicy.parse(spec)
 
 
 def _messages(
