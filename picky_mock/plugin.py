@@ -8,6 +8,8 @@ picky-mock has these fixtures without importing anything).
 * ``picky_settings``: the :class:`~picky_mock.config.Settings` the session server starts with:
   the defaults, or the TOML file of ``--picky-config PATH`` / the ``picky_config`` ini option (the
   file ``picky-mock serve --config`` takes); or override it in a ``conftest.py``.
+* ``picky_webhook_receiver``: a local HTTP endpoint (:class:`~picky_mock.receiver.WebhookReceiver`)
+  that collects the webhooks a test makes the server send, and answers what the test says.
 * ``picky_asgi``: an in-process ``httpx.ASGITransport`` for ``httpx.AsyncClient``, no socket,
   fresh per test.
 
@@ -38,10 +40,11 @@ import pytest
 if TYPE_CHECKING:
     from .backend import Backend
     from .config import Settings
+    from .receiver import WebhookReceiver
     from .server import ServerThread
     from .testing import PickyServer
 
-__all__ = ["picky_asgi", "picky_server", "picky_server_session", "picky_settings"]
+__all__ = ["picky_asgi", "picky_server", "picky_server_session", "picky_settings", "picky_webhook_receiver"]
 
 _BACKENDS = pytest.StashKey[list["Backend"]]()
 _WORKER_PARTS = pytest.StashKey[list[dict[str, Any]]]()
@@ -198,6 +201,17 @@ def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Any:
     backend = Backend(_seeded(picky_settings, pytestconfig))
     pytestconfig.stash[_BACKENDS].append(backend)  # in the report, like the server's
     return httpx.ASGITransport(app=create_app(backend))
+
+
+@pytest.fixture
+def picky_webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP endpoint on a free loopback port, in its own thread, for this test: point a
+    webhook at ``.url`` (or ``.url_for("/events")``), tell it what to answer (``.respond(503,
+    times=2)``, ``.down()``, ``.hang()``), wait with ``.wait_for(n)`` and read ``.received``."""
+    from .receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 def _seeded(settings: Settings, config: pytest.Config) -> Settings:
