@@ -101,7 +101,7 @@ class Server:
         self.name = name
         path = workdir / f"{name.replace(' ', '-')}.toml"
         path.write_text(config, encoding="utf-8")
-        self._err = open(workdir / f"{path.stem}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._err = open(workdir / f"{path.stem}.log", "wb")
         self.proc = subprocess.Popen(
             [*PICKY, "serve", "--config", str(path), "--port", "0", "--log-level", "warning"],
             stdout=subprocess.PIPE,
@@ -157,7 +157,7 @@ def wrk(url: str, duration: float, connections: int = 16) -> dict[str, Any]:
 
 
 def received(receiver: str) -> int:
-    with urllib.request.urlopen(receiver + "count", timeout=5) as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(receiver + "count", timeout=5) as answer:
         return int(answer.read())
 
 
@@ -165,7 +165,7 @@ def check_push(url: str) -> None:
     request = urllib.request.Request(
         url + "/api/v2/push", data=BODY.encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=5) as answer:
         body = json.loads(answer.read())
     if body.get("status") != 100:
         raise SystemExit(f"bench: the push is not accepted: {body}")
