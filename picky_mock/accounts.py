@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -133,9 +133,13 @@ class AccountBook:
         config: Mapping[str, Any] | None = None,
         rate_limit: Mapping[str, Any] | None = None,
         sessions: Any = None,
+        *,
+        now: Callable[[], float] = time.time,
     ) -> None:
         """``config``: token -> account table; ``sessions``: numbers whose 24-hour window is open
-        from the start (also given per account, as ``sessions = [...]``)."""
+        from the start (also given per account, as ``sessions = [...]``); ``now``: the clock the
+        24-hour windows run on (the backend's, so that a virtual clock closes them)."""
+        self._now = now
         self._lock = threading.Lock()
         self._initial = _State()
         if config is not None and not isinstance(config, Mapping):
@@ -230,25 +234,25 @@ class AccountBook:
         with self._lock:
             sessions = self._state.sessions
             if key not in sessions and len(sessions) >= MAX_SESSIONS:
-                now = time.time()
+                now = self._now()
                 for expired in [n for n, until in sessions.items() if until <= now]:
                     del sessions[expired]
                 if len(sessions) >= MAX_SESSIONS:
                     raise ConfigError(f"{MAX_SESSIONS} sessions open already: the limit (close some, or reset)")
-            sessions[key] = time.time() + hours * 3600.0
+            sessions[key] = self._now() + hours * 3600.0
 
     def close_session(self, number: str) -> None:
         with self._lock:
             self._state.sessions.pop(str(number), None)
 
     def sessions(self) -> dict[str, float]:
-        now = time.time()
+        now = self._now()
         with self._lock:
             return {n: until for n, until in self._state.sessions.items() if until > now}
 
     def session_open(self, number: str) -> bool:
         until = self._state.sessions.get(number)
-        return until is not None and until > time.time()
+        return until is not None and until > self._now()
 
     # -- money -----------------------------------------------------------------------------
 
@@ -265,6 +269,17 @@ class AccountBook:
                 return False
             self._state.accounts[token] = replace(account, balance=account.balance - amount)
             return True
+
+    def refund(self, token: str, amount: Decimal) -> Decimal | None:
+        """Give ``amount`` back to the balance of ``token`` (a refunded message); the new balance,
+        or ``None`` when the account has no balance to credit (unlimited, open mode, removed)."""
+        with self._lock:
+            account = self._state.accounts.get(token)
+            if account is None or account.balance is None:
+                return None
+            balance = account.balance + amount
+            self._state.accounts[token] = replace(account, balance=balance)
+            return balance
 
     def balance(self, token: str) -> Decimal:
         account = self.get(token)

@@ -11,6 +11,7 @@ push judged in a worker thread may land after a small one that came later.)
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -26,8 +27,10 @@ from typing import Any, NamedTuple
 import orjson
 
 from .accounts import OFFICIAL_CHANNELS, AccountBook, RateLimit
+from .clock import Clock, VirtualClock, WallClock
 from .config import MODES, Settings
 from .contract import Contract, LongInteger, Violation, _show, default_contract, json_int
+from .conversations import Inbound, InboundBook, ThreadItem, check_inbound
 from .errors import (
     ApiError,
     AuthenticationFailed,
@@ -43,10 +46,25 @@ from .errors import (
 )
 from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, FaultBook, FaultRule, Fired
 from .journal import Entry, Journal, Message, Push, body_prefix
+from .lifecycle import (
+    DEFAULT_FAIL_ERROR,
+    DEFAULT_REFUND_ERROR,
+    Ledger,
+    Lifecycle,
+    LifecyclePolicy,
+    State,
+    TrackedMessage,
+    Transition,
+    describe,
+    parse_duration,
+    parse_state,
+)
 from .pricing import PriceTable, format_credit
 from .recipients import channel_of, recipient_of
+from .webhook_payloads import InstantReply, NoReply, check_url, incoming_payload
+from .webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Dispatcher, EventReporter
 
-__all__ = ["Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
+__all__ = ["UNCHANGED", "Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
 
 log = logging.getLogger("picky_mock")
 
@@ -64,6 +82,8 @@ _KNOWN_ITEM = frozenset(
 _REPAIRABLE_NUMBER = re.compile(r"^\s*(\+|00)?[0-9][0-9\s\-().]*$")
 _ZERO = Decimal(0)
 _NO_FAULT: tuple[Fired, FaultRule | None] = (NOT_FIRED, None)
+#: A parameter not given: :meth:`Backend.set_webhooks` leaves that URL as it is.
+UNCHANGED: Any = object()
 
 
 class Sequences:
@@ -318,7 +338,31 @@ class Backend:
             raise ConfigError(f"seed must be a whole number, not {seed!r}")
         self.faults = FaultBook(seed)
         self._configured_faults = [FaultRule.from_dict(spec) for spec in _fault_specs(extra.get("faults"))]
-        self.accounts = AccountBook(extra.get("accounts"), extra.get("rate_limit"), extra.get("sessions"))
+        self.clock: Clock = make_clock(self.settings)
+        """The clock of every timer: deliveries, reads, webhook retries and the 24-hour windows."""
+        self.accounts = AccountBook(
+            extra.get("accounts"), extra.get("rate_limit"), extra.get("sessions"), now=self.clock.now
+        )
+        self.ledger = Ledger(self.clock, on_refund=self._refund)
+        """Every accepted message's delivery state and timeline (docs/contract.md §6.1)."""
+        self.lifecycle = Lifecycle(self.ledger, self.clock, _policy(self.settings.lifecycle))
+        self.webhooks = Dispatcher(
+            self.clock,
+            timeout=self.settings.webhook_timeout,
+            retry_schedule=DEFAULT_RETRY_SCHEDULE if self.settings.webhook_retries else (),
+        )
+        """The webhook dispatcher: every POST to the event and incoming-message webhooks, recorded."""
+        self.event_webhook_url = self.settings.event_webhook_url
+        self.incoming_webhook_url = self.settings.incoming_webhook_url
+        self.project_id = self.settings.project_id
+        self.inbound = InboundBook()
+        """The messages customers sent in (:meth:`receive`)."""
+        self._reporter = EventReporter(self.webhooks, url=self._event_url, project_id=self._project_of)
+        self._unsubscribe_reporter: Callable[[], None] | None = None
+        self._subscribe_reporter()
+        self.ledger.subscribe(self._log_transition)
+        self._started = False
+        self._lifecycle_spec: Mapping[str, Any] | None = self.settings.lifecycle
         self.coverage = Coverage()
         self.push_line: Callable[[str, str], None] | None = None
         """A fast way to log the per-push line (``picky-mock serve`` sets it): ``(level, text)``."""
@@ -327,6 +371,272 @@ class Backend:
         self.faults.extend(self._configured_faults)
         self._seed = self.faults.seed
         log.info("fault generator seed %d (set 'seed' to repeat a run)", self._seed)
+
+    # -- the message lifecycle ---------------------------------------------------------------
+
+    def start(self) -> Backend:
+        """Start what runs beside the server: the webhook dispatcher and a wall clock's timer
+        thread (idempotent; the servers call it, and so does setting a webhook URL)."""
+        if not self._started:
+            self._started = True
+            if isinstance(self.clock, WallClock):
+                self.clock.start()
+            self.webhooks.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the dispatcher (deliveries in flight are cancelled) and a wall clock's thread."""
+        if self._started:
+            self._started = False
+            self.webhooks.close()
+            if isinstance(self.clock, WallClock):
+                self.clock.close()
+
+    def _refund(self, message: TrackedMessage, credit: Decimal) -> None:
+        balance = self.accounts.refund(message.token, credit)
+        if balance is not None:
+            log.info("message %s refunded: %s back to %r, balance %s", message.msg_id, credit, message.token, balance)
+
+    def _event_url(self, message: TrackedMessage) -> str | None:
+        return self.event_webhook_url
+
+    def _project_of(self, message: TrackedMessage) -> str:
+        return self.project_id
+
+    def _subscribe_reporter(self) -> None:
+        """The event reporter listens to the ledger only while an event URL is set: without one,
+        a transition costs no snapshot and no payload."""
+        if self.event_webhook_url is not None and self._unsubscribe_reporter is None:
+            self._unsubscribe_reporter = self.ledger.subscribe(self._reporter)
+        elif self.event_webhook_url is None and self._unsubscribe_reporter is not None:
+            self._unsubscribe_reporter()
+            self._unsubscribe_reporter = None
+
+    def _log_transition(self, transition: Transition, message: TrackedMessage) -> None:
+        if transition.previous is None:
+            return  # Submitted at acceptance: the push's own line says it
+        if self.push_line is not None:
+            self.push_line("INFO", describe(transition))
+        elif log.isEnabledFor(logging.INFO):
+            log.info("%s", describe(transition))
+
+    def set_webhooks(self, *, event_url: Any = UNCHANGED, incoming_url: Any = UNCHANGED) -> None:
+        """Point the event and incoming-message webhooks at new URLs (``None``: none) until the next
+        reset; :data:`UNCHANGED` (the default) leaves one as it is. Raises
+        :class:`~picky_mock.webhook_payloads.WebhookUrlError` naming the field for a URL that is not
+        http(s)."""
+        if event_url is not UNCHANGED and event_url is not None:
+            check_url(event_url, field="event_url")
+        if incoming_url is not UNCHANGED and incoming_url is not None:
+            check_url(incoming_url, field="incoming_url")
+        if event_url is not UNCHANGED:
+            self.event_webhook_url = event_url
+        if incoming_url is not UNCHANGED:
+            self.incoming_webhook_url = incoming_url
+        self._subscribe_reporter()
+        if self.event_webhook_url is not None or self.incoming_webhook_url is not None:
+            self.start()
+        log.info("webhooks: event %s, incoming %s", self.event_webhook_url, self.incoming_webhook_url)
+
+    def set_lifecycle(self, spec: Mapping[str, Any] | LifecyclePolicy | None) -> LifecyclePolicy | None:
+        """The lifecycle policy for messages accepted from now on (a table as in the config file,
+        a :class:`~picky_mock.lifecycle.LifecyclePolicy`, or ``None``: off) until the next reset."""
+        policy = spec if isinstance(spec, LifecyclePolicy) or spec is None else LifecyclePolicy.parse(spec)
+        self.lifecycle.policy = policy
+        self._lifecycle_spec = None if policy is None else (spec if isinstance(spec, Mapping) else {"policy": "custom"})
+        log.info("lifecycle policy %s", "off" if policy is None else "set")
+        return policy
+
+    def deliver(
+        self,
+        state: State | int | str,
+        *,
+        msg_id: str | int | None = None,
+        push_id: str | int | None = None,
+        number: str | int | None = None,
+        error_message: str | None = None,
+    ) -> list[Transition]:
+        """Move one message, every message of a push, or every message to a number (exactly one
+        selector) to ``state`` now; all or none. Raises a
+        :class:`~picky_mock.lifecycle.LifecycleError` naming the field (unknown msg_id, an illegal move)."""
+        target = parse_state(state)
+        if error_message is None:
+            error_message = {State.FAILED: DEFAULT_FAIL_ERROR, State.REFUNDED: DEFAULT_REFUND_ERROR}.get(target, "")
+        return self.lifecycle.deliver(
+            target,
+            msg_id=None if msg_id is None else str(msg_id),
+            push_id=None if push_id is None else str(push_id),
+            number=None if number is None else str(number),
+            error_message=error_message,
+        )
+
+    def advance(self, seconds: float | str = 0.0) -> float:
+        """Move the clock ``seconds`` forward (or a duration such as ``"15m"``), running every timer
+        that falls due (deliveries, reads, webhook retries, instant replies); returns the new time."""
+        step = parse_duration("seconds", seconds)
+        self.clock.advance(step)
+        return self.clock.now()
+
+    def receive(
+        self,
+        *,
+        number: str | int,
+        text: str = "",
+        type: int | str = 1,
+        media: str | None = None,
+        name: str | None = None,
+        application: int | str | None = None,
+        payload: str | None = None,
+        messenger_id: str | None = None,
+        context_msg_id: str | int | None = None,
+    ) -> Inbound:
+        """A customer writes in: the message is recorded, opens (or renews) the number's 24-hour
+        window, and is POSTed to the incoming-message webhook when one is set; the handler's
+        instant reply becomes a message of its own after its ``delay`` on the clock."""
+        inbound = check_inbound(
+            number=number,
+            text=text,
+            type=type,
+            media=media,
+            name=name,
+            application=application,
+            payload=payload,
+            messenger_id=messenger_id,
+            context_msg_id=context_msg_id,
+        )
+        sender = inbound["number"]
+        channel = inbound["application"]
+        if channel is None:
+            sent = self.ledger.messages(number=sender)
+            channel = sent[-1].channel if sent else 1
+        record = Inbound(
+            unique_id=self.inbound.next_id(),
+            number=sender,
+            text=inbound["text"],
+            type=inbound["type"],
+            application=channel,
+            at=self.clock.now(),
+            media=inbound["media"],
+            name=inbound["name"],
+        )
+        self.accounts.open_session(sender)
+        url = self.incoming_webhook_url
+        if url is not None:
+            record.url = url
+            record.payload = incoming_payload(
+                number=sender,
+                text=record.text,
+                application=channel,
+                unique_id=record.unique_id,
+                project_id=self.project_id,
+                type=record.type,
+                name=record.name,
+                messenger_id=inbound["messenger_id"],
+                media_url=record.media,
+                payload=inbound["payload"],
+                context_msg_id=inbound["context_msg_id"],
+            )
+            self.start()
+            record.delivery = self.webhooks.submit(
+                "incoming", url, record.payload, key="in:" + sender, on_done=functools.partial(self._answered, record)
+            )
+            record.outcome = "dropped" if record.delivery is None else "pending"
+        self.inbound.add(record)
+        log.info(
+            "inbound %s from %s type=%d channel=%d: window open 24 h, %s",
+            record.unique_id,
+            sender,
+            record.type,
+            channel,
+            "no incoming webhook" if url is None else f"POSTed to {url}",
+        )
+        return record
+
+    def _answered(self, record: Inbound, attempt: Attempt) -> None:
+        """The incoming webhook was delivered or given up (on the dispatcher's thread)."""
+        record.outcome = attempt.outcome
+        if not attempt.delivered:
+            return
+        reply = attempt.reply
+        record.reply = reply
+        if isinstance(reply, InstantReply):
+            if reply.delay <= 0:
+                self._send_reply(record, reply)
+            else:
+                self.clock.call_later(reply.delay, self._send_reply, record, reply)
+        elif isinstance(reply, NoReply):
+            log.info("inbound %s from %s: no instant reply (%s)", record.unique_id, record.number, reply.reason)
+
+    def _send_reply(self, record: Inbound, reply: InstantReply) -> None:
+        """An instant reply goes out: a message of its own (one push_id and one msg_id from the
+        sequences), priced by the price table, in the ledger with its own lifecycle."""
+        channel = record.application
+        push_id, msg_id = self.sequences.take(1)
+        _, _, credit = self.pricing.charge(channel, reply.text)
+        media = reply.extra.get("media-url")
+        self.lifecycle.accept(
+            str(msg_id),
+            push_id=str(push_id),
+            number=record.number,
+            channel=channel,
+            token="",
+            credit=credit,
+            text=reply.text,
+            media=media if isinstance(media, str) and media else None,
+        )
+        record.reply_msg_id = str(msg_id)
+        log.info(
+            "instant reply to %s: msg_id %d (push %d) channel=%d credit=%s, after %d s",
+            record.number,
+            msg_id,
+            push_id,
+            channel,
+            credit,
+            reply.delay,
+        )
+
+    def thread(self, number: str | int) -> list[ThreadItem]:
+        """The conversation with ``number``, both directions, in clock order: the pushes' messages
+        and the instant replies (out), the customer's messages (in)."""
+        key = str(number)
+        inbound = self.inbound.all(key)
+        replies = {i.reply_msg_id for i in inbound if i.reply_msg_id is not None}
+        items = [
+            ThreadItem(
+                "out",
+                m.timeline[0].at if m.timeline else 0.0,
+                m.number,
+                m.text,
+                m.media,
+                msg_id=m.msg_id,
+                push_id=m.push_id,
+                status=int(m.state),
+                kind="instant reply" if m.msg_id in replies else "push",
+            )
+            for m in self.ledger.messages(number=key)
+        ]
+        items += [
+            ThreadItem("in", i.at, i.number, i.text, i.media, unique_id=i.unique_id, kind="customer") for i in inbound
+        ]
+        items.sort(key=lambda item: item.at)  # stable: same instant, outbound first as recorded
+        return items
+
+    def lifecycle_state(self) -> dict[str, Any]:
+        """The lifecycle's settings and counters, for the admin API."""
+        return {
+            "clock": "virtual" if isinstance(self.clock, VirtualClock) else "wall",
+            "now": self.clock.now(),
+            "timers": self.clock.pending(),
+            "policy": self._lifecycle_spec,
+            "messages": len(self.ledger),
+            "forgotten": self.ledger.evicted,
+            "skipped": self.lifecycle.skipped,
+            "event_url": self.event_webhook_url,
+            "incoming_url": self.incoming_webhook_url,
+            "project_id": self.project_id,
+            "inbound": len(self.inbound),
+            "webhooks": self.webhooks.stats(),
+        }
 
     @property
     def seed(self) -> int:
@@ -345,8 +655,32 @@ class Backend:
         self.faults.extend(self._configured_faults)
         self.faults.reseed(self._seed)
         self.accounts.reset()
+        self.clock.clear()
+        self.ledger.clear()
+        self.inbound.clear()
+        self.lifecycle.policy = _policy(self.settings.lifecycle)
+        self._lifecycle_spec = self.settings.lifecycle
+        self.event_webhook_url = self.settings.event_webhook_url
+        self.incoming_webhook_url = self.settings.incoming_webhook_url
+        self._renew_webhooks()
         with self._errors_lock:
             self.server_errors.clear()
+
+    def _renew_webhooks(self) -> None:
+        """A fresh dispatcher (deliveries queued or waiting for a retry are forgotten, not sent)."""
+        started = self._started
+        old = self.webhooks
+        if self._unsubscribe_reporter is not None:
+            self._unsubscribe_reporter()
+            self._unsubscribe_reporter = None
+        old.close()
+        self.webhooks = Dispatcher(
+            self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule
+        )
+        self._reporter = EventReporter(self.webhooks, url=self._event_url, project_id=self._project_of)
+        self._subscribe_reporter()
+        if started:
+            self.webhooks.start()
 
     def set_mode(self, mode: str) -> None:
         """``strict`` or ``lenient`` (docs/contract.md §2.3) until the next reset."""
@@ -805,6 +1139,7 @@ class Backend:
         )
         self.journal.append(entry)
         self.coverage.count(entry, fired.rules)
+        self._track(push_id, push.token, messages, fired)
         if self.push_line is not None:
             total_text = credits[0] if len(rows) == 1 else format_credit(total)
             self.push_line(
@@ -822,6 +1157,25 @@ class Backend:
             _log_messages(push_id, first, numbers, [row[1] for row in rows])
         deviations = tuple(n for n in notes if n.startswith("deviation")) if notes else ()
         return Outcome(seq, 200, answer, accepted=True, status=100, deviations=deviations, entry=entry)
+
+    def _track(self, push_id: str, token: str, messages: Sequence[Message], fired: Fired) -> None:
+        """Every message of an accepted push enters the ledger, Submitted, with what the policy
+        (and a delivery fault) plans for it."""
+        accept = self.lifecycle.accept
+        fault = None
+        for message in messages:
+            accept(
+                message.msg_id,
+                push_id=push_id,
+                number=message.number,
+                channel=message.channel,
+                token=token,
+                credit=message.credit,
+                text=message.text,
+                media=message.media,
+                reference_number=message.reference_number,
+                fault=fault,
+            )
 
     def _reject(
         self,
@@ -902,6 +1256,17 @@ class Backend:
             "faults": len(self.faults),
             **self.accounts.describe(),
         }
+
+
+def make_clock(settings: Settings) -> Clock:
+    """The clock ``settings`` ask for: virtual (moves only when advanced) or wall (sped up ``time_scale``)."""
+    if settings.clock == "virtual":
+        return VirtualClock()
+    return WallClock(settings.time_scale)
+
+
+def _policy(spec: Mapping[str, Any] | None) -> LifecyclePolicy | None:
+    return None if spec is None else LifecyclePolicy.parse(spec)
 
 
 def _messages(

@@ -222,6 +222,16 @@ class Clock:
     def _wake(self) -> None:
         """Hook: a wall clock wakes its runner when an earlier timer arrives."""
 
+    def clear(self) -> int:
+        """Drop every waiting timer (the clock keeps its time and keeps running); returns how many."""
+        with self._lock:
+            dropped = len(self._heap) - self._cancelled
+            for entry in self._heap:
+                entry[2].cancelled = True
+            self._heap.clear()
+            self._cancelled = 0
+            return dropped
+
     def close(self) -> None:
         """Stop running timers (a wall clock's runner thread ends); waiting timers are dropped."""
         with self._lock:

@@ -26,10 +26,28 @@ A config file looks like this (every key optional)::
     [prices]                   # per message; per segment for SMS (3)
     default = "0.005"
     3 = "0.01"
+
+    [clock]
+    kind = "wall"              # or "virtual": time moves only when advanced (the pytest fixture's)
+    time_scale = 1.0           # wall clock only: 60 = an hour a minute (0.001 to 100,000)
+
+    [webhooks]
+    event_url = "http://127.0.0.1:9000/events"      # delivery reports are POSTed here
+    incoming_url = "http://127.0.0.1:9000/incoming" # customers' messages are POSTed here
+    project_id = "1"
+    timeout = 10.0             # seconds per attempt (0.1 to 3600)
+    retries = true             # retry after 1 min, 15 min, 2 h, 6 h
+
+    [lifecycle]                # off unless given: messages stay Submitted until moved
+    deliver_after = "5s"       # fixed, [low, high] or {min, max}
+    read_after = "1m"
+    fail_share = 0.02
+    seed = 1
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -48,7 +66,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["BOUNDS", "MODES", "Settings", "check_bound", "load_settings", "read_config_file"]
+__all__ = ["BOUNDS", "CLOCKS", "MODES", "Settings", "check_bound", "load_settings", "read_config_file"]
 
 MODES = ("strict", "lenient")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -67,8 +85,13 @@ BOUNDS: dict[str, tuple[int | float, int | float]] = {
     "header_timeout": (0.1, 3600.0),
     "keep_alive_timeout": (0.1, 3600.0),
     "max_connections": (1, 65536),
+    "time_scale": (0.001, 100_000.0),
+    "webhook_timeout": (0.1, 3600.0),
 }
-_FLOATS = frozenset({"header_timeout", "keep_alive_timeout"})
+_FLOATS = frozenset({"header_timeout", "keep_alive_timeout", "time_scale", "webhook_timeout"})
+CLOCKS = ("wall", "virtual")
+MAX_PROJECT_ID = 64
+"""Characters of a ``project_id``."""
 MAX_ALLOWED_HOSTS = 256
 """Entries of ``allowed_hosts`` (each at most 253 characters, a DNS name's limit)."""
 
@@ -114,6 +137,21 @@ class Settings:
     """Seconds an idle keep-alive connection stays open after an answer."""
     max_connections: int = 1000
     """Connections served at once; past it the oldest one still waiting for headers is closed."""
+    clock: str = "wall"
+    """``wall`` (real time, sped up ``time_scale`` times) or ``virtual`` (moves only when advanced)."""
+    time_scale: float = 1.0
+    event_webhook_url: str | None = None
+    """Where each delivery state change is POSTed (docs/contract.md §6.2); ``None``: nowhere."""
+    incoming_webhook_url: str | None = None
+    """Where a customer's message is POSTed (docs/contract.md §6.4); ``None``: nowhere."""
+    project_id: str = "1"
+    webhook_timeout: float = 10.0
+    """Seconds one webhook POST may take before it counts as failed (and is retried)."""
+    webhook_retries: bool = True
+    """Retry a webhook not answered 200 after 1 min, 15 min, 2 h and 6 h (docs/contract.md §6.3)."""
+    lifecycle: Mapping[str, Any] | None = None
+    """The lifecycle policy table (:meth:`~picky_mock.lifecycle.LifecyclePolicy.parse`); ``None``: off,
+    every message stays Submitted until moved on demand."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Config sections that other parts of picky-mock read: ``accounts``, ``faults``, ``rate_limit``,
     ``sessions`` and ``seed`` (see :class:`~picky_mock.backend.Backend`)."""
@@ -145,6 +183,28 @@ class Settings:
             raise ConfigError(f"allowed_hosts must be a list of at most {MAX_ALLOWED_HOSTS} host names")
         object.__setattr__(self, "allowed_hosts", tuple(h.strip().lower() for h in hosts))
         PriceTable(self.prices)  # raises ConfigError on a bad price
+        self._check_lifecycle()
+
+    def _check_lifecycle(self) -> None:
+        from .lifecycle import LifecyclePolicy  # here: it imports this module's neighbours
+        from .webhook_payloads import WebhookUrlError, check_url
+
+        if self.clock not in CLOCKS:
+            raise ConfigError(f"clock must be one of {', '.join(CLOCKS)}, not {self.clock!r}")
+        for name in ("event_webhook_url", "incoming_webhook_url"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    check_url(value, field=name)
+                except WebhookUrlError as exc:
+                    raise ConfigError(str(exc)) from None
+        project = self.project_id
+        if not isinstance(project, str) or not 0 < len(project) <= MAX_PROJECT_ID or not project.isprintable():
+            raise ConfigError(f"project_id must be 1 to {MAX_PROJECT_ID} printable characters, not {project!r}")
+        if not isinstance(self.webhook_retries, bool):
+            raise ConfigError(f"webhook_retries must be true or false, not {self.webhook_retries!r}")
+        if self.lifecycle is not None:
+            LifecyclePolicy.parse(self.lifecycle)
 
     def with_options(self, **options: Any) -> Settings:
         """A copy with the options that are not ``None`` applied."""
@@ -169,6 +229,13 @@ _FILE_KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("server", "max_connections"): ("max_connections", int),
     ("ids", "push_id_start"): ("push_id_start", int),
     ("ids", "msg_id_start"): ("msg_id_start", int),
+    ("clock", "kind"): ("clock", str),
+    ("clock", "time_scale"): ("time_scale", float),
+    ("webhooks", "event_url"): ("event_webhook_url", str),
+    ("webhooks", "incoming_url"): ("incoming_webhook_url", str),
+    ("webhooks", "project_id"): ("project_id", str),
+    ("webhooks", "timeout"): ("webhook_timeout", float),
+    ("webhooks", "retries"): ("webhook_retries", bool),
 }
 #: Sections kept as they are for other parts of picky-mock.
 EXTRA_SECTIONS = ("accounts", "faults", "rate_limit", "seed", "sessions")
@@ -187,6 +254,14 @@ _ENV = {
     "PICKY_MOCK_HEADER_TIMEOUT": ("header_timeout", float),
     "PICKY_MOCK_KEEP_ALIVE_TIMEOUT": ("keep_alive_timeout", float),
     "PICKY_MOCK_MAX_CONNECTIONS": ("max_connections", int),
+    "PICKY_MOCK_CLOCK": ("clock", str),
+    "PICKY_MOCK_TIME_SCALE": ("time_scale", float),
+    "PICKY_MOCK_EVENT_WEBHOOK_URL": ("event_webhook_url", str),
+    "PICKY_MOCK_INCOMING_WEBHOOK_URL": ("incoming_webhook_url", str),
+    "PICKY_MOCK_PROJECT_ID": ("project_id", str),
+    "PICKY_MOCK_WEBHOOK_TIMEOUT": ("webhook_timeout", float),
+    "PICKY_MOCK_WEBHOOK_RETRIES": ("webhook_retries", bool),
+    "PICKY_MOCK_LIFECYCLE": ("lifecycle", dict),
 }
 CONFIG_ENV = "PICKY_MOCK_CONFIG"
 
@@ -212,8 +287,18 @@ def _typed(where: str, value: Any, kind: type, field_name: str = "") -> Any:
             return tuple(value)
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+    elif kind is dict:
+        if isinstance(value, dict):
+            return value
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: not a JSON object: {exc}") from None
+            if isinstance(parsed, dict):
+                return parsed
     elif isinstance(value, str):
-        return value.lower() if field_name in ("mode", "log_level") else value
+        return value.lower() if field_name in ("mode", "log_level", "clock") else value
     raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 
@@ -231,7 +316,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict) and key in ("server", "ids"):
+        if isinstance(value, dict) and key in ("server", "ids", "clock", "webhooks"):
             for sub, subvalue in value.items():
                 target = _FILE_KEYS.get((key, sub))
                 if target is None:
@@ -242,6 +327,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: prices must be a table of channel = price")
             values["prices"] = {str(k): str(v) for k, v in value.items()}
+        elif key == "lifecycle":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: [lifecycle] must be a table (deliver_after, read_after, ...)")
+            values["lifecycle"] = value
         elif key in EXTRA_SECTIONS:
             extra[key] = value
         elif ("", key) in _FILE_KEYS:
@@ -249,6 +338,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             values[field_name] = _typed(f"{path}: {key}", value, kind, field_name)
         else:
             names = ["mode", "retention", "journal_bytes", "max_body_bytes", "[server]", "[ids]", "[prices]"]
+            names += ["[clock]", "[webhooks]", "[lifecycle]"]
             names += [f"[{s}]" for s in EXTRA_SECTIONS]
             raise ConfigError(f"{path}: unknown key {key!r} (known: {', '.join(names)})")
     for name, value in values.items():
@@ -257,6 +347,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if "prices" in values:
         try:
             PriceTable(values["prices"])
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    lifecycle_keys = {"clock", "event_webhook_url", "incoming_webhook_url", "project_id", "lifecycle"}
+    if lifecycle_keys & values.keys():
+        try:
+            Settings(**{k: v for k, v in values.items() if k in lifecycle_keys})
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     if extra:
@@ -309,7 +405,7 @@ def load_settings(
     for name, (field_name, kind) in _ENV.items():
         if env.get(name) and options.get(field_name) is None:  # an option given wins, even over junk
             values[field_name] = _typed(name, env[name].strip(), kind, field_name)
-            choices = {"mode": MODES, "log_level": LOG_LEVELS}.get(field_name)
+            choices = {"mode": MODES, "log_level": LOG_LEVELS, "clock": CLOCKS}.get(field_name)
             if choices and values[field_name] not in choices:
                 raise ConfigError(f"{name}={env[name]!r}: must be one of {', '.join(choices)}")
             if field_name in BOUNDS:

@@ -72,6 +72,7 @@ __all__ = [
     "UnknownMessage",
     "describe",
     "log_transitions",
+    "parse_duration",
     "parse_state",
     "refusal",
 ]
@@ -648,6 +649,12 @@ def _seconds(where: str, value: object) -> float:
     if not (0 <= seconds <= MAX_DELAY):
         raise ConfigError(f"{where}: {value!r} is outside 0 .. {MAX_DELAY:.0f} seconds")
     return seconds
+
+
+def parse_duration(where: str, value: object) -> float:
+    """Seconds from ``30``, ``2.5`` or ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` (0 .. a year);
+    :class:`ConfigError` naming ``where`` otherwise."""
+    return _seconds(where, value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -237,6 +237,7 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
         print(f"  also {', '.join(PUSH_PATHS[1:])}; admin {url}/_picky/health", flush=True)
     for warning in GuardPolicy(settings).warnings():
         log.warning("%s", warning)
+    backend.start()
     server = _ForegroundServer(_config(backend, settings, limits_of(settings)))
     failures: list[ConfigError] = []
     checker = threading.Thread(target=_check_when_started, args=(server, url, failures), daemon=True)
@@ -247,6 +248,7 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
         server.should_exit = True
         checker.join(timeout=10)
         sock.close()
+        backend.close()
         log.info("picky-mock stopped")
         handler.close()
     if failures:
@@ -327,6 +329,7 @@ class ServerThread:
             return self
         self._sock = bind(self.settings.host, self.settings.port)
         self.url = _url(self._sock)
+        self.backend.start()
         self._server = uvicorn.Server(_config(self.backend, self.settings, self.connections))
         self._thread = threading.Thread(target=self._run, name=f"picky-mock {self.url}", daemon=True)
         self._thread.start()
@@ -362,6 +365,7 @@ class ServerThread:
             self._thread.join(timeout=10)
         if self._sock is not None:
             self._sock.close()
+        self.backend.close()
         self._thread = self._server = self._sock = None
 
     def __enter__(self) -> ServerThread:
