@@ -53,7 +53,7 @@ __all__ = ["picky_asgi", "picky_server", "picky_server_session", "picky_settings
 _BACKENDS = pytest.StashKey[list["Backend"]]()
 _WORKER_PARTS = pytest.StashKey[list[dict[str, Any]]]()
 _SEED = pytest.StashKey[int]()
-_LIFECYCLE = pytest.StashKey[list[dict[str, dict[str, int]]]]()
+_LIFECYCLE = pytest.StashKey[list[dict[str, Any]]]()
 _OUTPUT_KEY = "picky_mock_coverage"
 _SEED_KEY = "picky_mock_seed"
 
@@ -243,7 +243,8 @@ def _local_parts(config: pytest.Config) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = [
         {**backend.coverage.to_json(), "seed": backend.seed} for backend in config.stash.get(_BACKENDS, [])
     ]
-    return parts + list(config.stash.get(_LIFECYCLE, []))
+    lifecycle: list[dict[str, Any]] = config.stash.get(_LIFECYCLE, [])
+    return parts + lifecycle
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import webhook_assertions
 from .accounts import Account
@@ -438,7 +438,7 @@ class PickyServer:
         ``"at_once"``) or off (``None``) until the end of the test."""
         self.backend.set_lifecycle(_lifecycle_spec(policy))
 
-    def mount(self, app: Callable[..., Any], interface: str = "asgi") -> str:
+    def mount(self, app: Callable[..., Any], interface: Literal["asgi", "wsgi"] = "asgi") -> str:
         """Deliver webhooks to ``app``, an ASGI or a WSGI app of this process, without a socket;
         returns the base URL to point a webhook at (``url + "/events"``), until the end of the test::
 
@@ -451,6 +451,15 @@ class PickyServer:
         self.backend.webhooks.mount(origin, app, interface=interface)
         self._mounts.append(origin)
         return origin
+
+    def thread(self, number: str | int, *, wait: float = 5.0) -> list[Any]:
+        """The conversation with ``number``, both directions, in clock order: the messages pushed to
+        it and the instant replies (``direction == "out"``), and what the customer wrote (``"in"``),
+        after waiting up to ``wait`` seconds for webhooks in flight (an instant reply is made when
+        the handler's answer arrives)."""
+        if wait > 0:
+            self.wait_webhooks(wait)
+        return list(self.backend.thread(number))
 
     def wait_webhooks(self, timeout: float = 5.0) -> bool:
         """Wait until no webhook is queued or in flight (those waiting for a retry on the clock

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pushing import TOKEN, number, push_body
+from pushing import number, push_body
 
 from picky_mock.coverage import lifecycle_counts
 from picky_mock.lifecycle import IllegalTransition
@@ -235,8 +235,11 @@ def test_mount_delivers_to_a_wsgi_app_and_its_instant_reply_is_sent(picky_server
 
     [attempt] = picky_server.assert_webhook("incoming", number=number(7), text="hello there")
     assert attempt.reply is not None and attempt.reply.text == "echo hello there"
-    picky_server.advance(0)
-    picky_server.assert_pushed(number=number(7), text="echo hello there")
+    thread = picky_server.thread(number(7))
+    assert sorted((item.direction, item.text, item.kind) for item in thread) == [
+        ("in", "hello there", "customer"),
+        ("out", "echo hello there", "instant reply"),
+    ]
     with pytest.raises(ValueError, match="interface"):
         picky_server.mount(app, "cgi")
 
@@ -266,30 +269,3 @@ def test_lifecycle_counts_states_and_paths(picky_server: Any, picky_webhook_rece
     counts = lifecycle_counts(picky_server.backend.ledger.transitions(), picky_server.webhooks())
     assert counts["delivery_states"] == {"failed": 1, "delivered": 1, "refunded": 1}
     assert counts["webhook_paths"] == {"retried": 1, "given up": 1, "delivered at once": 2}
-
-
-def test_the_session_report_shows_states_and_paths(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_drive=f"""
-import httpx
-
-def test_drive(picky_server, picky_webhook_receiver):
-    picky_server.set_webhooks(event_url=picky_webhook_receiver.url)
-    picky_webhook_receiver.respond(503, times=1)
-    body = {{"token": "{TOKEN}", "application": 8, "globalmessage": "hi", "data": [{{"number": "5511987000001"}}]}}
-    msg_id = str(httpx.post(picky_server.push_url, json=body).json()["data"][0]["msg_id"])
-    picky_server.deliver(msg_id)
-    picky_server.advance(minutes=1)
-    picky_server.deliver(msg_id, status="read")
-    picky_server.assert_webhook(msg_id=msg_id, status="read")
-"""
-    )
-    path = pytester.path / "cov.json"
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--picky-coverage-json={path}", timeout=60)
-    result.assert_outcomes(passed=1)
-    out = result.stdout.str()
-    assert "delivery states:    delivered x1, read x1 (2 of 5; never: failed, refunded, unknown)" in out
-    assert "webhook paths:      delivered at once x1, retried x1, delivered after retry x1 (3 of 6" in out
-    data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["delivery_states"] == {"delivered": 1, "read": 1}
-    assert data["webhook_paths_never"] == ["given up", "instant reply", "no reply"]
