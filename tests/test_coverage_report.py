@@ -179,13 +179,13 @@ def test_admin_coverage_endpoint(picky_server):
 
 def test_the_session_report_shows_states_and_paths(pytester, clean_env):
     pytester.makepyfile(
-        test_drive=f"""
+        test_drive="""
 import httpx
 
 def test_drive(picky_server, picky_webhook_receiver):
     picky_server.set_webhooks(event_url=picky_webhook_receiver.url)
     picky_webhook_receiver.respond(503, times=1)
-    body = {{"token": "picky-test-token", "application": 8, "globalmessage": "hi", "data": [{{"number": "5511987000001"}}]}}
+    body = {"token": "t", "application": 8, "globalmessage": "hi", "data": [{"number": "5511987000001"}]}
     msg_id = str(httpx.post(picky_server.push_url, json=body).json()["data"][0]["msg_id"])
     picky_server.deliver(msg_id)
     picky_server.advance(minutes=1)
