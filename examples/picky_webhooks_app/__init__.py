@@ -64,7 +64,7 @@ class DeliveryBook:
                 return False
             tracked.state = update.state
             tracked.history.append(update.state)
-            tracked.error = update.error or tracked.error
+            tracked.error = tracked.error or update.error  # why it first failed
             return True
 
     def state(self, msg_id: str | int) -> str:
