@@ -1,5 +1,6 @@
 """The admin API under ``/_picky``: health, journal, messages, reset, state, faults, accounts,
-sessions, seed, rate limit and coverage, as Starlette routes; never journaled.
+sessions, seed, rate limit and coverage, and the message lifecycle (deliver, deliveries, clock,
+webhooks, inbound, lifecycle, thread), as Starlette routes; never journaled.
 
 Each endpoint is a plain function that reads the backend from the app's state
 (``request.app.state.backend``), so that a test can call one with any backend. A request the
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,6 +27,8 @@ from .api import ADMIN_PREFIX
 from .backend import Backend
 from .errors import ConfigError
 from .journal import DEFAULT_PAGE, MAX_PAGE, Entry, Query
+from .lifecycle import IllegalTransition, LifecycleError, UnknownMessage, parse_duration
+from .webhook_payloads import WebhookUrlError
 
 __all__ = ["ADMIN_METHODS", "ROUTES", "AdminRequestError", "not_found"]
 
@@ -292,6 +296,213 @@ async def rate_limit(request: Request) -> Response:
     return _json({"rate_limit": None if book.rate_limit is None else book.rate_limit.__dict__})
 
 
+# -- the message lifecycle --------------------------------------------------------------------
+
+
+def _field_error(exc: Exception, status: int = 400) -> Response:
+    """A lifecycle, URL or config error as a JSON error that names the field."""
+    body: dict[str, Any] = {"error": str(exc)}
+    field = getattr(exc, "field", None)
+    if isinstance(field, str):
+        body["field"] = field
+    if isinstance(exc, IllegalTransition):
+        body.update(
+            msg_id=exc.msg_id,
+            **{"from": int(exc.from_state), "to": int(exc.to_state)},
+            reason=exc.reason,
+        )
+    return _json(body, status)
+
+
+def _object(spec: Any, example: str, allowed: Sequence[str]) -> dict[str, Any]:
+    """``spec`` as a JSON object of only ``allowed`` keys, or an :class:`AdminRequestError`."""
+    if not isinstance(spec, dict):
+        raise AdminRequestError(f"send a JSON object such as {example}")
+    unknown = sorted(str(key) for key in spec if key not in allowed)
+    if unknown:
+        raise AdminRequestError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(allowed)})")
+    return spec
+
+
+_DELIVER_KEYS = ("status", "msg_id", "push_id", "number", "error_message")
+
+
+@_guarded
+async def deliver(request: Request) -> Response:
+    """Move messages now: ``{"status": "delivered", "msg_id": "9844217"}`` (or ``push_id``, ``number``)."""
+    spec = _object(await _body_json(request), '{"status": "delivered", "msg_id": "9844217"}', _DELIVER_KEYS)
+    if "status" not in spec:
+        return _json(
+            {
+                "error": "status: missing (0-5 or unknown, delivered, failed, read, submitted, refunded)",
+                "field": "status",
+            },
+            400,
+        )
+    for key in ("msg_id", "push_id", "number"):
+        value = spec.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            return _json({"error": f"{key}: expected a string, got {value!r}", "field": key}, 400)
+    error_message = spec.get("error_message")
+    if error_message is not None and not isinstance(error_message, str):
+        return _json({"error": "error_message: expected a string", "field": "error_message"}, 400)
+    try:
+        moved = _backend(request).deliver(
+            spec["status"],
+            msg_id=spec.get("msg_id"),
+            push_id=spec.get("push_id"),
+            number=spec.get("number"),
+            error_message=error_message,
+        )
+    except UnknownMessage as exc:
+        return _field_error(exc, 404)
+    except (LifecycleError, ConfigError) as exc:
+        return _field_error(exc)
+    return _json({"moved": [transition.to_json() for transition in moved]})
+
+
+@_guarded
+async def deliveries(request: Request) -> Response:
+    """Messages with their state and timeline: all, one (``msg_id``), a push's or a number's."""
+    query = request.query_params
+    limit, offset = _limit(query), _whole_number(query, "offset") or 0
+    ledger = _backend(request).ledger
+    msg_id = query.get("msg_id")
+    if msg_id:
+        try:
+            found = [ledger.get(msg_id)]
+        except UnknownMessage as exc:
+            return _field_error(exc, 404)
+    else:
+        found = ledger.messages(push_id=query.get("push_id") or None, number=query.get("number") or None)
+    page = found[offset : offset + limit]
+    following = offset + limit if offset + limit < len(found) else None
+    return _json(
+        {"messages": [m.to_json() for m in page], "total": len(found), "next": following, "forgotten": ledger.evicted}
+    )
+
+
+@_guarded
+async def clock(request: Request) -> Response:
+    """The clock: ``GET`` reads it, ``POST {"advance": 900}`` (or ``"15m"``) moves it."""
+    backend = _backend(request)
+    if request.method == "POST":
+        spec = _object(await _body_json(request), '{"advance": "15m"}', ("advance",))
+        if "advance" not in spec:
+            return _json({"error": 'advance: missing (seconds, or a duration such as "15m")', "field": "advance"}, 400)
+        try:
+            step = parse_duration("advance", spec["advance"])
+        except ConfigError as exc:
+            return _json({"error": str(exc), "field": "advance"}, 400)
+        # In a worker thread: the timers that fall due may wait for webhook POSTs (which may
+        # come back to this very server).
+        await run_in_threadpool(backend.advance, step)
+    state = backend.lifecycle_state()
+    return _json({key: state[key] for key in ("clock", "now", "timers")})
+
+
+_WEBHOOK_KEYS = ("event_url", "incoming_url")
+
+
+@_guarded
+async def webhooks(request: Request) -> Response:
+    """The webhook URLs (``PUT {"event_url": ..., "incoming_url": ...}``, ``null``: none; a key
+    left out stays as it is) and the dispatcher's counters (the drops of a full queue among them)."""
+    backend = _backend(request)
+    if request.method in ("PUT", "POST", "PATCH"):
+        spec = _object(await _body_json(request), '{"event_url": "http://127.0.0.1:9000/events"}', _WEBHOOK_KEYS)
+        try:
+            backend.set_webhooks(**{key: spec[key] for key in _WEBHOOK_KEYS if key in spec})
+        except WebhookUrlError as exc:
+            return _field_error(exc)
+    return _json(
+        {
+            "event_url": backend.event_webhook_url,
+            "incoming_url": backend.incoming_webhook_url,
+            "project_id": backend.project_id,
+            "timeout": backend.webhooks.timeout,
+            "retry_schedule": list(backend.webhooks.retry_schedule),
+            "queue_limit": backend.webhooks.queue_limit,
+            "max_pending": backend.webhooks.max_pending,
+            **backend.webhooks.stats(),
+        }
+    )
+
+
+@_guarded
+async def webhook_attempts(request: Request) -> Response:
+    """Every recorded POST, oldest first: ``kind``, ``url`` (a trailing ``*``: a prefix), ``key``;
+    ``after`` skips that many of the matching attempts (paging), ``limit`` bounds the page."""
+    query = request.query_params
+    kind = query.get("kind") or None
+    if kind is not None and kind not in ("event", "incoming"):
+        return _json({"error": f"kind: {kind[:40]!r} is not event or incoming", "field": "kind"}, 400)
+    limit, after = _limit(query), _whole_number(query, "after") or 0
+    dispatcher = _backend(request).webhooks
+    found = dispatcher.attempts(kind=kind, url=query.get("url") or None, key=query.get("key") or None)
+    page = found[after : after + limit]
+    following = after + limit if after + limit < len(found) else None
+    return _json(
+        {
+            "attempts": [a.to_json() for a in page],
+            "total": len(found),
+            "next": following,
+            "forgotten": dispatcher.forgotten,
+        }
+    )
+
+
+_INBOUND_KEYS = ("number", "text", "type", "media", "name", "application", "payload", "messenger_id", "context_msg_id")
+
+
+@_guarded
+async def inbound(request: Request) -> Response:
+    """A customer writes in (``POST {"number": ..., "text": ...}``); ``GET``: the messages received."""
+    backend = _backend(request)
+    if request.method == "POST":
+        spec = _object(await _body_json(request), '{"number": "5511987654321", "text": "hello"}', _INBOUND_KEYS)
+        if "number" not in spec:
+            return _json({"error": "number: missing (the customer's number)", "field": "number"}, 400)
+        try:
+            record = backend.receive(**spec)
+        except LifecycleError as exc:
+            return _field_error(exc)
+        return _json(record.to_json(), 201)
+    number = request.query_params.get("number") or None
+    return _json(
+        {"inbound": [i.to_json() for i in backend.inbound.all(number)], "forgotten": backend.inbound.forgotten}
+    )
+
+
+@_guarded
+async def lifecycle(request: Request) -> Response:
+    """The lifecycle: ``GET`` its policy, clock and counters; ``PUT`` a policy table (``null``: off)."""
+    backend = _backend(request)
+    if request.method in ("PUT", "POST", "PATCH"):
+        body = await request.body()
+        if not body.strip():
+            return _json({"error": 'send a policy table such as {"deliver_after": "5s"}, or null for off'}, 400)
+        spec = await _body_json(request)
+        if spec is not None and not isinstance(spec, dict):
+            return _json({"error": 'send a policy table such as {"deliver_after": "5s"}, or null for off'}, 400)
+        try:
+            backend.set_lifecycle(spec)
+        except ConfigError as exc:
+            field = str(exc).split(":", 1)[0]
+            return _json({"error": str(exc), "field": field}, 400)
+    return _json(backend.lifecycle_state())
+
+
+@_guarded
+async def thread(request: Request) -> Response:
+    """The conversation with ``number``: both directions, in clock order."""
+    number = request.query_params.get("number")
+    if not number:
+        return _json({"error": "number: missing (GET /_picky/thread?number=5511987654321)", "field": "number"}, 400)
+    items = _backend(request).thread(number)
+    return _json({"number": number, "messages": [item.to_json() for item in items]})
+
+
 ROUTES = [
     Route(f"{ADMIN_PREFIX}/health", health, methods=["GET", "HEAD"]),
     Route(f"{ADMIN_PREFIX}/journal", journal, methods=["GET", "DELETE"]),
@@ -307,6 +518,14 @@ ROUTES = [
     Route(f"{ADMIN_PREFIX}/seed", seed, methods=["PUT", "POST"]),
     Route(f"{ADMIN_PREFIX}/rate-limit", rate_limit, methods=["PUT", "POST"]),
     Route(f"{ADMIN_PREFIX}/coverage", coverage, methods=["GET"]),
+    Route(f"{ADMIN_PREFIX}/deliver", deliver, methods=["POST"]),
+    Route(f"{ADMIN_PREFIX}/deliveries", deliveries, methods=["GET"]),
+    Route(f"{ADMIN_PREFIX}/clock", clock, methods=["GET", "POST"]),
+    Route(f"{ADMIN_PREFIX}/webhooks", webhooks, methods=["GET", "PUT", "POST", "PATCH"]),
+    Route(f"{ADMIN_PREFIX}/webhooks/attempts", webhook_attempts, methods=["GET"]),
+    Route(f"{ADMIN_PREFIX}/inbound", inbound, methods=["GET", "POST"]),
+    Route(f"{ADMIN_PREFIX}/lifecycle", lifecycle, methods=["GET", "PUT", "POST", "PATCH"]),
+    Route(f"{ADMIN_PREFIX}/thread", thread, methods=["GET"]),
 ]
 """The admin API's routes (without the catch-all :func:`not_found`)."""
 

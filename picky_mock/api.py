@@ -5,6 +5,8 @@ Served paths:
 * ``POST /api/v2/push`` (V4), ``/app/api/v2/push`` (V3), ``/beta/api/v2/push`` (legacy), each with
   or without a trailing slash: never a redirect, some clients fail on one (docs/contract.md §1).
 * ``POST /api/v2/check-balance`` and ``/app/api/v2/check-balance``: the account's balance.
+* ``POST /api/v2/delivery-report`` (and the ``/app/`` and ``/beta/`` spellings): the state of each
+  message of a push (docs/contract.md §5.2).
 * any other method on those paths: 405; any path neither they nor the admin API serve: 404 with a
   JSON body that names the served paths. Both are journaled.
 
@@ -39,6 +41,7 @@ __all__ = [
     "ADMIN_PREFIX",
     "BALANCE_PATHS",
     "PUSH_PATHS",
+    "REPORT_PATHS",
     "THREADPOOL_BYTES",
     "ApiRoutes",
     "header_safe",
@@ -51,6 +54,7 @@ log = logging.getLogger("picky_mock")
 
 PUSH_PATHS = ("/api/v2/push", "/app/api/v2/push", "/beta/api/v2/push")
 BALANCE_PATHS = ("/api/v2/check-balance", "/app/api/v2/check-balance")
+REPORT_PATHS = ("/api/v2/delivery-report", "/app/api/v2/delivery-report", "/beta/api/v2/delivery-report")
 ADMIN_PREFIX = "/_picky"
 #: Bodies larger than this are judged in a worker thread, so that a push of 100,000 recipients
 #: does not stall the requests of other clients.
@@ -168,7 +172,7 @@ class ApiRoutes:
         self._limit = backend.settings.max_body_bytes
         # method names, looked up per request: a test may replace a backend method on the fly
         self.judges: dict[str, str] = {}
-        for paths, judge in ((PUSH_PATHS, "push"), (BALANCE_PATHS, "check_balance")):
+        for paths, judge in ((PUSH_PATHS, "push"), (BALANCE_PATHS, "check_balance"), (REPORT_PATHS, "delivery_report")):
             for path in paths:
                 self.judges[path] = self.judges[path + "/"] = judge
 
@@ -272,7 +276,7 @@ async def unknown_path(request: Request) -> Response:
     body = {
         "error": "not found",
         "path": path,
-        "served": [f"POST {p}" for p in PUSH_PATHS + BALANCE_PATHS] + [f"{ADMIN_PREFIX}/..."],
+        "served": [f"POST {p}" for p in PUSH_PATHS + BALANCE_PATHS + REPORT_PATHS] + [f"{ADMIN_PREFIX}/..."],
     }
     status, headers, content = render(backend.transport_error(incoming, 404, 410, f"no such path {path}", body=body))
     response = Response(content, status)

@@ -61,7 +61,7 @@ from .lifecycle import (
 )
 from .pricing import PriceTable, format_credit
 from .recipients import channel_of, recipient_of
-from .webhook_payloads import InstantReply, NoReply, check_url, incoming_payload
+from .webhook_payloads import SHARED_CHANNELS, InstantReply, NoReply, check_url, incoming_payload, message_type
 from .webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Dispatcher, EventReporter
 
 __all__ = ["UNCHANGED", "Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
@@ -82,6 +82,8 @@ _KNOWN_ITEM = frozenset(
 _REPAIRABLE_NUMBER = re.compile(r"^\s*(\+|00)?[0-9][0-9\s\-().]*$")
 _ZERO = Decimal(0)
 _NO_FAULT: tuple[Fired, FaultRule | None] = (NOT_FIRED, None)
+#: The delivery report's ``message_type`` for each kind of message (docs/contract.md §5.2).
+_REPORT_TYPES = {"image": "1", "video": "2", "text": "3", "audio": "4", "document": "5"}
 #: A parameter not given: :meth:`Backend.set_webhooks` leaves that URL as it is.
 UNCHANGED: Any = object()
 
@@ -732,6 +734,59 @@ class Backend:
         ``{"balance": 59.108, "status": 100, "message": "Success"}`` (docs/contract.md §5)."""
         return self._handle(incoming, self._judge_balance, push=False)
 
+    def delivery_report(self, incoming: Incoming) -> Outcome:
+        """``POST /api/v2/delivery-report`` ``{token, push_id}``: the state of every message of
+        the push (docs/contract.md §5.2), from the ledger."""
+        return self._handle(incoming, self._judge_report, push=False)
+
+    def _judge_report(
+        self, seq: int, incoming: Incoming, body: Any, parse_error: ApiError | None, fired: Fired
+    ) -> Outcome:
+        try:
+            if parse_error is not None:
+                raise parse_error
+            if not self.contract.is_valid("report_request", body):
+                violations = self.contract.violations("report_request", body)
+                first = violations[0]
+                raise error_for_status(first.status, f"expected {first.expected}, found {first.found}", path=first.path)
+            self._authenticate(body, push=False)
+            answer = self._report(body["token"], str(body["push_id"]))
+        except ApiError as error:
+            return self._reject(seq, incoming, body, error, (), [], fired, what="delivery report")
+        entry = self._entry(seq, incoming, body, 200, answer, fired=fired)
+        self._record(entry, fired)
+        return Outcome(seq, 200, answer, accepted=True, status=100, entry=entry)
+
+    def _report(self, token: str, push_id: str) -> dict[str, Any]:
+        """The delivery report of ``push_id`` for ``token``; [ours] a push that is unknown, forgotten
+        or another token's is answered 410 Invalid Request, the same for all three (a report never
+        tells one token about another's pushes)."""
+        messages = self.ledger.messages(push_id=push_id)
+        if not messages or messages[0].token != token:
+            detail = f"push_id {push_id} names no push of this token (or it was forgotten)"
+            raise InvalidRequest(detail, path="$.push_id")
+        first = messages[0]
+        fills_errors = first.channel in OFFICIAL_CHANNELS or first.channel in SHARED_CHANNELS
+        data = []
+        for message in messages:
+            item = {"number": message.number, "msg_id": message.msg_id, "status": str(int(message.state))}
+            item["error_code"] = ""
+            item["error_message"] = message.error_message if fills_errors else ""
+            if message.reference_number is not None:
+                item["reference_number"] = message.reference_number
+            data.append(item)
+        sent = first.timeline[0].at if first.timeline else self.clock.now()
+        return {
+            "project_id": self.project_id,
+            "push_id": int(push_id),
+            "application": str(first.channel),
+            "message_type": _REPORT_TYPES[message_type(first.media)],
+            "time": time.strftime("%d-%m-%Y %I:%M %p", time.gmtime(sent)),
+            "data": data,
+            "status": 100,
+            "message": "Success",
+        }
+
     def _handle(self, incoming: Incoming, judge: Judge, *, push: bool) -> Outcome:
         """What every API request goes through: parse, let the fault rules speak, judge, journal."""
         seq = self.journal.next_seq()
@@ -1186,6 +1241,8 @@ class Backend:
         violations: tuple[Violation, ...],
         notes: list[str],
         fired: Fired = NOT_FIRED,
+        *,
+        what: str = "push",
     ) -> Outcome:
         answer = error.body()
         where = f"{error.path}: {error.detail}" if error.detail else error.path
@@ -1194,7 +1251,9 @@ class Backend:
         )
         self._record(entry, fired)
         facts = _push_facts(body)
-        log.warning("push rejected: status=%d %s%s (request %d on %s)", error.status, facts, where, seq, incoming.path)
+        log.warning(
+            "%s rejected: status=%d %s%s (request %d on %s)", what, error.status, facts, where, seq, incoming.path
+        )
         return Outcome(
             seq, 200, answer, status=error.status, error=f"{error.status} {where}", violations=violations, entry=entry
         )

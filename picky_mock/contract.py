@@ -41,6 +41,11 @@ SCHEMA_FILES = {
     "request": "push-request.schema.json",
     "response": "push-response.schema.json",
     "error": "error-response.schema.json",
+    "report_request": "delivery-report-request.schema.json",
+    "report_response": "delivery-report-response.schema.json",
+    "event_webhook": "event-webhook.schema.json",
+    "incoming_webhook": "incoming-webhook.schema.json",
+    "instant_reply": "instant-reply.schema.json",
 }
 
 #: When a body breaks several rules, the code the API answers is the first of these that applies:

@@ -678,8 +678,8 @@ class Journal:
         return [entry for entry in map(held.get, positions) if entry is not None and query.matches(entry)]
 
     def pushes(self) -> list[Entry]:
-        """The accepted pushes, oldest first."""
-        return [entry for entry in self.snapshot() if entry.accepted]
+        """The accepted pushes, oldest first (not the balance or delivery-report requests)."""
+        return [entry for entry in self.snapshot() if entry.accepted and entry.push is not None]
 
     def thread(self, number: str | int) -> list[Entry]:
         """Every request held that names recipient ``number``, accepted or not, oldest first."""

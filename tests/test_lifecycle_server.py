@@ -157,3 +157,113 @@ def test_bad_settings_are_refused() -> None:
         Settings(clock="sundial")
     with pytest.raises(ConfigError, match="time_scale"):
         Settings(time_scale=0)
+
+
+# -- the admin API --------------------------------------------------------------------------------
+
+
+def admin(server: ServerThread, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    headers = {**server.admin_headers, **kwargs.pop("headers", {})}
+    return httpx.request(method, server.url + "/_picky/" + path, headers=headers, **kwargs)
+
+
+def test_admin_deliver_and_deliveries(receiver: Receiver) -> None:
+    with serve(event_webhook_url=receiver.url) as server:
+        answer = push(server, NUMBER, "5511987654322")
+        first, second = (item["msg_id"] for item in answer["data"])
+        moved = admin(server, "POST", "deliver", json={"status": "delivered", "push_id": answer["push_id"]})
+        assert moved.status_code == 200
+        assert [t["status"] for t in moved.json()["moved"]] == [1, 1]
+        read = admin(server, "POST", "deliver", json={"status": 3, "msg_id": first}).json()
+        assert read["moved"][0]["previous"] == 1
+        one = admin(server, "GET", "deliveries", params={"msg_id": first}).json()
+        assert [t["state"] for t in one["messages"][0]["timeline"]] == ["submitted", "delivered", "read"]
+        everything = admin(server, "GET", "deliveries", params={"push_id": answer["push_id"], "limit": 1}).json()
+        assert everything["total"] == 2 and everything["next"] == 1
+        assert everything["messages"][0]["msg_id"] == first
+        assert receiver.wait_for(3)
+        del second
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"status": "delivered", "msg_id": "1"}, 404, "msg_id"),
+        ({"status": "delivered", "push_id": "1"}, 404, "push_id"),
+        ({"status": "delivered", "number": "1"}, 404, "number"),
+        ({"status": "sent", "msg_id": "1"}, 400, "status"),
+        ({"msg_id": "1"}, 400, "status"),
+        ({"status": "read", "msg_id": "1", "number": "2"}, 400, "msg_id"),
+        ({"status": "read", "msg_id": ["1"]}, 400, "msg_id"),
+        ({"status": "failed", "msg_id": "1", "error_message": 7}, 400, "error_message"),
+    ],
+)
+def test_admin_deliver_refuses_naming_the_field(body: Any, status: int, field: str) -> None:
+    with serve() as server:
+        response = admin(server, "POST", "deliver", json=body)
+        assert response.status_code == status, response.text
+        assert response.json()["field"] == field
+
+
+def test_admin_illegal_move_names_from_and_to() -> None:
+    with serve() as server:
+        msg_id = push(server, NUMBER)["data"][0]["msg_id"]
+        response = admin(server, "POST", "deliver", json={"status": "read", "msg_id": msg_id})
+        assert response.status_code == 400
+        error = response.json()
+        assert (error["from"], error["to"], error["msg_id"]) == (4, 3, msg_id)
+        assert "Delivered" in error["error"]
+        assert server.backend.ledger.state(msg_id) is State.SUBMITTED  # nothing recorded
+        bad = admin(server, "POST", "deliver", json={"status": "delivered", "msg_id": msg_id, "bogus": 1})
+        assert bad.status_code == 400 and "bogus" in bad.json()["error"]
+
+
+def test_admin_clock_and_lifecycle() -> None:
+    with serve() as server:
+        before = admin(server, "GET", "clock").json()
+        assert before["clock"] == "virtual"
+        policy = admin(server, "PUT", "lifecycle", json={"deliver_after": "10m"})
+        assert policy.status_code == 200 and policy.json()["policy"] == {"deliver_after": "10m"}
+        msg_id = push(server, NUMBER)["data"][0]["msg_id"]
+        assert admin(server, "GET", "clock").json()["timers"] == 1
+        after = admin(server, "POST", "clock", json={"advance": "15m"}).json()
+        assert after["now"] == pytest.approx(before["now"] + 900)
+        assert server.backend.ledger.state(msg_id) is State.DELIVERED
+        for spec, field in (({"advance": "soon"}, "advance"), ({"advance": -1}, "advance"), ({}, "advance")):
+            response = admin(server, "POST", "clock", json=spec)
+            assert response.status_code == 400 and response.json()["field"] == field
+        bad = admin(server, "PUT", "lifecycle", json={"fail_share": 3})
+        assert bad.status_code == 400 and bad.json()["field"] == "lifecycle.fail_share"
+        off = admin(server, "PUT", "lifecycle", content=b"null", headers={"content-type": "application/json"})
+        assert off.status_code == 200 and off.json()["policy"] is None
+
+
+def test_admin_webhooks(receiver: Receiver) -> None:
+    with serve() as server:
+        response = admin(server, "PUT", "webhooks", json={"event_url": receiver.url + "/e"})
+        assert response.json()["event_url"] == receiver.url + "/e" and response.json()["dropped"] == 0
+        for url in ("file:///etc/passwd", "gopher://x", "http://", "not a url", 7):
+            refused = admin(server, "PUT", "webhooks", json={"incoming_url": url})
+            assert refused.status_code == 400 and refused.json()["field"] == "incoming_url"
+        assert admin(server, "PUT", "webhooks", json={"evnt_url": "http://x"}).status_code == 400
+        msg_id = push(server, NUMBER)["data"][0]["msg_id"]
+        server.backend.deliver("delivered", msg_id=msg_id)
+        assert receiver.wait_for(1)
+        server.backend.webhooks.wait_idle()
+        attempts = admin(server, "GET", "webhooks/attempts", params={"kind": "event"}).json()
+        assert attempts["total"] == 1 and attempts["attempts"][0]["status"] == 200
+        assert attempts["attempts"][0]["key"] == msg_id
+        assert admin(server, "GET", "webhooks/attempts", params={"kind": "x"}).status_code == 400
+        cleared = admin(server, "PUT", "webhooks", json={"event_url": None}).json()
+        assert cleared["event_url"] is None
+
+
+def test_admin_changes_need_the_admin_marker() -> None:
+    with serve() as server:
+        refused = httpx.put(
+            server.url + "/_picky/webhooks",
+            json={"event_url": "http://127.0.0.1:1/"},
+            headers={"origin": "http://evil.example"},
+        )
+        assert refused.status_code == 403
+        assert server.backend.event_webhook_url is None
