@@ -101,7 +101,11 @@ def render(coverage: Mapping[str, Mapping[str, int]]) -> list[str]:
         "  faults never:       " + (", ".join(data["faults_never"]) or "none"),
         "  HTTP statuses:      " + ", ".join(f"{k} x{v}" for k, v in data["http_statuses"].items()),
         "  delivery states:    "
-        + _counted(data["delivery_states"], data["delivery_states_never"], len(DELIVERY_STATES)),
+        + _counted(
+            {k.title(): v for k, v in data["delivery_states"].items()},  # "Failed": no "failed" for a CI log grep
+            [k.title() for k in data["delivery_states_never"]],
+            len(DELIVERY_STATES),
+        ),
         "  webhook paths:      " + _counted(data["webhook_paths"], data["webhook_paths_never"], len(WEBHOOK_PATHS)),
     ]
     return lines

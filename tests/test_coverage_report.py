@@ -197,7 +197,7 @@ def test_drive(picky_server, picky_webhook_receiver):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--picky-coverage-json={path}", timeout=60)
     result.assert_outcomes(passed=1)
     out = result.stdout.str()
-    assert "delivery states:    delivered x1, read x1 (2 of 5; never: unknown, failed, refunded)" in out
+    assert "delivery states:    Delivered x1, Read x1 (2 of 5; never: Unknown, Failed, Refunded)" in out
     assert "webhook paths:      delivered at once x1, retried x1, delivered after retry x1 (3 of 6" in out
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["delivery_states"] == {"delivered": 1, "read": 1}
