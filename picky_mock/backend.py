@@ -44,17 +44,30 @@ from .errors import (
     ProjectNotActive,
     error_for_status,
 )
-from .faults import AFTER_JUDGING, HANG_CAP_SECONDS, NOT_FIRED, FaultBook, FaultRule, Fired
+from .faults import (
+    AFTER_JUDGING,
+    DELIVERY_ACTIONS,
+    HANG_CAP_SECONDS,
+    NOT_FIRED,
+    FaultBook,
+    FaultRule,
+    Fired,
+)
 from .journal import Entry, Journal, Message, Push, body_prefix
 from .lifecycle import (
     DEFAULT_FAIL_ERROR,
     DEFAULT_REFUND_ERROR,
+    How,
     Ledger,
     Lifecycle,
+    LifecycleError,
     LifecyclePolicy,
+    Move,
+    Report,
     State,
     TrackedMessage,
     Transition,
+    UnknownMessage,
     describe,
     parse_duration,
     parse_state,
@@ -464,13 +477,28 @@ class Backend:
         target = parse_state(state)
         if error_message is None:
             error_message = {State.FAILED: DEFAULT_FAIL_ERROR, State.REFUNDED: DEFAULT_REFUND_ERROR}.get(target, "")
-        return self.lifecycle.deliver(
-            target,
-            msg_id=None if msg_id is None else str(msg_id),
-            push_id=None if push_id is None else str(push_id),
-            number=None if number is None else str(number),
-            error_message=error_message,
-        )
+        given = [
+            (name, str(value))
+            for name, value in (("msg_id", msg_id), ("push_id", push_id), ("number", number))
+            if value is not None and value != ""
+        ]
+        if len(given) != 1:
+            raise LifecycleError("msg_id: give exactly one of msg_id, push_id, number")
+        field, value = given[0]
+        ledger = self.ledger
+        if field == "msg_id":
+            ids = [value]
+        else:
+            found = ledger.messages(push_id=value) if field == "push_id" else ledger.messages(number=value)
+            if not found:
+                raise UnknownMessage(value, field=field)
+            ids = [message.msg_id for message in found]
+        moves = []
+        for one in ids:
+            fault = ledger.fault(one)  # a report fault of the push holds for moves on demand too
+            report = Report.NORMAL if fault is None else fault.report_for(target)
+            moves.append(Move(one, target, error_message, How.DEMAND, report))
+        return ledger.move_many(moves)
 
     def advance(self, seconds: float | str = 0.0) -> float:
         """Move the clock ``seconds`` forward (or a duration such as ``"15m"``), running every timer
@@ -676,9 +704,7 @@ class Backend:
             self._unsubscribe_reporter()
             self._unsubscribe_reporter = None
         old.close()
-        self.webhooks = Dispatcher(
-            self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule
-        )
+        self.webhooks = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
         self._reporter = EventReporter(self.webhooks, url=self._event_url, project_id=self._project_of)
         self._subscribe_reporter()
         if started:
@@ -802,7 +828,8 @@ class Backend:
             outcome = self._faulted(seq, incoming, body, terminal, fired)
         else:
             outcome = judge(seq, incoming, body, parse_error, fired)
-            outcome.fault = terminal
+            # A delivery fault changes what becomes of the messages (see _track), not the answer.
+            outcome.fault = None if terminal is None or terminal.action.kind in DELIVERY_ACTIONS else terminal
         outcome.delay = fired.delay
         return outcome
 
@@ -1217,8 +1244,13 @@ class Backend:
         """Every message of an accepted push enters the ledger, Submitted, with what the policy
         (and a delivery fault) plans for it."""
         accept = self.lifecycle.accept
-        fault = None
+        rule = None
+        for fired_rule in fired.rules:
+            if fired_rule.action.kind in DELIVERY_ACTIONS:
+                rule = fired_rule
+        delivery_fault = None if rule is None else rule.action.delivery_fault()
         for message in messages:
+            fault = delivery_fault if rule is None or rule.when.names_number(message.number) else None
             accept(
                 message.msg_id,
                 push_id=push_id,

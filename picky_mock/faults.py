@@ -41,10 +41,12 @@ from typing import Any, NamedTuple
 import re2
 
 from .errors import STATUS_MESSAGES, ConfigError
+from .lifecycle import DEFAULT_FAIL_ERROR, MAX_ERROR_MESSAGE, DeliveryFault, Report, parse_state
 from .recipients import body_recipients, body_texts, channel_of
 
 __all__ = [
     "ACTIONS",
+    "DELIVERY_ACTIONS",
     "MAX_RULES",
     "NOT_FIRED",
     "Action",
@@ -70,9 +72,21 @@ ACTIONS = (
     "dribble",
     "html_label",
     "answer_lost",
+    "delivery_failed",
+    "report_never",
+    "report_twice",
+    "report_out_of_order",
 )
-#: Faults that let the push be judged (and journaled) as usual, then change how the answer travels.
-AFTER_JUDGING = frozenset({"truncate", "malformed", "dribble", "html_label", "answer_lost"})
+#: Faults on what becomes of the push's messages after it is accepted (the answer is the usual one):
+#: a message that fails with an ``error_message``, a delivery report never sent, sent twice, or out
+#: of order (docs/faults.md, docs/lifecycle.md).
+DELIVERY_ACTIONS = frozenset({"delivery_failed", "report_never", "report_twice", "report_out_of_order"})
+#: Faults that let the push be judged (and journaled) as usual, then change how the answer travels
+#: (or, :data:`DELIVERY_ACTIONS`, what becomes of its messages).
+AFTER_JUDGING = frozenset({"truncate", "malformed", "dribble", "html_label", "answer_lost"}) | DELIVERY_ACTIONS
+MAX_DELIVERY_DELAY = 366 * 86400.0
+"""``delivery_failed`` ``fail_after``: clock seconds after acceptance (a year at most)."""
+_STATE_WORDS = ("unknown", "delivered", "failed", "read", "submitted", "refunded")
 HANG_CAP_SECONDS = 300.0
 """The longest any fault holds a request: a hang, a latency, a dribble's pause."""
 BODILESS_STATUSES = frozenset({204, 304})
@@ -247,6 +261,15 @@ class When:
                 return False
         return True
 
+    def names_number(self, number: str) -> bool:
+        """Whether ``number`` meets the number criteria (all true when there is none): which
+        messages of a push a delivery fault hits."""
+        if self.number is not None and number != self.number:
+            return False
+        if self.number_prefix is not None and not number.startswith(self.number_prefix):
+            return False
+        return self.number_pattern is None or bool(_compiled(self.number_pattern).search(number))
+
     def describe(self) -> str:
         parts = [f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None]
         return " ".join(parts) or "any push"
@@ -277,8 +300,16 @@ class Action:
     """latency: long-tailed (log-normal) with this median and shape (default sigma 1.0)."""
     chunk: int = 16
     """dribble: bytes per chunk."""
+    error_message: str | None = None
+    """delivery_failed: the ``error_message`` the message fails with (default: a generic one)."""
+    fail_after: float | None = None
+    """delivery_failed: clock seconds after acceptance (default: when the policy would deliver it, else at once)."""
+    states: tuple[str, ...] | None = None
+    """report_*: the states whose reports it affects (``["delivered", "read"]``; default every state)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.states, list):
+            object.__setattr__(self, "states", tuple(self.states))
         if self.kind not in ACTIONS:
             raise ConfigError(f"fault: unknown action {self.kind!r} (known: {', '.join(ACTIONS)})")
         allowed = _ACTION_OPTIONS.get(self.kind, frozenset())
@@ -335,7 +366,26 @@ class Action:
             return f"latency {self.seconds}s"
         if self.kind == "hang":
             return f"hang {self.seconds}s" if self.seconds is not None else "hang until the client gives up"
+        if self.kind == "delivery_failed":
+            after = f" after {self.fail_after:g}s" if self.fail_after is not None else ""
+            return f"delivery_failed{after}" + (f" {self.error_message!r}" if self.error_message else "")
+        if self.states is not None:
+            return f"{self.kind} on {', '.join(self.states)}"
         return self.kind
+
+    def delivery_fault(self) -> DeliveryFault | None:
+        """What a delivery action does to each message it hits (``None`` for the other actions)."""
+        if self.kind not in DELIVERY_ACTIONS:
+            return None
+        if self.kind == "delivery_failed":
+            return DeliveryFault(fail_with=self.error_message or DEFAULT_FAIL_ERROR, after=self.fail_after)
+        report = {
+            "report_never": Report.NEVER,
+            "report_twice": Report.TWICE,
+            "report_out_of_order": Report.OUT_OF_ORDER,
+        }[self.kind]
+        on = None if self.states is None else frozenset(parse_state(state) for state in self.states)
+        return DeliveryFault(report=report, on=on)
 
 
 _ACTION_OPTIONS = {
@@ -344,6 +394,10 @@ _ACTION_OPTIONS = {
     "latency": frozenset({"seconds", "low", "high", "median", "sigma"}),
     "hang": frozenset({"seconds"}),
     "dribble": frozenset({"seconds", "chunk"}),
+    "delivery_failed": frozenset({"error_message", "fail_after"}),
+    "report_never": frozenset({"states"}),
+    "report_twice": frozenset({"states"}),
+    "report_out_of_order": frozenset({"states"}),
 }
 """The options each action reads; any other is refused, not ignored (the other actions take none)."""
 _ACTION_DEFAULTS = {  # every option and its default (``headers``: an empty mapping)
@@ -396,6 +450,14 @@ _OPTION_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "median": _SECONDS,
     "sigma": (_number(0, _SIGMA_CAP), f"a number from 0 to {_SIGMA_CAP:g}"),
     "chunk": (_whole(1, MAX_CHUNK), f"a whole number of bytes from 1 to {MAX_CHUNK}"),
+    "error_message": (_text(MAX_ERROR_MESSAGE), f"a string of at most {MAX_ERROR_MESSAGE} characters"),
+    "fail_after": (_number(0, MAX_DELIVERY_DELAY), f"a number of clock seconds from 0 to {MAX_DELIVERY_DELAY:,.0f}"),
+    "states": (
+        lambda value: isinstance(value, tuple)
+        and 0 < len(value) <= len(_STATE_WORDS)
+        and all(isinstance(v, str) and v in _STATE_WORDS for v in value),
+        f"a list of delivery states ({', '.join(_STATE_WORDS)})",
+    ),
 }
 """Each option of :class:`Action`: the check its value passes, and what the error says it must be."""
 _REQUIRED = {"api_error": ("status",), "http_error": ("status",)}

@@ -267,3 +267,60 @@ def test_admin_changes_need_the_admin_marker() -> None:
         )
         assert refused.status_code == 403
         assert server.backend.event_webhook_url is None
+
+
+# -- delivery faults ------------------------------------------------------------------------------
+
+
+def test_delivery_failed_fault_hits_the_named_number(receiver: Receiver) -> None:
+    faults = [{"action": "delivery_failed", "error_message": "blocked by the user", "number": NUMBER, "fail_after": 30}]
+    with serve(event_webhook_url=receiver.url, extra={"faults": faults}) as server:
+        answer = push(server, NUMBER, "5511987654322")
+        assert answer["status"] == 100  # the answer is the usual one
+        hit, spared = (item["msg_id"] for item in answer["data"])
+        backend = server.backend
+        backend.advance(30)
+        assert backend.ledger.state(hit) is State.FAILED
+        assert backend.ledger.get(hit).error_message == "blocked by the user"
+        assert backend.ledger.get(hit).timeline[-1].how.value == "fault"
+        assert backend.ledger.state(spared) is State.SUBMITTED
+        assert receiver.wait_for(1)
+        assert receiver.bodies()[0]["data"][0]["error_message"] == "blocked by the user"
+        assert backend.coverage.faults["delivery_failed"] == 1
+
+
+@pytest.mark.parametrize(("kind", "reports"), [("report_never", 1), ("report_twice", 3)])
+def test_report_faults_change_only_the_webhook(receiver: Receiver, kind: str, reports: int) -> None:
+    faults = [{"action": kind, "states": ["delivered"]}]
+    with serve(event_webhook_url=receiver.url, lifecycle={"deliver_after": 0}, extra={"faults": faults}) as server:
+        msg_id = push(server, NUMBER)["data"][0]["msg_id"]
+        server.backend.deliver("read", msg_id=msg_id)  # on demand: read is not a state the rule names
+        server.backend.webhooks.wait_idle()
+        assert server.backend.ledger.state(msg_id) is State.READ
+        assert [b["data"][0]["status"] for b in receiver.bodies()].count("3") == 1
+        assert len(receiver.bodies()) == reports
+
+
+def test_report_out_of_order(receiver: Receiver) -> None:
+    faults = [{"action": "report_out_of_order", "states": ["delivered"]}]
+    with serve(event_webhook_url=receiver.url, extra={"faults": faults}) as server:
+        msg_id = push(server, NUMBER)["data"][0]["msg_id"]
+        server.backend.deliver("delivered", msg_id=msg_id)
+        server.backend.deliver("read", msg_id=msg_id)
+        server.backend.webhooks.wait_idle()
+        assert [b["data"][0]["status"] for b in receiver.bodies()] == ["3", "1"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"action": "report_twice", "states": ["sent"]},
+        {"action": "delivery_failed", "fail_after": -1},
+        {"action": "report_never", "error_message": "x"},
+        {"action": "delivery_failed", "error_message": "x" * 5000},
+    ],
+)
+def test_bad_delivery_faults_are_refused(spec: Any) -> None:
+    with serve() as server:
+        response = httpx.post(server.url + "/_picky/faults", json=spec, headers=server.admin_headers)
+        assert response.status_code == 400, response.text
