@@ -163,22 +163,30 @@ action = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(actions=st.lists(action, min_size=1, max_size=12))
+@given(actions=st.lists(action, min_size=1, max_size=12), twice=st.none() | st.integers(0, 4))
 def test_every_state_change_is_delivered_once_in_order_and_the_report_agrees(
-    picky_server: Any, picky_webhook_receiver: WebhookReceiver, actions: list[tuple[Any, ...]]
+    picky_server: Any, picky_webhook_receiver: WebhookReceiver, actions: list[tuple[Any, ...]], twice: int | None
 ) -> None:
+    """Exactly once, in order, per message, whatever the receiver's failures; but twice for the
+    messages to the number a ``report_twice`` fault names, when one is drawn."""
     picky_server.reset()
     picky_webhook_receiver.up()
     picky_webhook_receiver.clear()
     picky_server.set_webhooks(event_url=picky_webhook_receiver.url)
+    if twice is not None:
+        picky_server.add_fault("report_twice", number=number(twice))
     pushes: list[dict[str, Any]] = []
     messages: list[str] = []
+    doubled: set[str] = set()
     failures = 0  # at most 4 failed answers in all: every delivery then succeeds by its 5th attempt
     for step in actions:
         if step[0] == "push":
             answer = push(picky_server, *(number(len(messages) + i) for i in range(step[1])), application=step[2])
             pushes.append(answer)
             messages += [str(item["msg_id"]) for item in answer["data"]]
+            doubled |= {
+                str(item["msg_id"]) for item in answer["data"] if twice is not None and item["number"] == number(twice)
+            }
         elif step[0] == "move" and messages:
             msg_id = messages[step[1] % len(messages)]
             before = picky_server.backend.ledger.get(msg_id).timeline
@@ -206,6 +214,8 @@ def test_every_state_change_is_delivered_once_in_order_and_the_report_agrees(
     for msg_id in messages:
         timeline = picky_server.backend.ledger.get(msg_id).timeline
         expected = [str(int(t.state)) for t in timeline if t.previous is not None]
+        if msg_id in doubled:
+            expected = [state for state in expected for _ in range(2)]
         assert got.get(msg_id, []) == expected, (msg_id, timeline)
     assert set(got) <= set(messages)
     assert all(a.outcome != "given up" for a in picky_server.webhooks())
