@@ -207,7 +207,7 @@ def _lifecycle_part(backend: Backend) -> dict[str, dict[str, int]]:
 
 
 @pytest.fixture
-def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Any:
+def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Any]:
     """An ``httpx.ASGITransport`` over a fresh in-process app; ``.app.backend`` is the
     backend (journal, sequences) the requests reach. Its faults draw from the session's seed."""
     import httpx
@@ -217,7 +217,10 @@ def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Any:
 
     backend = Backend(_seeded(picky_settings, pytestconfig))
     pytestconfig.stash[_BACKENDS].append(backend)  # in the report, like the server's
-    return httpx.ASGITransport(app=create_app(backend))
+    try:
+        yield httpx.ASGITransport(app=create_app(backend))
+    finally:
+        backend.close()  # the webhook dispatcher's thread, when a test started it
 
 
 @pytest.fixture
