@@ -269,3 +269,62 @@ def test_lifecycle_counts_states_and_paths(picky_server: Any, picky_webhook_rece
     counts = lifecycle_counts(picky_server.backend.ledger.transitions(), picky_server.webhooks())
     assert counts["delivery_states"] == {"failed": 1, "delivered": 1, "refunded": 1}
     assert counts["webhook_paths"] == {"retried": 1, "given up": 1, "delivered at once": 2}
+
+
+# -- reading attempts ----------------------------------------------------------------------------
+
+
+def attempt(payload: bytes, *, kind: str = "event", outcome: str = "delivered", n: int = 1, reply: Any = None) -> Any:
+    from picky_mock.webhooks import Attempt
+
+    return Attempt(
+        delivery=1,
+        kind=kind,
+        key="k",
+        url="http://h.test/e",
+        payload=payload,
+        attempt=n,
+        at=0.0,
+        status=200 if outcome == "delivered" else 500,
+        body=b"",
+        latency=0.001,
+        error=None if outcome == "delivered" else "HTTP 500, not 200",
+        next_retry=None,
+        outcome=outcome,
+        reply=reply,
+    )
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1, 2]", b'{"data": "x"}', b'{"data": [1, {"msg_id": 7}]}', b"{}"])
+def test_odd_payloads_are_read_without_a_crash(payload: bytes) -> None:
+    from picky_mock import webhook_assertions
+
+    recorded = attempt(payload)
+    assert webhook_assertions.views(recorded)[0]["kind"] == "event"
+    assert "#1 try 1 event http://h.test/e -> 200 (delivered)" in webhook_assertions.describe(recorded)
+    assert webhook_assertions.matching([recorded], {"msg_id": "8"}) == []
+
+
+def test_status_criteria_take_names_and_numbers_and_refuse_others() -> None:
+    from picky_mock import webhook_assertions
+    from picky_mock.lifecycle import LifecycleError
+
+    assert webhook_assertions.wanted({"status": "read", "msg_id": 5, "number": None}) == {"status": "3", "msg_id": "5"}
+    with pytest.raises(LifecycleError, match="status"):
+        webhook_assertions.wanted({"status": "sent"})  # there is no "sent" state
+
+
+def test_lifecycle_counts_instant_replies_and_no_replies() -> None:
+    from picky_mock.webhook_payloads import InstantReply, NoReply
+
+    attempts = [
+        attempt(b"{}", kind="incoming", reply=InstantReply("hi", 0, {})),
+        attempt(b"{}", kind="incoming", reply=NoReply("not JSON")),
+        attempt(b"{}", outcome="retrying"),
+        attempt(b"{}", outcome="given up", n=5),
+    ]
+    counts = lifecycle_counts([], attempts)
+    assert counts == {
+        "delivery_states": {},
+        "webhook_paths": {"delivered at once": 2, "instant reply": 1, "no reply": 1, "retried": 1, "given up": 1},
+    }
