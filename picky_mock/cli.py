@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import LOG_LEVELS, MODES, Settings, load_settings
+from .config import CLOCKS, LOG_LEVELS, MODES, Settings, load_settings
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,7 +27,9 @@ environment variables (overridden by options, override the config file):
   PICKY_MOCK_HOST, PICKY_MOCK_PORT, PICKY_MOCK_MODE, PICKY_MOCK_LOG_LEVEL,
   PICKY_MOCK_CONFIG, PICKY_MOCK_RETENTION, PICKY_MOCK_MAX_BODY_BYTES, PICKY_MOCK_ADMIN_TOKEN,
   PICKY_MOCK_ADMIN_OPEN, PICKY_MOCK_ALLOWED_HOSTS (comma-separated), PICKY_MOCK_HEADER_TIMEOUT,
-  PICKY_MOCK_KEEP_ALIVE_TIMEOUT, PICKY_MOCK_MAX_CONNECTIONS
+  PICKY_MOCK_KEEP_ALIVE_TIMEOUT, PICKY_MOCK_MAX_CONNECTIONS, PICKY_MOCK_CLOCK, PICKY_MOCK_TIME_SCALE,
+  PICKY_MOCK_EVENT_WEBHOOK_URL, PICKY_MOCK_INCOMING_WEBHOOK_URL, PICKY_MOCK_PROJECT_ID,
+  PICKY_MOCK_WEBHOOK_TIMEOUT, PICKY_MOCK_WEBHOOK_RETRIES, PICKY_MOCK_LIFECYCLE (a JSON object)
 
 admin API protection: a Host allow-list on every path (loopback names, the bound address,
 --allowed-host); admin calls need the token when one is set (Authorization: Bearer TOKEN or
@@ -36,10 +38,16 @@ a foreign Origin, and an admin POST needs Content-Type: application/json or X-Pi
 bounds: admin bodies 8 MiB; 10,000 fault rules; 10,000 accounts; 100,000 sessions; request
 headers 64 KiB.
 
+webhook URLs set over the admin API (PUT /_picky/webhooks) rest on that protection: keep the
+admin API on loopback, or behind --admin-token, so that no one else can make the mock POST anywhere.
+
 push paths: POST /api/v2/push, /app/api/v2/push, /beta/api/v2/push
+delivery report: POST /api/v2/delivery-report, /app/api/v2/delivery-report, /beta/api/v2/delivery-report
 admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state,
             /_picky/faults, /_picky/accounts, /_picky/sessions, /_picky/seed, /_picky/rate-limit,
-            /_picky/coverage (see docs/admin-api.md)
+            /_picky/coverage (see docs/admin-api.md); the lifecycle: /_picky/deliver,
+            /_picky/deliveries, /_picky/clock, /_picky/webhooks, /_picky/webhooks/attempts,
+            /_picky/inbound, /_picky/lifecycle, /_picky/thread (see docs/lifecycle.md)
 """
 
 EPILOG_VALIDATE = """\
@@ -143,6 +151,55 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="past the limit: answer HTTP 429 with Retry-After (the default), or drop: answer success, process nothing",
     )
+    lifecycle = serve.add_argument_group("message lifecycle (docs/lifecycle.md)")
+    lifecycle.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        help="wall (default): timers run in real time, sped up by --time-scale; virtual: time moves only "
+        "when advanced (POST /_picky/clock)",
+    )
+    lifecycle.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="X",
+        help="wall clock speed: 60 makes an hour pass in a minute (default 1; 0.001 to 100000)",
+    )
+    lifecycle.add_argument(
+        "--event-webhook-url", metavar="URL", help="POST each delivery state change here (http or https; default none)"
+    )
+    lifecycle.add_argument(
+        "--incoming-webhook-url",
+        metavar="URL",
+        help="POST each customer message here; its answer may carry an instant reply (http or https; default none)",
+    )
+    lifecycle.add_argument("--project-id", metavar="ID", help='the project_id the webhooks carry (default "1")')
+    lifecycle.add_argument(
+        "--webhook-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a webhook not answered 200 within this is retried (default 10; 0.1 to 3600)",
+    )
+    lifecycle.add_argument(
+        "--no-webhook-retries",
+        dest="webhook_retries",
+        action="store_false",
+        default=None,
+        help="try each webhook once (default: retry after 1 min, 15 min, 2 h and 6 h)",
+    )
+    lifecycle.add_argument(
+        "--lifecycle",
+        metavar="JSON",
+        help='the lifecycle policy: \'{"deliver_after": "5s", "read_after": [60, 600], "fail_share": 0.05, '
+        '"seed": 7}\' (default off: messages stay Submitted until moved)',
+    )
+    lifecycle.add_argument(
+        "--deliver-after",
+        metavar="DURATION",
+        help="shortcut: deliver every message after this (30, '15m', '2h'), merged into --lifecycle",
+    )
+    lifecycle.add_argument(
+        "--read-after", metavar="DURATION", help="shortcut: read every delivered message this long after delivery"
+    )
 
     validate = commands.add_parser(
         "validate",
@@ -229,8 +286,17 @@ def _serve(args: argparse.Namespace) -> int:
         if args.rate_limit_action is not None:
             limit["action"] = args.rate_limit_action
         extra["rate_limit"] = limit
+    policy = _lifecycle_option(base, args)
     settings = base.with_options(
         extra=extra,
+        clock=args.clock,
+        time_scale=args.time_scale,
+        event_webhook_url=args.event_webhook_url,
+        incoming_webhook_url=args.incoming_webhook_url,
+        project_id=args.project_id,
+        webhook_timeout=args.webhook_timeout,
+        webhook_retries=args.webhook_retries,
+        lifecycle=policy,
         host=args.host,
         port=args.port,
         mode=args.mode,
@@ -250,6 +316,27 @@ def _serve(args: argparse.Namespace) -> int:
 
     serve(settings)
     return 0
+
+
+def _lifecycle_option(base: Settings, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The lifecycle table of ``--lifecycle`` (or the config's), with ``--deliver-after`` and
+    ``--read-after`` merged in; ``None`` when none of them is given (the config's stays)."""
+    if args.lifecycle is None and args.deliver_after is None and args.read_after is None:
+        return None
+    policy: dict[str, Any] = dict(base.lifecycle or {})
+    if args.lifecycle is not None:
+        try:
+            given = json.loads(args.lifecycle)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--lifecycle {args.lifecycle!r} is not JSON: {exc.msg}") from None
+        if not isinstance(given, dict):
+            raise ConfigError(f"--lifecycle takes one JSON object, not {args.lifecycle!r}")
+        policy = given
+    if args.deliver_after is not None:
+        policy["deliver_after"] = args.deliver_after
+    if args.read_after is not None:
+        policy["read_after"] = args.read_after
+    return policy
 
 
 def _validate(args: argparse.Namespace) -> int:
