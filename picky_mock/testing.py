@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import webhook_assertions
 from .accounts import Account
-from .clock import duration
+from .clock import Clock, duration
 from .errors import ServerError
 from .faults import FaultBook, FaultRule
 from .journal import Entry, Journal, Message
@@ -359,9 +359,9 @@ class PickyServer:
     # -- the message lifecycle -----------------------------------------------------------------
 
     @property
-    def clock(self) -> Any:
+    def clock(self) -> Clock:
         """The server's clock (:class:`~picky_mock.clock.VirtualClock` under the fixture, unless the
-        config file says ``clock = "wall"``)."""
+        config file says ``[clock] kind = "wall"``)."""
         return self.backend.clock
 
     def now(self) -> float:
