@@ -197,7 +197,11 @@ async def state(request: Request) -> Response:
         # read (GET, change the mode, PUT), but not changed.
         current = backend.describe()
         given = change if isinstance(change, dict) else {}
-        changed = sorted(str(key) for key, value in given.items() if key != "mode" and current.get(key) != value)
+        changed = sorted(
+            str(key)
+            for key, value in given.items()
+            if key != "mode" and key not in _COUNTERS and current.get(key) != value
+        )
         if not isinstance(change, dict) or "mode" not in change or changed:
             detail = f" ({', '.join(changed)}: only the mode changes while serving)" if changed else ""
             return _json({"error": 'send {"mode": "strict"} or {"mode": "lenient"}' + detail}, 400)
@@ -206,6 +210,13 @@ async def state(request: Request) -> Response:
         except ConfigError as exc:
             return _json({"error": str(exc)}, 400)
     return _json(backend.describe())
+
+
+#: Keys of the state that count what happens while serving: a state read, then PUT back with
+#: another mode, may show them moved on.
+_COUNTERS = frozenset(
+    {"journal_entries", "journal_dropped", "delivery_messages", "webhooks_pending", "events_queued", "webhooks_dropped"}
+)
 
 
 @_guarded
@@ -425,6 +436,7 @@ async def webhooks(request: Request) -> Response:
             "queue_limit": backend.webhooks.queue_limit,
             "max_pending": backend.webhooks.max_pending,
             **backend.webhooks.stats(),
+            "events": backend.lifecycle_state()["events"],
         }
     )
 

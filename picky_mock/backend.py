@@ -44,6 +44,7 @@ from .errors import (
     ProjectNotActive,
     error_for_status,
 )
+from .event_batches import BatchingReporter
 from .faults import (
     AFTER_JUDGING,
     DELIVERY_ACTIONS,
@@ -75,7 +76,7 @@ from .lifecycle import (
 from .pricing import PriceTable, format_credit
 from .recipients import channel_of, recipient_of
 from .webhook_payloads import SHARED_CHANNELS, InstantReply, NoReply, check_url, incoming_payload, message_type
-from .webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Dispatcher, EventReporter
+from .webhooks import DEFAULT_RETRY_SCHEDULE, Attempt, Dispatcher
 
 __all__ = ["UNCHANGED", "Backend", "Coverage", "Incoming", "Outcome", "Sequences", "parse_document"]
 
@@ -372,10 +373,11 @@ class Backend:
         self.project_id = self.settings.project_id
         self.inbound = InboundBook()
         """The messages customers sent in (:meth:`receive`)."""
-        self._reporter = EventReporter(self.webhooks, url=self._event_url, project_id=self._project_of)
+        self.event_reporter = self._new_reporter()
+        """The event webhook's sender: state changes batched under load (:mod:`picky_mock.event_batches`)."""
         self._unsubscribe_reporter: Callable[[], None] | None = None
         self._subscribe_reporter()
-        self.ledger.subscribe(self._log_transition)
+        self.ledger.subscribe(self._log_transition, accepted=False)
         self._started = False
         self._lifecycle_spec: Mapping[str, Any] | None = self.settings.lifecycle
         self.coverage = Coverage()
@@ -412,17 +414,19 @@ class Backend:
         if balance is not None:
             log.info("message %s refunded: %s back to %r, balance %s", message.msg_id, credit, message.token, balance)
 
-    def _event_url(self, message: TrackedMessage) -> str | None:
-        return self.event_webhook_url
-
-    def _project_of(self, message: TrackedMessage) -> str:
-        return self.project_id
+    def _new_reporter(self) -> BatchingReporter:
+        return BatchingReporter(
+            self.webhooks,
+            url=lambda: self.event_webhook_url,
+            project_id=lambda: self.project_id,
+            batch=self.settings.webhook_batch,
+        )
 
     def _subscribe_reporter(self) -> None:
         """The event reporter listens to the ledger only while an event URL is set: without one,
         a transition costs no snapshot and no payload."""
         if self.event_webhook_url is not None and self._unsubscribe_reporter is None:
-            self._unsubscribe_reporter = self.ledger.subscribe(self._reporter)
+            self._unsubscribe_reporter = self.ledger.subscribe(self.event_reporter, accepted=False)
         elif self.event_webhook_url is None and self._unsubscribe_reporter is not None:
             self._unsubscribe_reporter()
             self._unsubscribe_reporter = None
@@ -666,6 +670,7 @@ class Backend:
             "project_id": self.project_id,
             "inbound": len(self.inbound),
             "webhooks": self.webhooks.stats(),
+            "events": self.event_reporter.stats(),
         }
 
     @property
@@ -705,7 +710,7 @@ class Backend:
             self._unsubscribe_reporter = None
         old.close()
         self.webhooks = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
-        self._reporter = EventReporter(self.webhooks, url=self._event_url, project_id=self._project_of)
+        self.event_reporter = self._new_reporter()
         self._subscribe_reporter()
         if started:
             self.webhooks.start()
@@ -1243,11 +1248,15 @@ class Backend:
     def _track(self, push_id: str, token: str, messages: Sequence[Message], fired: Fired) -> None:
         """Every message of an accepted push enters the ledger, Submitted, with what the policy
         (and a delivery fault) plans for it."""
-        accept = self.lifecycle.accept
         rule = None
         for fired_rule in fired.rules:
             if fired_rule.action.kind in DELIVERY_ACTIONS:
                 rule = fired_rule
+        if rule is None and self.lifecycle.policy is None:
+            # Nothing will move these messages on its own: their records are built when first asked for.
+            self.ledger.defer(push_id, messages, token=token)
+            return
+        accept = self.lifecycle.accept
         delivery_fault = None if rule is None else rule.action.delivery_fault()
         for message in messages:
             fault = delivery_fault if rule is None or rule.when.names_number(message.number) else None
@@ -1346,6 +1355,14 @@ class Backend:
             "seed": self.faults.seed,
             "faults": len(self.faults),
             **self.accounts.describe(),
+            "clock": "virtual" if isinstance(self.clock, VirtualClock) else "wall",
+            "lifecycle": self._lifecycle_spec,
+            "event_webhook_url": self.event_webhook_url,
+            "incoming_webhook_url": self.incoming_webhook_url,
+            "delivery_messages": len(self.ledger),
+            "webhooks_pending": self.webhooks.stats()["pending"],
+            "events_queued": self.event_reporter.stats()["queued"],
+            "webhooks_dropped": self.webhooks.dropped + self.event_reporter.dropped,
         }
 
 

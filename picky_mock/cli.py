@@ -29,7 +29,8 @@ environment variables (overridden by options, override the config file):
   PICKY_MOCK_ADMIN_OPEN, PICKY_MOCK_ALLOWED_HOSTS (comma-separated), PICKY_MOCK_HEADER_TIMEOUT,
   PICKY_MOCK_KEEP_ALIVE_TIMEOUT, PICKY_MOCK_MAX_CONNECTIONS, PICKY_MOCK_CLOCK, PICKY_MOCK_TIME_SCALE,
   PICKY_MOCK_EVENT_WEBHOOK_URL, PICKY_MOCK_INCOMING_WEBHOOK_URL, PICKY_MOCK_PROJECT_ID,
-  PICKY_MOCK_WEBHOOK_TIMEOUT, PICKY_MOCK_WEBHOOK_RETRIES, PICKY_MOCK_LIFECYCLE (a JSON object)
+  PICKY_MOCK_WEBHOOK_TIMEOUT, PICKY_MOCK_WEBHOOK_RETRIES, PICKY_MOCK_WEBHOOK_BATCH,
+  PICKY_MOCK_LIFECYCLE (a JSON object)
 
 admin API protection: a Host allow-list on every path (loopback names, the bound address,
 --allowed-host); admin calls need the token when one is set (Authorization: Bearer TOKEN or
@@ -180,6 +181,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a webhook not answered 200 within this is retried (default 10; 0.1 to 3600)",
     )
     lifecycle.add_argument(
+        "--webhook-batch",
+        type=int,
+        metavar="N",
+        help="state changes one event POST carries at most when they queue up (default 100; 1: one a POST)",
+    )
+    lifecycle.add_argument(
         "--no-webhook-retries",
         dest="webhook_retries",
         action="store_false",
@@ -296,6 +303,7 @@ def _serve(args: argparse.Namespace) -> int:
         project_id=args.project_id,
         webhook_timeout=args.webhook_timeout,
         webhook_retries=args.webhook_retries,
+        webhook_batch=args.webhook_batch,
         lifecycle=policy,
         host=args.host,
         port=args.port,

@@ -37,6 +37,7 @@ A config file looks like this (every key optional)::
     project_id = "1"
     timeout = 10.0             # seconds per attempt (0.1 to 3600)
     retries = true             # retry after 1 min, 15 min, 2 h, 6 h
+    batch = 100                # changes one event POST carries at most, under load (1 to 1,000)
 
     [lifecycle]                # off unless given: messages stay Submitted until moved
     deliver_after = "5s"       # fixed, [low, high] or {min, max}
@@ -87,6 +88,7 @@ BOUNDS: dict[str, tuple[int | float, int | float]] = {
     "max_connections": (1, 65536),
     "time_scale": (0.001, 100_000.0),
     "webhook_timeout": (0.1, 3600.0),
+    "webhook_batch": (1, 1000),
 }
 _FLOATS = frozenset({"header_timeout", "keep_alive_timeout", "time_scale", "webhook_timeout"})
 CLOCKS = ("wall", "virtual")
@@ -147,6 +149,9 @@ class Settings:
     project_id: str = "1"
     webhook_timeout: float = 10.0
     """Seconds one webhook POST may take before it counts as failed (and is retried)."""
+    webhook_batch: int = 100
+    """State changes one event POST carries at most: changes queued while a POST is in flight go
+    out together (1: always one change a POST)."""
     webhook_retries: bool = True
     """Retry a webhook not answered 200 after 1 min, 15 min, 2 h and 6 h (docs/contract.md §6.3)."""
     lifecycle: Mapping[str, Any] | None = None
@@ -236,6 +241,7 @@ _FILE_KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("webhooks", "project_id"): ("project_id", str),
     ("webhooks", "timeout"): ("webhook_timeout", float),
     ("webhooks", "retries"): ("webhook_retries", bool),
+    ("webhooks", "batch"): ("webhook_batch", int),
 }
 #: Sections kept as they are for other parts of picky-mock.
 EXTRA_SECTIONS = ("accounts", "faults", "rate_limit", "seed", "sessions")
@@ -261,6 +267,7 @@ _ENV = {
     "PICKY_MOCK_PROJECT_ID": ("project_id", str),
     "PICKY_MOCK_WEBHOOK_TIMEOUT": ("webhook_timeout", float),
     "PICKY_MOCK_WEBHOOK_RETRIES": ("webhook_retries", bool),
+    "PICKY_MOCK_WEBHOOK_BATCH": ("webhook_batch", int),
     "PICKY_MOCK_LIFECYCLE": ("lifecycle", dict),
 }
 CONFIG_ENV = "PICKY_MOCK_CONFIG"

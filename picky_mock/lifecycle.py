@@ -23,21 +23,23 @@ There is no "sent" state. The pieces, each usable alone:
   reports travel (:class:`Report`: never sent, sent twice, out of order); the transition carries that
   ``report`` and the reporter honours it, so the state itself is always right.
 
-Wiring (later): the backend makes one ``Ledger(clock, on_refund=accounts.refund)`` and one
-``Lifecycle(ledger, clock, policy)``; after accepting a push it calls :meth:`Lifecycle.accept` per
-message; ``picky_server.deliver(...)`` and the admin API call :meth:`Ledger.move` and friends with
+Wiring: the backend makes one ``Ledger(clock, on_refund=...)`` and one ``Lifecycle(ledger, clock,
+policy)``; after accepting a push it calls :meth:`Lifecycle.accept` per message, or, when no policy
+or fault will move them, :meth:`Ledger.defer` for the whole push (records built on first use);
+``picky_server.deliver(...)`` and the admin API call :meth:`Ledger.move` and friends with
 ``how=How.DEMAND``; :meth:`Ledger.get` / :meth:`Ledger.messages` give the timeline to the journal views.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import random
 import re
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum, IntEnum
@@ -282,6 +284,17 @@ class _Record:
         return self.message._replace(timeline=tuple(self.timeline))
 
 
+class _Deferred(NamedTuple):
+    """A push whose records are not built yet (:meth:`Ledger.defer`)."""
+
+    push_id: str
+    first: int
+    size: int
+    at: float
+    token: str
+    messages: Sequence[Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Move:
     """A requested move, for :meth:`Ledger.move_many`."""
@@ -321,24 +334,44 @@ class Ledger:
         self._by_number: dict[str, deque[str]] = {}
         self._seq = 0
         self._listeners: list[Listener] = []
+        self._on_accept: list[Listener] = []
+        """The listeners that also want the first record (Submitted at acceptance)."""
+        self._deferred: dict[str, _Deferred] = {}
+        self._deferred_firsts: list[int] = []
+        self._deferred_by_first: dict[int, str] = {}
+        self._deferred_count = 0
         self.evicted = 0
         """Messages forgotten because more than ``retention`` were accepted."""
 
     # -- subscribers ------------------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Hand every transition recorded from now on to ``listener``; returns an unsubscriber."""
+    def subscribe(self, listener: Listener, *, accepted: bool = True) -> Callable[[], None]:
+        """Hand every transition recorded from now on to ``listener`` (with ``accepted=False``, all
+        but the first record of each message, Submitted at acceptance: a push then costs such a
+        listener nothing); returns an unsubscriber."""
         with self._lock:
             self._listeners.append(listener)
+            if accepted:
+                self._on_accept.append(listener)
 
         def unsubscribe() -> None:
             with self._lock:
                 if listener in self._listeners:
                     self._listeners.remove(listener)
+                if listener in self._on_accept:
+                    self._on_accept.remove(listener)
 
         return unsubscribe
 
     def _publish(self, transition: Transition, record: _Record) -> None:
-        if not self._listeners:
+        if not self._listeners or (transition.previous is None and not self._on_accept):
+            return
+        if transition.previous is None:
+            snapshot = record.snapshot()
+            for listener in list(self._on_accept):
+                try:
+                    listener(transition, snapshot)
+                except Exception:
+                    log.exception("lifecycle listener %r failed on %s", listener, transition)
             return
         snapshot = record.snapshot()
         for listener in list(self._listeners):
@@ -362,8 +395,9 @@ class Ledger:
         reference_number: str | None = None,
         group: bool = False,
         fault: DeliveryFault | None = None,
+        at: float | None = None,
     ) -> Transition:
-        """Record an accepted message, Submitted now; returns that first transition."""
+        """Record an accepted message, Submitted now (or at clock time ``at``); returns that first transition."""
         credit_text = _credit(credit)
         message = TrackedMessage(
             msg_id=str(msg_id),
@@ -386,8 +420,80 @@ class Ledger:
             self._by_number.setdefault(message.number, deque()).append(message.msg_id)
             while len(self._records) > self.retention:
                 self._evict()
-            transition = self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL)
+            transition = self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL, at)
             return transition
+
+    def defer(self, push_id: str, messages: Sequence[Any], *, token: str = "", at: float | None = None) -> None:
+        """Record the messages of a push, Submitted at ``at``, without building their records yet.
+
+        A push that nothing will move on its own (no policy, no fault) costs one dictionary entry
+        here; its records are built the first time any reader or move asks for one of its messages
+        (by msg_id, push_id or number), with the acceptance time given. ``messages`` are objects
+        with ``msg_id``, ``number``, ``channel``, ``credit``, ``text``, ``media`` and
+        ``reference_number`` attributes (the journal's messages), their msg_ids contiguous.
+        """
+        if not messages:
+            return
+        first = int(messages[0].msg_id)
+        when = self.clock.now() if at is None else at
+        deferred = _Deferred(str(push_id), first, len(messages), when, token, messages)
+        with self._lock:
+            self._deferred[deferred.push_id] = deferred
+            self._deferred_by_first[first] = deferred.push_id
+            if self._deferred_firsts and first < self._deferred_firsts[-1]:
+                bisect.insort(self._deferred_firsts, first)
+            else:
+                self._deferred_firsts.append(first)
+            self._deferred_count += deferred.size
+            while self._deferred_count > self.retention:
+                forgotten = self._forget_deferred(next(iter(self._deferred)))
+                self.evicted += forgotten.size if forgotten is not None else 0
+
+    def _forget_deferred(self, push_id: str) -> _Deferred | None:
+        deferred = self._deferred.pop(push_id, None)
+        if deferred is None:
+            return None
+        del self._deferred_by_first[deferred.first]
+        index = bisect.bisect_left(self._deferred_firsts, deferred.first)
+        del self._deferred_firsts[index]
+        self._deferred_count -= deferred.size
+        return deferred
+
+    def _build(self, push_id: str) -> None:
+        """Build the records of a deferred push (lock held)."""
+        deferred = self._forget_deferred(push_id)
+        if deferred is None:
+            return
+        for message in deferred.messages:
+            self.accept(
+                message.msg_id,
+                push_id=deferred.push_id,
+                number=message.number,
+                channel=message.channel,
+                token=deferred.token,
+                credit=message.credit,
+                text=message.text or "",
+                media=message.media,
+                reference_number=message.reference_number,
+                at=deferred.at,
+            )
+
+    def _build_msg(self, msg_id: str) -> None:
+        """Build the deferred push that holds ``msg_id``, if one does (lock held)."""
+        if not self._deferred or not (msg_id.isascii() and msg_id.isdigit()) or len(msg_id) > 30:
+            return
+        wanted = int(msg_id)
+        index = bisect.bisect_right(self._deferred_firsts, wanted) - 1
+        if index >= 0:
+            first = self._deferred_firsts[index]
+            push_id = self._deferred_by_first[first]
+            if wanted < first + self._deferred[push_id].size:
+                self._build(push_id)
+
+    def _build_all(self) -> None:
+        """Build every deferred push (lock held)."""
+        while self._deferred:
+            self._build(next(iter(self._deferred)))
 
     def _evict(self) -> None:
         msg_id, record = self._records.popitem(last=False)
@@ -402,7 +508,9 @@ class Ledger:
                 if not ids:
                     del index[key]
 
-    def _record(self, record: _Record, state: State, how: How, error_message: str, report: Report) -> Transition:
+    def _record(
+        self, record: _Record, state: State, how: How, error_message: str, report: Report, at: float | None = None
+    ) -> Transition:
         self._seq += 1
         previous = record.timeline[-1].state if record.timeline else None
         message = record.message
@@ -413,7 +521,7 @@ class Ledger:
             number=message.number,
             state=state,
             previous=previous,
-            at=self.clock.now(),
+            at=self.clock.now() if at is None else at,
             how=how,
             error_message=error_message,
             report=report,
@@ -424,14 +532,17 @@ class Ledger:
 
     # -- reading ----------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._records) + self._deferred_count
 
     def __contains__(self, msg_id: object) -> bool:
-        return msg_id in self._records
+        with self._lock:
+            self._build_msg(str(msg_id))
+            return str(msg_id) in self._records
 
     def get(self, msg_id: str) -> TrackedMessage:
         """The message and its timeline; :class:`UnknownMessage` if it is not (or no longer) here."""
         with self._lock:
+            self._build_msg(str(msg_id))
             record = self._records.get(str(msg_id))
             if record is None:
                 raise UnknownMessage(str(msg_id))
@@ -443,12 +554,17 @@ class Ledger:
     def fault(self, msg_id: str) -> DeliveryFault | None:
         """The delivery fault the message was accepted with, if any."""
         with self._lock:
+            self._build_msg(str(msg_id))
             record = self._records.get(str(msg_id))
             return None if record is None else record.fault
 
     def messages(self, *, push_id: str | None = None, number: str | None = None) -> list[TrackedMessage]:
         """Messages in acceptance order: all, those of a push, or those to a number (both: both)."""
         with self._lock:
+            if push_id is not None and number is None:
+                self._build(str(push_id))
+            else:
+                self._build_all()
             ids: Iterable[str]
             if push_id is not None:
                 ids = list(self._by_push.get(str(push_id), ()))
@@ -463,6 +579,7 @@ class Ledger:
     def transitions(self, since: int = 0) -> list[Transition]:
         """Every kept transition with ``seq`` above ``since``, in order."""
         with self._lock:
+            self._build_all()
             found = [t for r in self._records.values() for t in r.timeline if t.seq > since]
         found.sort(key=lambda t: t.seq)
         return found
@@ -472,6 +589,7 @@ class Ledger:
         """Why moving ``msg_id`` to ``state`` would be refused, or ``None``."""
         target = parse_state(state)
         with self._lock:
+            self._build_msg(str(msg_id))
             record = self._records.get(str(msg_id))
             if record is None:
                 raise UnknownMessage(str(msg_id))
@@ -492,6 +610,7 @@ class Ledger:
         _check_error_message(error_message)
         key = str(msg_id)
         with self._lock:
+            self._build_msg(key)
             record = self._records.get(key)
             if record is None:
                 raise UnknownMessage(key)
@@ -511,6 +630,7 @@ class Ledger:
             chosen: list[tuple[_Record, Move]] = []
             for move in wanted:
                 _check_error_message(move.error_message)
+                self._build_msg(move.msg_id)
                 record = self._records.get(move.msg_id)
                 if record is None:
                     if skip_illegal:
@@ -548,6 +668,7 @@ class Ledger:
         """Move every message of a push (all or none, unless ``skip_illegal``)."""
         target = parse_state(state)
         with self._lock:
+            self._build(str(push_id))
             ids = list(self._by_push.get(str(push_id), ()))
             if not ids:
                 raise UnknownMessage(str(push_id), field="push_id")
@@ -566,6 +687,7 @@ class Ledger:
         """Move every message sent to ``number`` (all or none, unless ``skip_illegal``)."""
         target = parse_state(state)
         with self._lock:
+            self._build_all()
             ids = list(self._by_number.get(str(number), ()))
             if not ids:
                 raise UnknownMessage(str(number), field="number")
@@ -577,6 +699,10 @@ class Ledger:
             self._records.clear()
             self._by_push.clear()
             self._by_number.clear()
+            self._deferred.clear()
+            self._deferred_firsts.clear()
+            self._deferred_by_first.clear()
+            self._deferred_count = 0
 
 
 #: The longest ``error_message`` accepted (a move from the admin API is the user's input).

@@ -57,6 +57,17 @@ class Receiver:
             received = list(self.received)
         return [json.loads(body) for where, body, _ in received if path is None or where == path]
 
+    def items(self, path: str | None = None) -> list[Any]:
+        """Every ``data[]`` item of the event webhooks received, in order (a POST may carry several)."""
+        return [item for body in self.bodies(path) for item in body["data"]]
+
+    def wait_for_items(self, count: int, timeout: float = 5.0) -> bool:
+        with self.arrived:
+            return self.arrived.wait_for(lambda: len(self.items_unlocked()) >= count, timeout)
+
+    def items_unlocked(self) -> list[Any]:
+        return [item for _, body, _ in self.received for item in json.loads(body).get("data", [])]
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()

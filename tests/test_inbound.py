@@ -97,8 +97,7 @@ def test_instant_reply_becomes_an_outbound_message(receiver: Receiver) -> None:
         assert message.state is State.DELIVERED
         assert message.credit == backend.pricing.charge(8, message.text)[2]
         assert receiver.wait_for(2)
-        events = receiver.bodies("/events")
-        assert events[0]["data"][0]["msg_id"] == record.reply_msg_id
+        assert receiver.items("/events")[0]["msg_id"] == record.reply_msg_id
         thread = backend.thread(NUMBER)
         assert [(item.direction, item.kind) for item in thread] == [("in", "customer"), ("out", "instant reply")]
         over_http = httpx.get(server.url + "/_picky/thread", params={"number": NUMBER}).json()

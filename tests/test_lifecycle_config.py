@@ -103,8 +103,8 @@ def test_serve_posts_event_webhooks_on_the_wall_clock(receiver: Receiver) -> Non
         body = {"token": "t", "application": 8, "data": [{"number": "5511987654321", "message": "hi"}]}
         answer = httpx.post(url + "/api/v2/push", json=body).json()
         assert answer["status"] == 100
-        assert receiver.wait_for(2, timeout=15)
-        assert [b["data"][0]["status"] for b in receiver.bodies()] == ["1", "3"]
+        assert receiver.wait_for_items(2, timeout=15)
+        assert [item["status"] for item in receiver.items()] == ["1", "3"]
         report = httpx.post(url + "/api/v2/delivery-report", json={"token": "t", "push_id": answer["push_id"]}).json()
         assert report["data"][0]["status"] == "3"
         assert served.stop() == 0

@@ -60,9 +60,9 @@ def test_policy_moves_on_the_virtual_clock_and_posts_events(receiver: Receiver) 
         assert backend.ledger.state(msg_id) is State.DELIVERED
         backend.advance(60)
         assert backend.ledger.state(msg_id) is State.READ
-        assert receiver.wait_for(2)
+        assert receiver.wait_for_items(2)
         bodies = receiver.bodies()
-        assert [b["data"][0]["status"] for b in bodies] == ["1", "3"]
+        assert [item["status"] for item in receiver.items()] == ["1", "3"]
         assert {path for path, _, _ in receiver.received} == {"/events?x=1"}
         assert all(b["project_id"] == "1" and b["event_id"] == 1 for b in bodies)
         attempts = backend.webhooks.attempts(kind="event")
@@ -81,7 +81,7 @@ def test_deliver_on_demand_by_msg_id_push_and_number(receiver: Receiver) -> None
         assert {t.msg_id for t in moved} == {first["data"][0]["msg_id"], second["data"][0]["msg_id"]}
         moved = backend.deliver("read", push_id=first["push_id"])
         assert [t.state for t in moved] == [State.READ, State.READ]
-        assert receiver.wait_for(5)
+        assert receiver.wait_for_items(5)
         with pytest.raises(IllegalTransition) as refused:
             backend.deliver("delivered", msg_id=first["data"][0]["msg_id"])
         assert refused.value.field == "status"
@@ -181,7 +181,7 @@ def test_admin_deliver_and_deliveries(receiver: Receiver) -> None:
         everything = admin(server, "GET", "deliveries", params={"push_id": answer["push_id"], "limit": 1}).json()
         assert everything["total"] == 2 and everything["next"] == 1
         assert everything["messages"][0]["msg_id"] == first
-        assert receiver.wait_for(3)
+        assert receiver.wait_for_items(3)
         del second
 
 
@@ -285,7 +285,7 @@ def test_delivery_failed_fault_hits_the_named_number(receiver: Receiver) -> None
         assert backend.ledger.get(hit).timeline[-1].how.value == "fault"
         assert backend.ledger.state(spared) is State.SUBMITTED
         assert receiver.wait_for(1)
-        assert receiver.bodies()[0]["data"][0]["error_message"] == "blocked by the user"
+        assert receiver.items()[0]["error_message"] == "blocked by the user"
         assert backend.coverage.faults["delivery_failed"] == 1
 
 
@@ -297,8 +297,8 @@ def test_report_faults_change_only_the_webhook(receiver: Receiver, kind: str, re
         server.backend.deliver("read", msg_id=msg_id)  # on demand: read is not a state the rule names
         server.backend.webhooks.wait_idle()
         assert server.backend.ledger.state(msg_id) is State.READ
-        assert [b["data"][0]["status"] for b in receiver.bodies()].count("3") == 1
-        assert len(receiver.bodies()) == reports
+        assert [item["status"] for item in receiver.items()].count("3") == 1
+        assert len(receiver.items()) == reports
 
 
 def test_report_out_of_order(receiver: Receiver) -> None:
@@ -308,7 +308,7 @@ def test_report_out_of_order(receiver: Receiver) -> None:
         server.backend.deliver("delivered", msg_id=msg_id)
         server.backend.deliver("read", msg_id=msg_id)
         server.backend.webhooks.wait_idle()
-        assert [b["data"][0]["status"] for b in receiver.bodies()] == ["3", "1"]
+        assert [item["status"] for item in receiver.items()] == ["3", "1"]
 
 
 @pytest.mark.parametrize(
@@ -324,3 +324,99 @@ def test_bad_delivery_faults_are_refused(spec: Any) -> None:
     with serve() as server:
         response = httpx.post(server.url + "/_picky/faults", json=spec, headers=server.admin_headers)
         assert response.status_code == 400, response.text
+
+
+# -- batching and the burst bound -----------------------------------------------------------------
+
+
+def test_changes_batch_under_load_in_order_per_message(receiver: Receiver) -> None:
+    with serve(event_webhook_url=receiver.url, lifecycle={"deliver_after": 0, "read_after": 0}) as server:
+        numbers = [f"55119876{i:05d}" for i in range(300)]
+        answer = push(server, *numbers)
+        server.backend.webhooks.wait_idle()
+        items = receiver.items()
+        assert len(items) == 600
+        order: dict[str, list[str]] = {}
+        for item in items:
+            order.setdefault(item["msg_id"], []).append(item["status"])
+        assert set(order) == {item["msg_id"] for item in answer["data"]}
+        assert all(statuses == ["1", "3"] for statuses in order.values())
+        assert len(receiver.received) < 600  # several changes a POST
+        stats = server.backend.lifecycle_state()["events"]
+        assert stats["dropped"] == 0 and stats["queued"] == 0
+
+
+def test_one_change_a_post_with_batch_1(receiver: Receiver) -> None:
+    with serve(event_webhook_url=receiver.url, lifecycle={"deliver_after": 0}, webhook_batch=1) as server:
+        push(server, *[f"55119876{i:05d}" for i in range(50)])
+        server.backend.webhooks.wait_idle()
+        assert len(receiver.received) == 50 and all(len(b["data"]) == 1 for b in receiver.bodies())
+
+
+@pytest.fixture
+def hung() -> Iterator[str]:
+    """A receiver that accepts connections (the kernel does) and never answers."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()
+
+
+def test_a_burst_to_a_hung_receiver_is_queued_and_counted(hung: str, caplog: pytest.LogCaptureFixture) -> None:
+    with serve(event_webhook_url=hung + "/events", lifecycle={"deliver_after": 0}) as server:
+        numbers = [f"5511{i:09d}" for i in range(10_000)]
+        answer = push(server, *numbers)
+        assert answer["status"] == 100
+        state = admin(server, "GET", "state").json()
+        assert state["delivery_messages"] == 10_000 and state["webhooks_dropped"] == 0
+        assert state["events_queued"] + state["webhooks_pending"] == 10_000
+        # past the bound, changes are dropped, counted and logged
+        server.backend.event_reporter.max_queued = state["events_queued"]
+        caplog.set_level("WARNING", logger="picky_mock")
+        server.backend.deliver("read", push_id=answer["push_id"])
+        webhooks = admin(server, "GET", "webhooks").json()
+        assert admin(server, "GET", "state").json()["webhooks_dropped"] == 10_000
+        assert webhooks["events"]["dropped"] == 10_000
+        assert any("dropped" in record.getMessage() for record in caplog.records)
+
+
+# -- records built when first asked for ---------------------------------------------------------
+
+
+def test_without_a_policy_records_are_built_on_first_use() -> None:
+    with serve() as server:
+        backend = server.backend
+        first = push(server, NUMBER, "5511987654322")
+        at = backend.clock.now()
+        backend.advance(3600)
+        second = push(server, NUMBER)
+        assert len(backend.ledger) == 3
+        message = backend.ledger.get(first["data"][1]["msg_id"])
+        assert message.state is State.SUBMITTED and message.timeline[0].at == at  # the acceptance time
+        assert message.token == "tok" and message.channel == 8 and message.text == "hi"
+        moved = backend.deliver("delivered", number=NUMBER)
+        assert sorted(t.msg_id for t in moved) == sorted([first["data"][0]["msg_id"], second["data"][0]["msg_id"]])
+        assert first["data"][0]["msg_id"] in backend.ledger
+        assert "1" not in backend.ledger
+
+
+def test_deferred_pushes_are_bounded_by_the_retention() -> None:
+    from picky_mock.clock import VirtualClock
+    from picky_mock.journal import Message
+    from picky_mock.lifecycle import Ledger
+
+    ledger = Ledger(VirtualClock(), retention=10)
+    for push_id in range(5):
+        rows = [
+            Message(str(100 + 4 * push_id + i), str(push_id), i, f"55{i}", "t", None, 1, 1, "0.01", None)
+            for i in range(4)
+        ]
+        ledger.defer(str(push_id), rows)
+    assert len(ledger) <= 10 and ledger.evicted == 12
+    with pytest.raises(UnknownMessage):
+        ledger.get("100")
+    assert ledger.get("119").push_id == "4"
+    assert [m.msg_id for m in ledger.messages(push_id="3")] == ["112", "113", "114", "115"]
