@@ -260,6 +260,39 @@ def lifecycle_timers(rounds: int) -> list[float]:
     return times
 
 
+def push_path_cpu(rounds: int) -> dict[str, float]:
+    """CPU microseconds of one ``Backend.push`` (single recipient, channel 8) by setting, the
+    dispatcher not started (submitting only queues): what the lifecycle adds to the push path
+    itself, apart from the sending that the dispatcher's thread does."""
+    from picky_mock.backend import Backend, Incoming
+    from picky_mock.config import Settings
+
+    body = BODY.encode()
+    incoming = Incoming(
+        "POST", "/api/v2/push", (("host", "127.0.0.1"), ("content-type", "application/json")), body, body
+    )
+    at_once = {"deliver_after": 0, "read_after": 0}
+    settings = {
+        "lifecycle off": Settings(log_level="warning", clock="virtual"),
+        "at once": Settings(log_level="warning", clock="virtual", lifecycle=at_once),
+        "at once + webhooks queued": Settings(
+            log_level="warning", clock="virtual", lifecycle=at_once, event_webhook_url="http://127.0.0.1:9/events"
+        ),
+    }
+    figures: dict[str, list[float]] = {name: [] for name in settings}
+    for _ in range(rounds):
+        for name, chosen in settings.items():
+            backend = Backend(chosen)
+            for _ in range(500):
+                backend.push(incoming)
+            started = time.process_time()
+            for _ in range(8000):  # 16,000 reports queued at most: within the per-destination bound
+                backend.push(incoming)
+            figures[name].append((time.process_time() - started) / 8000 * 1e6)
+            backend.close()
+    return {name: statistics.median(values) for name, values in figures.items()}
+
+
 def ratio(numerators: list[float], denominators: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
 
@@ -285,6 +318,9 @@ def main() -> None:
         f"{statistics.median(moves):.1f} ms (medians; target < 50 ms)",
         flush=True,
     )
+
+    cpu = push_path_cpu(3)
+    print("push path CPU per push (Backend.push, medians): " + ", ".join(f"{k} {v:.1f} us" for k, v in cpu.items()))
 
     process, url = core.start_receiver()
     try:
