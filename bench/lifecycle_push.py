@@ -178,7 +178,10 @@ def check_push(url: str) -> None:
 def config(event_url: str | None) -> str:
     if event_url is None:
         return ""  # the lifecycle off, no webhook: picky-mock as before
-    return f'[lifecycle]\ndeliver_after = 0\nread_after = 0\n\n[webhooks]\nevent_url = "{event_url}"\n'
+    policy = "[lifecycle]\ndeliver_after = 0\nread_after = 0\n"
+    if event_url == "":
+        return policy  # the policy's moves, no webhook
+    return f'{policy}\n[webhooks]\nevent_url = "{event_url}"\n'
 
 
 def push_rounds(rounds: int, duration: float) -> dict[str, list[float]]:
@@ -190,6 +193,7 @@ def push_rounds(rounds: int, duration: float) -> dict[str, list[float]]:
     receiver_url = f"http://127.0.0.1:{receiver_port}/"
     variants = {
         "lifecycle off": None,
+        "at once, no webhook": "",
         "at once, 200 receiver": receiver_url + "events",
         "at once, hung receiver": f"http://127.0.0.1:{hung.getsockname()[1]}/events",
     }
@@ -200,7 +204,8 @@ def push_rounds(rounds: int, duration: float) -> dict[str, list[float]]:
         wait_port(receiver_port)
         with tempfile.TemporaryDirectory(prefix="picky-bench-") as workdir:
             for round_ in range(rounds):
-                order = names[round_ % 3 :] + names[: round_ % 3]
+                first = round_ % len(names)
+                order = names[first:] + names[:first]
                 servers = {name: Server(name, config(variants[name]), Path(workdir)) for name in order}
                 try:
                     for name in order:  # warm up, and check that the push is accepted
@@ -332,9 +337,11 @@ def main() -> None:
 
     figures = push_rounds(args.rounds, args.duration)
     off, on, hung = figures["lifecycle off"], figures["at once, 200 receiver"], figures["at once, hung receiver"]
+    quiet = figures["at once, no webhook"]
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("summary (medians of per-round ratios):")
     print(f"  push, lifecycle off:            {statistics.median(off):.0f} req/s")
+    print(f"  push, at once, no webhook:      {statistics.median(quiet):.0f} req/s = {ratio(quiet, off):.3f}x")
     print(f"  push, at once + 200 receiver:   {statistics.median(on):.0f} req/s = {ratio(on, off):.3f}x (>= 0.85)")
     print(
         f"  push, at once + hung receiver:  {statistics.median(hung):.0f} req/s = {ratio(hung, on):.3f}x of the 200 "
