@@ -5,7 +5,8 @@ One command, four figures, ratios measured in the same run with the variants int
 1. Push throughput (wrk, 16 connections, single-recipient push on channel 8) of ``picky-mock serve``
    with an at-once lifecycle policy (every message delivered and read as it is accepted: two event
    webhooks per push) POSTing to a local receiver that answers 200, against the same server with the
-   lifecycle off. Target: >= 0.85x.
+   lifecycle off. Target: >= 0.85x. Also the at-once policy without a webhook, and the push path's
+   own CPU per push (``Backend.push`` in this process), to tell the policy's cost from the dispatch's.
 2. Webhook dispatch in that server: the reports the receiver got (one a POST, or batched), a second,
    from the start of the run until the last one arrived (the backlog drained), and the same rate of
    the dispatcher alone to a local receiver (bench/lifecycle.py's figure). Target: >= 2,000 deliveries a second.
@@ -15,7 +16,7 @@ One command, four figures, ratios measured in the same run with the variants int
    (10,000 messages accepted under a policy whose deliveries fall due within the advance). Target: < 50 ms.
 
 Each round starts fresh server processes (a process's speed depends on the luck of its start) and
-runs the three servers back to back, the first one rotating from round to round; medians of the
+runs the four servers back to back, the first one rotating from round to round; medians of the
 per-round ratios are printed. The load average is printed with the figures.
 
 Run: ``python bench/lifecycle_push.py [--rounds 5] [--duration 3] [--quick]``.
