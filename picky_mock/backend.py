@@ -541,7 +541,7 @@ class Backend:
         sender = inbound["number"]
         channel = inbound["application"]
         if channel is None:
-            sent = self.ledger.messages(number=sender)
+            sent = self.journal.messages(number=sender)  # indexed by number: no ledger record is built
             channel = sent[-1].channel if sent else 1
         record = Inbound(
             unique_id=self.inbound.next_id(),

@@ -490,6 +490,19 @@ class Ledger:
             if wanted < first + self._deferred[push_id].size:
                 self._build(push_id)
 
+    def _build_number(self, number: str) -> None:
+        """Build the deferred pushes that hold a message to ``number`` (lock held): a scan of the
+        deferred messages, far cheaper than building them all."""
+        if not self._deferred:
+            return
+        holding = [
+            push_id
+            for push_id, deferred in self._deferred.items()
+            if any(message.number == number for message in deferred.messages)
+        ]
+        for push_id in holding:
+            self._build(push_id)
+
     def _build_all(self) -> None:
         """Build every deferred push (lock held)."""
         while self._deferred:
@@ -561,8 +574,10 @@ class Ledger:
     def messages(self, *, push_id: str | None = None, number: str | None = None) -> list[TrackedMessage]:
         """Messages in acceptance order: all, those of a push, or those to a number (both: both)."""
         with self._lock:
-            if push_id is not None and number is None:
+            if push_id is not None:
                 self._build(str(push_id))
+            elif number is not None:
+                self._build_number(str(number))
             else:
                 self._build_all()
             ids: Iterable[str]
@@ -687,7 +702,7 @@ class Ledger:
         """Move every message sent to ``number`` (all or none, unless ``skip_illegal``)."""
         target = parse_state(state)
         with self._lock:
-            self._build_all()
+            self._build_number(str(number))
             ids = list(self._by_number.get(str(number), ()))
             if not ids:
                 raise UnknownMessage(str(number), field="number")

@@ -237,6 +237,14 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
         print(f"  also {', '.join(PUSH_PATHS[1:])}; admin {url}/_picky/health", flush=True)
     for warning in GuardPolicy(settings).warnings():
         log.warning("%s", warning)
+    log.info(
+        "lifecycle: %s clock%s, policy %s, event webhook %s, incoming webhook %s",
+        settings.clock,
+        f" x{settings.time_scale:g}" if settings.clock == "wall" and settings.time_scale != 1 else "",
+        "off" if settings.lifecycle is None else "on",
+        settings.event_webhook_url or "none",
+        settings.incoming_webhook_url or "none",
+    )
     backend.start()
     server = _ForegroundServer(_config(backend, settings, limits_of(settings)))
     failures: list[ConfigError] = []

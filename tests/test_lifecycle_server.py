@@ -4,6 +4,7 @@ the clock, and reset."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -420,3 +421,31 @@ def test_deferred_pushes_are_bounded_by_the_retention() -> None:
         ledger.get("100")
     assert ledger.get("119").push_id == "4"
     assert [m.msg_id for m in ledger.messages(push_id="3")] == ["112", "113", "114", "115"]
+
+
+def test_event_webhook_retried_on_the_documented_schedule(receiver: Receiver) -> None:
+    receiver.status = 503
+    with serve(event_webhook_url=receiver.url, lifecycle={"deliver_after": 0}) as server:
+        backend = server.backend
+        msg_id = push(server, NUMBER)["data"][0]["msg_id"]
+        backend.webhooks.wait_idle()
+        backend.advance(60 + 900)  # the 2nd and 3rd attempts
+        receiver.status = 200
+        backend.advance(7200)  # the 4th succeeds
+        attempts = backend.webhooks.attempts(kind="event")
+        assert [a.status for a in attempts] == [503, 503, 503, 200]
+        gaps = [round(b.at - a.at) for a, b in itertools.pairwise(attempts)]
+        assert gaps == [60, 900, 7200]
+        assert attempts[-1].outcome == "delivered" and attempts[-1].key == msg_id
+        assert [item["msg_id"] for item in receiver.items()] == [msg_id] * 4  # the same report each time
+
+
+def test_a_number_lookup_builds_only_the_pushes_to_it() -> None:
+    with serve() as server:
+        backend = server.backend
+        mine = push(server, NUMBER)
+        others = [push(server, f"55119876{i:05d}") for i in range(20)]
+        assert [m.msg_id for m in backend.ledger.messages(number=NUMBER)] == [mine["data"][0]["msg_id"]]
+        assert backend.ledger.messages(push_id=others[3]["push_id"])[0].number == "5511987600003"
+        assert len(backend.ledger) == 21
+        assert len(backend.ledger.messages()) == 21
