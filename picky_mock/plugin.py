@@ -4,15 +4,21 @@ picky-mock has these fixtures without importing anything).
 * ``picky_server``: a real server on a free loopback port, started once per session (once per
   worker under pytest-xdist), reset before each test; an exception raised inside the server fails
   the test that caused it. ``@pytest.mark.picky(mode=..., faults=[...], accounts={...},
-  sessions=[...], seed=..., rate_limit=...)`` sets a test's faults and account state.
+  sessions=[...], seed=..., rate_limit=..., lifecycle={...}, event_webhook=URL,
+  incoming_webhook=URL)`` sets a test's faults, account state, lifecycle policy and webhooks. The
+  server runs on a virtual clock (time moves only with ``picky_server.advance(...)``) and its message
+  lifecycle is off unless a test (or the config file) asks for a policy, so tests stay exact.
 * ``picky_settings``: the :class:`~picky_mock.config.Settings` the session server starts with:
   the defaults, or the TOML file of ``--picky-config PATH`` / the ``picky_config`` ini option (the
   file ``picky-mock serve --config`` takes); or override it in a ``conftest.py``.
+* ``picky_webhook_receiver``: a local HTTP endpoint (:class:`~picky_mock.receiver.WebhookReceiver`)
+  that collects the webhooks a test makes the server send, and answers what the test says.
 * ``picky_asgi``: an in-process ``httpx.ASGITransport`` for ``httpx.AsyncClient``, no socket,
   fresh per test.
 
 At the end of a session that used ``picky_server``, a short report tells which API status codes
-and fault kinds the tests drove the client through and which they never did
+and fault kinds the tests drove the client through, which delivery states their messages reached and
+which webhook retry paths their handlers met, and which they never did
 (``--picky-coverage-json PATH`` writes it as JSON; ``--no-picky-coverage`` turns it off).
 
 Faults with a ``probability`` draw from a seeded generator. The session's seed is ``--picky-seed N``,
@@ -38,14 +44,16 @@ import pytest
 if TYPE_CHECKING:
     from .backend import Backend
     from .config import Settings
+    from .receiver import WebhookReceiver
     from .server import ServerThread
     from .testing import PickyServer
 
-__all__ = ["picky_asgi", "picky_server", "picky_server_session", "picky_settings"]
+__all__ = ["picky_asgi", "picky_server", "picky_server_session", "picky_settings", "picky_webhook_receiver"]
 
 _BACKENDS = pytest.StashKey[list["Backend"]]()
 _WORKER_PARTS = pytest.StashKey[list[dict[str, Any]]]()
 _SEED = pytest.StashKey[int]()
+_LIFECYCLE = pytest.StashKey[list[dict[str, Any]]]()
 _OUTPUT_KEY = "picky_mock_coverage"
 _SEED_KEY = "picky_mock_seed"
 
@@ -90,11 +98,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "picky(mode=None, faults=(), accounts=None, sessions=(), seed=None, rate_limit=None): "
-        "picky-mock state for this test (applied by the picky_server fixture)",
+        "picky(mode=None, faults=(), accounts=None, sessions=(), seed=None, rate_limit=None, lifecycle=None, "
+        "event_webhook=None, incoming_webhook=None): picky-mock state for this test (applied by the picky_server "
+        "fixture)",
     )
     config.stash[_BACKENDS] = []
     config.stash[_WORKER_PARTS] = []
+    config.stash[_LIFECYCLE] = []
     given = config.getoption("--picky-config", None)
     if given:  # relative to where pytest was started, whatever a test does to the working directory
         config.option.picky_config = str(config.invocation_params.dir / given)
@@ -128,16 +138,17 @@ def picky_settings(pytestconfig: pytest.Config) -> Settings:
     """Settings of the session's server: the defaults, or the config file given by
     ``--picky-config`` / the ``picky_config`` ini option; override this fixture to change them.
 
-    The server always listens on a free loopback port, and logs at ``warning`` unless the file
-    says otherwise. ``PICKY_MOCK_*`` environment variables are not read here, so what a developer's
-    shell exports cannot change what a test suite sees; name the file instead."""
+    The server always listens on a free loopback port, and logs at ``warning`` and runs on the
+    virtual clock (``[clock] kind = "virtual"``) unless the file says otherwise. ``PICKY_MOCK_*``
+    environment variables are not read here, so what a developer's shell exports cannot change what
+    a test suite sees; name the file instead."""
     from .config import Settings
 
     return Settings(**_settings_values(pytestconfig))
 
 
 def _settings_values(config: pytest.Config) -> dict[str, Any]:
-    values: dict[str, Any] = {"log_level": "warning"}
+    values: dict[str, Any] = {"log_level": "warning", "clock": "virtual"}
     path = _config_path(config)
     if path is not None:
         from .config import read_config_file
@@ -178,16 +189,25 @@ def picky_server(picky_server_session: ServerThread, request: pytest.FixtureRequ
     """A running picky-mock server, reset for this test (and set up by its ``picky`` marker)."""
     from .testing import PickyServer
 
-    picky = PickyServer(picky_server_session)
+    parts = request.config.stash[_LIFECYCLE]
+    picky = PickyServer(picky_server_session, harvest=lambda backend: parts.append(_lifecycle_part(backend)))
     picky.reset()
     for marker in reversed(list(request.node.iter_markers("picky"))):
         picky.apply_marker(marker.kwargs)
     yield picky
+    picky.harvest()
     picky.check()
 
 
+def _lifecycle_part(backend: Backend) -> dict[str, dict[str, int]]:
+    from .coverage import lifecycle_counts
+
+    backend.webhooks.wait_idle(1.0)
+    return lifecycle_counts(backend.ledger.transitions(), backend.webhooks.attempts())
+
+
 @pytest.fixture
-def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Any:
+def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Iterator[Any]:
     """An ``httpx.ASGITransport`` over a fresh in-process app; ``.app.backend`` is the
     backend (journal, sequences) the requests reach. Its faults draw from the session's seed."""
     import httpx
@@ -197,7 +217,21 @@ def picky_asgi(picky_settings: Settings, pytestconfig: pytest.Config) -> Any:
 
     backend = Backend(_seeded(picky_settings, pytestconfig))
     pytestconfig.stash[_BACKENDS].append(backend)  # in the report, like the server's
-    return httpx.ASGITransport(app=create_app(backend))
+    try:
+        yield httpx.ASGITransport(app=create_app(backend))
+    finally:
+        backend.close()  # the webhook dispatcher's thread, when a test started it
+
+
+@pytest.fixture
+def picky_webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A real HTTP endpoint on a free loopback port, in its own thread, for this test: point a
+    webhook at ``.url`` (or ``.url_for("/events")``), tell it what to answer (``.respond(503,
+    times=2)``, ``.down()``, ``.hang()``), wait with ``.wait_for(n)`` and read ``.received``."""
+    from .receiver import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 def _seeded(settings: Settings, config: pytest.Config) -> Settings:
@@ -209,7 +243,11 @@ def _seeded(settings: Settings, config: pytest.Config) -> Settings:
 
 
 def _local_parts(config: pytest.Config) -> list[dict[str, Any]]:
-    return [{**backend.coverage.to_json(), "seed": backend.seed} for backend in config.stash.get(_BACKENDS, [])]
+    parts: list[dict[str, Any]] = [
+        {**backend.coverage.to_json(), "seed": backend.seed} for backend in config.stash.get(_BACKENDS, [])
+    ]
+    lifecycle: list[dict[str, Any]] = config.stash.get(_LIFECYCLE, [])
+    return parts + lifecycle
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -8,15 +8,22 @@ nearest matches, in the manner of pytest-httpserver.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import itertools
+import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from . import webhook_assertions
 from .accounts import Account
+from .clock import Clock, duration
 from .errors import ServerError
 from .faults import FaultBook, FaultRule
 from .journal import Entry, Journal, Message
+from .lifecycle import LifecyclePolicy, State, Transition
+from .webhook_payloads import check_url
+from .webhooks import Attempt
 
 if TYPE_CHECKING:
     import httpx
@@ -24,7 +31,17 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .server import ServerThread
 
-__all__ = ["FaultHandle", "PickyServer"]
+__all__ = ["MARKER_OPTIONS", "FaultHandle", "PickyServer"]
+
+#: The options of ``@pytest.mark.picky(...)``.
+MARKER_OPTIONS = frozenset(
+    {"mode", "faults", "accounts", "sessions", "seed", "rate_limit", "lifecycle", "event_webhook", "incoming_webhook"}
+)
+
+#: ``lifecycle="at_once"``: every message delivered, and read where it can be, as soon as it is accepted.
+AT_ONCE: dict[str, Any] = {"deliver_after": 0, "read_after": 0}
+
+_UNSET: Any = object()
 
 
 class FaultHandle:
@@ -123,9 +140,12 @@ def _nearest(every: list[Message], wanted: Mapping[str, Any], limit: int = 3) ->
 class PickyServer:
     """A running picky-mock server and what it has seen."""
 
-    def __init__(self, server: ServerThread) -> None:
+    def __init__(self, server: ServerThread, *, harvest: Callable[[Backend], None] | None = None) -> None:
         self._server = server
         self._markers: list[dict[str, Any]] = []
+        self._mounts: list[str] = []
+        self._harvest = harvest
+        self._started = False
 
     # -- where it is -----------------------------------------------------------------------
 
@@ -184,10 +204,27 @@ class PickyServer:
         configured mode, faults, accounts, sessions, rate limit and seed, then the test's
         ``@pytest.mark.picky`` options (and any :meth:`apply_marker` call) again, so that a test that
         resets between Hypothesis examples keeps the state its marker asked for. Exceptions the
-        server raised and :meth:`check` has not reported yet are dropped."""
+        server raised and :meth:`check` has not reported yet are dropped.
+
+        The message lifecycle goes back to the settings' (off, unless the config file sets a
+        policy), and so do the webhook URLs; the clock keeps its time, and its pending timers,
+        queued webhooks, recorded attempts and incoming messages are dropped, as are apps
+        :meth:`mount`-ed by the test."""
+        if self._started:
+            self.harvest()
+        self._started = True
+        for origin in self._mounts:
+            self.backend.webhooks.unmount(origin)
+        self._mounts.clear()
         self.backend.reset()
         for options in self._markers:
             self._apply(options)
+
+    def harvest(self) -> None:
+        """Hand what the lifecycle did so far to the failure-coverage report (the plugin calls it at
+        the end of each test, and :meth:`reset` before it forgets)."""
+        if self._harvest is not None:
+            self._harvest(self.backend)
 
     def set_mode(self, mode: str) -> None:
         """``strict`` or ``lenient`` until the next reset (the next test)."""
@@ -280,14 +317,16 @@ class PickyServer:
 
     def apply_marker(self, options: Mapping[str, Any]) -> None:
         """Apply the options of ``@pytest.mark.picky(...)``: ``mode``, ``faults``, ``accounts``,
-        ``sessions``, ``seed``, ``rate_limit``; :meth:`reset` applies them again."""
-        known = {"mode", "faults", "accounts", "sessions", "seed", "rate_limit"}
-        unknown = set(options) - known
+        ``sessions``, ``seed``, ``rate_limit``, ``lifecycle`` (a policy table, ``"at_once"`` or
+        ``None``), ``event_webhook`` and ``incoming_webhook`` (URLs); :meth:`reset` applies them
+        again. A bad value is a :class:`ValueError` that names the option."""
+        unknown = set(options) - MARKER_OPTIONS
         if unknown:
             raise TypeError(
                 f"@pytest.mark.picky: unknown option(s) {', '.join(sorted(unknown))} "
-                f"(known: {', '.join(sorted(known))})"
+                f"(known: {', '.join(sorted(MARKER_OPTIONS))})"
             )
+        options = _checked_marker(options)
         self._apply(options)
         self._markers.append(dict(options))
 
@@ -310,6 +349,215 @@ class PickyServer:
         faults = options.get("faults") or ()
         for spec in [faults] if isinstance(faults, Mapping) else faults:  # one rule, or several
             self.backend.faults.add(spec)
+        if "lifecycle" in options:
+            self.backend.set_lifecycle(options["lifecycle"])
+        event_url = options.get("event_webhook", _UNSET)
+        incoming_url = options.get("incoming_webhook", _UNSET)
+        if event_url is not _UNSET or incoming_url is not _UNSET:
+            self.set_webhooks(event_url=event_url, incoming_url=incoming_url)
+
+    # -- the message lifecycle -----------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The server's clock (:class:`~picky_mock.clock.VirtualClock` under the fixture, unless the
+        config file says ``[clock] kind = "wall"``)."""
+        return self.backend.clock
+
+    def now(self) -> float:
+        """The server's time, seconds since the epoch (virtual under the fixture)."""
+        return float(self.backend.clock.now())
+
+    def deliver(
+        self,
+        msg_id: str | int | None = None,
+        *,
+        number: str | int | None = None,
+        push_id: str | int | None = None,
+        status: str | int | State = "delivered",
+        error_message: str | None = None,
+    ) -> list[Transition]:
+        """Move one message (``msg_id``), every message of a push (``push_id``) or every message to a
+        ``number`` to ``status`` (``"delivered"``, ``"read"``, ``"failed"``, ``"refunded"``,
+        ``"unknown"``, or the number 0-5), at the clock's time; return the transitions made. The event
+        webhook, when set, is POSTed for each. An illegal move (read before delivered, anything after
+        refunded) raises :class:`~picky_mock.lifecycle.IllegalTransition` and moves nothing::
+
+            picky_server.deliver(msg_id, status="read")
+            picky_server.deliver(push_id=answer["push_id"], status="failed", error_message="Not on WhatsApp")
+        """
+        chosen = [value for value in (msg_id, number, push_id) if value is not None]
+        if len(chosen) != 1:
+            raise TypeError("deliver() takes exactly one of msg_id, number= or push_id=")
+        transitions: list[Transition] = self.backend.deliver(
+            status,
+            msg_id=None if msg_id is None else str(msg_id),
+            push_id=None if push_id is None else str(push_id),
+            number=None if number is None else str(number),
+            error_message=error_message,
+        )
+        return transitions
+
+    def advance(self, seconds: float = 0.0, *, minutes: float = 0.0, hours: float = 0.0, days: float = 0.0) -> float:
+        """Make time pass on the server's clock: every timer due meanwhile runs, in order (deliveries
+        and reads of the lifecycle policy, webhook retries, instant replies, the end of 24-hour
+        windows), and the webhooks they start are answered before this returns. Returns the new time::
+
+            picky_server.advance(hours=6)   # the fourth retry of a handler that was down
+        """
+        total = duration(seconds=seconds, minutes=minutes, hours=hours, days=days)
+        return float(self.backend.advance(total))
+
+    def receive(
+        self,
+        number: str | int,
+        text: str = "",
+        *,
+        type: int = 1,
+        media: str | None = None,
+        name: str | None = None,
+        **more: Any,
+    ) -> Any:
+        """A customer writes: the incoming message is journaled, opens (or renews) the number's 24-hour
+        window, and is POSTed to the incoming webhook when one is set; the handler's instant reply
+        becomes a message of its own. ``more``: ``application``, ``payload`` (a button's),
+        ``messenger_id``, ``context_msg_id``. Returns the incoming record (its ``unique_id``, ...)."""
+        return self.backend.receive(number=str(number), text=text, type=type, media=media, name=name, **more)
+
+    def set_webhooks(self, *, event_url: str | None = _UNSET, incoming_url: str | None = _UNSET) -> None:
+        """Point the event webhook (delivery reports) and/or the incoming-message webhook at a URL
+        (``None``: none) until the end of the test; a URL that is not http(s) is refused."""
+        given = {k: v for k, v in (("event_url", event_url), ("incoming_url", incoming_url)) if v is not _UNSET}
+        for field, url in given.items():
+            if url is not None:
+                check_url(url, field=field)
+        self.backend.set_webhooks(**given)
+
+    def set_lifecycle(self, policy: Mapping[str, Any] | str | None) -> None:
+        """Turn the lifecycle policy on (a table as in the config file's ``[lifecycle]``, or
+        ``"at_once"``) or off (``None``) until the end of the test."""
+        self.backend.set_lifecycle(_lifecycle_spec(policy))
+
+    def mount(self, app: Callable[..., Any], interface: Literal["asgi", "wsgi"] = "asgi") -> str:
+        """Deliver webhooks to ``app``, an ASGI or a WSGI app of this process, without a socket;
+        returns the base URL to point a webhook at (``url + "/events"``), until the end of the test::
+
+            url = picky_server.mount(my_handlers, "wsgi")
+            picky_server.set_webhooks(event_url=url + "/picky/events")
+        """
+        if interface not in ("asgi", "wsgi"):
+            raise ValueError(f"interface: expected 'asgi' or 'wsgi', got {interface!r}")
+        origin = f"http://{interface}-app-{next(_MOUNTS)}.picky.test"
+        self.backend.webhooks.mount(origin, app, interface=interface)
+        self._mounts.append(origin)
+        return origin
+
+    def thread(self, number: str | int, *, wait: float = 5.0) -> list[Any]:
+        """The conversation with ``number``, both directions, in clock order: the messages pushed to
+        it and the instant replies (``direction == "out"``), and what the customer wrote (``"in"``),
+        after waiting up to ``wait`` seconds for webhooks in flight (an instant reply is made when
+        the handler's answer arrives)."""
+        if wait > 0:
+            self.wait_webhooks(wait)
+        return list(self.backend.thread(number))
+
+    def wait_webhooks(self, timeout: float = 5.0) -> bool:
+        """Wait until no webhook is queued or in flight (those waiting for a retry on the clock
+        aside); ``False`` if some still are after ``timeout`` real seconds."""
+        return bool(self.backend.webhooks.wait_idle(timeout))
+
+    def webhooks(
+        self,
+        kind: str | None = None,
+        url: str | None = None,
+        *,
+        key: str | int | None = None,
+        wait: float = 5.0,
+    ) -> list[Attempt]:
+        """The webhook attempts recorded, oldest first (each POST: URL, payload, status, body,
+        latency, error, attempt number, next retry, outcome), after waiting up to ``wait`` seconds for
+        those in flight. ``kind`` ``"event"`` or ``"incoming"``; ``url`` exact or a prefix ending in
+        ``*``; ``key`` the msg_id of an event, the number of an incoming message."""
+        if wait > 0:
+            self.wait_webhooks(wait)
+        attempts: list[Attempt] = self.backend.webhooks.attempts(
+            kind=kind, url=url, key=None if key is None else str(key)
+        )
+        return attempts
+
+    def assert_webhook(
+        self,
+        kind: str = "event",
+        *,
+        msg_id: str | int | None = None,
+        number: str | int | None = None,
+        status: str | int | State | None = None,
+        push_id: str | int | None = None,
+        error_message: str | None = None,
+        text: str | None = None,
+        url: str | None = None,
+        outcome: str | None = "delivered",
+        attempt: int | None = None,
+        count: int | None = None,
+        timeout: float = 5.0,
+    ) -> list[Attempt]:
+        """Assert that webhook attempts of ``kind`` matching every criterion were made (``count`` of
+        them, if given, else at least one), waiting up to ``timeout`` seconds for those in flight;
+        return them. By default only a delivered attempt (answered 200) counts: ``outcome="retrying"``
+        or ``"given up"`` asks for the others, ``outcome=None`` for any. ``status`` is a state's name
+        or number; ``text`` the incoming message's text. On failure, the attempts made are listed
+        with the nearest ones and what differs::
+
+            picky_server.assert_webhook(msg_id=msg_id, status="read")
+            picky_server.assert_webhook("incoming", number="5511987654321", text="STOP")
+        """
+        __tracebackhide__ = True
+        criteria = webhook_assertions.wanted(
+            {
+                "kind": kind,
+                "msg_id": msg_id,
+                "number": number,
+                "status": status,
+                "push_id": push_id,
+                "error_message": error_message,
+                "text": text,
+                "url": url,
+                "outcome": outcome,
+                "attempt": attempt,
+            }
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            idle = self.wait_webhooks(min(0.05, max(0.0, deadline - time.monotonic())))
+            every: list[Attempt] = self.backend.webhooks.attempts()
+            found = webhook_assertions.matching(every, criteria)
+            enough = bool(found) if count is None else len(found) == count
+            if idle or time.monotonic() >= deadline or (count is None and enough):
+                break
+        if enough:
+            return found
+        shown = ", ".join(f"{k}={v!r}" for k, v in criteria.items() if k != "kind")
+        wanted = f"{'a' if count is None else count} {kind} webhook attempt(s) with {shown or 'any criteria'}"
+        lines = [f"expected {wanted}" + (f", found {len(found)}" if found else "")]
+        lines.append(f"{len(every)} webhook attempt(s) recorded")
+        lines += [f"  {webhook_assertions.describe(a)}" for a in every[-10:]]
+        if len(every) > 10:
+            lines.insert(2, f"  (the last 10 of {len(every)})")
+        near = webhook_assertions.near_misses(every, criteria)
+        if near:
+            lines.append("nearest:")
+            lines += near
+        if not every:
+            lines.append(self._why_no_webhooks(kind))
+        raise AssertionError("\n".join(lines))
+
+    def _why_no_webhooks(self, kind: str) -> str:
+        """A hint for an assertion that found no attempt at all."""
+        url = self.backend.event_webhook_url if kind == "event" else self.backend.incoming_webhook_url
+        if url is None:
+            option = "event_url" if kind == "event" else "incoming_url"
+            return f"hint: no {kind} webhook URL is set (picky_server.set_webhooks({option}=...))"
+        return f"hint: the {kind} webhook is {url}"
 
     def check(self) -> None:
         """Raise :class:`ServerError` for an exception raised inside the server since the last check."""
@@ -407,3 +655,34 @@ class PickyServer:
                 f"{len(doubles)} recipient(s) received the same text twice:\n"
                 + "\n".join(f"  {_describe(a)}\n    again as {_describe(b)}" for a, b in doubles[:10])
             )
+
+
+_MOUNTS = itertools.count(1)
+
+
+def _lifecycle_spec(policy: Mapping[str, Any] | str | None) -> Mapping[str, Any] | None:
+    """A policy table from what a test gives: a table, ``"at_once"`` or ``None`` (off); checked."""
+    if policy is None:
+        return None
+    if isinstance(policy, str):
+        if policy.replace(" ", "_") != "at_once":
+            raise ValueError(f"lifecycle: expected a policy table, 'at_once' or None, got {policy!r}")
+        return dict(AT_ONCE)
+    if not isinstance(policy, Mapping):
+        raise ValueError(f"lifecycle: expected a policy table, 'at_once' or None, got {policy!r}")
+    LifecyclePolicy.parse(policy)  # raises ConfigError naming the field (lifecycle.channels.3.fail_share)
+    return dict(policy)
+
+
+def _checked_marker(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The marker's lifecycle and webhook options checked now, with the option named in the error."""
+    checked = dict(options)
+    try:
+        if "lifecycle" in checked:
+            checked["lifecycle"] = _lifecycle_spec(checked["lifecycle"])
+        for option in ("event_webhook", "incoming_webhook"):
+            if checked.get(option) is not None:
+                check_url(checked[option], field=option)
+    except Exception as exc:  # ConfigError, WebhookUrlError, ValueError: one clear line
+        raise ValueError(f"@pytest.mark.picky: {exc}") from None
+    return checked

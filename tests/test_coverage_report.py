@@ -175,3 +175,30 @@ def test_admin_coverage_endpoint(picky_server):
         after = c.get(picky_server.url + "/_picky/coverage").json()
     assert after["api_statuses"].get("804", 0) == before["api_statuses"].get("804", 0) + 1
     assert after["faults"].get("api_error", 0) == before["faults"].get("api_error", 0) + 1
+
+
+def test_the_session_report_shows_states_and_paths(pytester, clean_env):
+    pytester.makepyfile(
+        test_drive="""
+import httpx
+
+def test_drive(picky_server, picky_webhook_receiver):
+    picky_server.set_webhooks(event_url=picky_webhook_receiver.url)
+    picky_webhook_receiver.respond(503, times=1)
+    body = {"token": "t", "application": 8, "globalmessage": "hi", "data": [{"number": "5511987000001"}]}
+    msg_id = str(httpx.post(picky_server.push_url, json=body).json()["data"][0]["msg_id"])
+    picky_server.deliver(msg_id)
+    picky_server.advance(minutes=1)
+    picky_server.deliver(msg_id, status="read")
+    picky_server.assert_webhook(msg_id=msg_id, status="read")
+"""
+    )
+    path = pytester.path / "cov.json"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--picky-coverage-json={path}", timeout=60)
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "delivery states:    Delivered x1, Read x1 (2 of 5; never: Unknown, Failed, Refunded)" in out
+    assert "webhook paths:      delivered at once x1, retried x1, delivered after retry x1 (3 of 6" in out
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["delivery_states"] == {"delivered": 1, "read": 1}
+    assert data["webhook_paths_never"] == ["given up", "instant reply", "no reply"]
