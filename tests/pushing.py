@@ -295,6 +295,12 @@ def expect_error(answer: AnyAnswer, code: int, http_status: int = 200) -> str:
     return error
 
 
+def expect_still_serving(client: httpx.Client) -> None:
+    """Assert that a valid push is answered as usual (after hostile or huge input)."""
+    __tracebackhide__ = True
+    expect_success(client.post("/api/v2/push", json=push_body(text="still serving")), recipients=1)
+
+
 # -- fixtures ------------------------------------------------------------------------------
 
 

@@ -21,6 +21,9 @@ import httpx
 import pytest
 from pushing import channel_push
 
+from picky_mock.config import load_settings
+from picky_mock.errors import ConfigError
+
 pytest_plugins = ["pytester"]
 
 NUMBER = "5511987654321"
@@ -408,3 +411,10 @@ def test_picky_settings_override_applies_config(pytester, clean_env):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-picky-coverage", timeout=60)
     result.assert_outcomes(passed=2)
+
+
+def test_environment_values_are_read_whatever_their_case():
+    settings = load_settings(environ={"PICKY_MOCK_LOG_LEVEL": "INFO", "PICKY_MOCK_MODE": "Lenient"})
+    assert (settings.log_level, settings.mode) == ("info", "lenient")
+    with pytest.raises(ConfigError, match="PICKY_MOCK_MODE='loose'"):
+        load_settings(environ={"PICKY_MOCK_MODE": "loose"})

@@ -568,5 +568,14 @@ def test_stopping_the_server_while_a_fault_holds_a_request_closes_it_quietly(cap
         server.stop()
     assert received == b"", received
     assert "Exception in ASGI application" not in caplog.text and "Traceback" not in caplog.text
+    assert "ASGI callable returned without" not in caplog.text
     assert "connection closed unanswered, the server is stopping" in caplog.text
     assert server.backend.take_server_errors() == []
+
+
+def test_a_zero_second_hang_closes_at_once(picky_server):
+    picky_server.add_fault("hang", seconds=0)
+    started = time.monotonic()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(picky_server.push_url, json=push_body(), timeout=10)
+    assert time.monotonic() - started < 5  # not the 300 s cap
