@@ -5,11 +5,10 @@ journaled with the beginning of the body."""
 from __future__ import annotations
 
 import json
-import socket
 
 import httpx
 import pytest
-from pushing import CLIENTS, encode, expect_error, expect_success, push_body, send
+from pushing import CLIENTS, connect, encode, expect_error, expect_success, push_body, send
 
 from picky_mock.config import Settings
 from picky_mock.server import ServerThread
@@ -84,9 +83,8 @@ def test_the_limit_holds_for_a_document_in_the_query_string(small_server):
 
 
 def test_the_limit_over_a_raw_socket_is_an_answer_not_a_reset(small_server):
-    host, port = small_server.url.removeprefix("http://").split(":")
     body = _padded(300_000)
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    with connect(small_server.url) as sock:
         sock.sendall(
             b"POST /api/v2/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             + f"Content-Length: {len(body)}\r\n\r\n".encode()

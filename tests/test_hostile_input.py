@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 
 import pytest
 from pushing import (
     TOKEN,
     check_answer,
+    connect,
     encode,
     expect_error,
     expect_still_serving,
@@ -286,9 +286,8 @@ def test_duplicate_keys_the_last_one_wins(client):
 
 
 def test_not_http_at_all_then_served_as_usual(picky_server, client):
-    host, port = picky_server.url.removeprefix("http://").split(":")
     for garbage in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 50, b"HELLO\r\n\r\n", b"\xff" * 1000):
-        with socket.create_connection((host, int(port)), timeout=10) as sock:
+        with connect(picky_server.url) as sock:
             sock.sendall(garbage)
             sock.settimeout(5)
             try:

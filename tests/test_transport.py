@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 
 import httpx
 import pytest
 import uvicorn
-from pushing import push_body
+from pushing import connect, push_body
 
 import picky_mock.transport
 from picky_mock.app import InProcessFault, create_app
@@ -47,9 +46,8 @@ def test_a_server_thread_refuses_to_start_without_the_connection(monkeypatch):
         server.start()
     # stopped, not left serving: no server thread left, and its port no longer takes connections
     assert not [thread for thread in threading.enumerate() if thread.name == f"picky-mock {server.url}"]
-    host, port = server.url.removeprefix("http://").rsplit(":", 1)
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((host, int(port)), timeout=5).close()
+        connect(server.url, timeout=5).close()
 
 
 def test_serve_stops_with_a_clear_error_without_the_connection(monkeypatch):
