@@ -296,6 +296,15 @@ def expect_error(answer: AnyAnswer, code: int, http_status: int = 200) -> str:
     return error
 
 
+def status_of(client: httpx.Client, url: str, body: Any) -> int:
+    """The API status of ``body`` pushed to ``url`` (asserting the HTTP 200 every API answer has)."""
+    __tracebackhide__ = True
+    answer = client.post(url, json=body)
+    assert answer.status_code == 200, (answer.status_code, answer.text)
+    status: int = answer.json()["status"]
+    return status
+
+
 def connect(url: str, timeout: float = 10) -> socket.socket:
     """A raw TCP connection to the server at ``url`` (``http://host:port``), for bytes no client sends."""
     address = urlsplit(url)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 import pytest
 import requests
-from pushing import channel_push
+from pushing import channel_push, status_of
 
 from picky_mock.accounts import UNLIMITED_BALANCE_REPORTED
 from picky_mock.config import Settings
@@ -36,12 +36,6 @@ def template_body(*numbers: str, template_id: str = "welcome_v2", channel: int =
 def client():
     with httpx.Client(timeout=TIMEOUT) as c:
         yield c
-
-
-def status_of(client, url, body) -> int:
-    r = client.post(url, json=body)
-    assert r.status_code == 200, (r.status_code, r.text)
-    return r.json()["status"]
 
 
 def balance_of(client, base_url, token="tok", path=BALANCE_PATHS[0]):

@@ -10,16 +10,14 @@ import random
 import selectors
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
-from pushing import channel_push
+from pushing import CURL, channel_push, console_script
 
 from picky_mock.config import load_settings
 from picky_mock.errors import ConfigError
@@ -30,9 +28,7 @@ NUMBER = "5511987654321"
 push_body = channel_push
 OTHER = "5511900000002"
 TIMEOUT = 5.0
-_SCRIPT = Path(sys.executable).with_name("picky-mock")
-PICKY = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "picky_mock"]
-CURL = "/usr/bin/curl"
+PICKY = console_script()
 
 
 def _read_url(proc: subprocess.Popen, deadline: float = 20.0) -> str:
@@ -253,7 +249,7 @@ def curl(*args: str) -> tuple[int, str]:
     return int(code), body
 
 
-@pytest.mark.skipif(not os.path.exists(CURL), reason="needs /usr/bin/curl")
+@pytest.mark.skipif(not os.path.exists(CURL), reason="needs curl")
 def test_admin_api_with_curl_full_scenario(picky_server):
     faults = picky_server.url + "/_picky/faults"
     push = ["-X", "POST", picky_server.push_url, "-H", "Content-Type: application/json", "-d", json.dumps(push_body())]

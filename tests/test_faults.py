@@ -10,7 +10,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pushing import channel_push
+from pushing import channel_push, status_of
 
 from picky_mock.config import Settings
 from picky_mock.errors import ConfigError
@@ -27,12 +27,6 @@ TIMEOUT = 5.0
 def client():
     with httpx.Client(timeout=TIMEOUT) as c:
         yield c
-
-
-def status_of(client: httpx.Client, url: str, body) -> int:
-    r = client.post(url, json=body)
-    assert r.status_code == 200, r.text
-    return r.json()["status"]
 
 
 # -- criteria -----------------------------------------------------------------------------------
