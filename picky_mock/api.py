@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -155,6 +156,21 @@ def _finish(status: int, content_type: bytes, body: bytes, headers: Headers) -> 
     return status, [(b"content-type", content_type), (b"content-length", b"%d" % len(body)), *headers], body
 
 
+async def _until_closed(receive: Receive) -> None:
+    """Wait (a second at most) for the server to see the connection closed, so that it logs no
+    "returned without starting response", once the stopping server's cancellation is handled.
+
+    That cancellation is marked handled (``Task.uncancel``, Python 3.11+). A second one, from the
+    event loop closing behind the stopped server (it cancels every task still running), ends the
+    wait quietly: re-raised, it would reach the server as an "Exception in ASGI application"."""
+    if sys.version_info >= (3, 11):
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await until_disconnect(receive, 1.0)
+
+
 async def _send_answer(send: Send, status: int, headers: Headers, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -234,7 +250,7 @@ class ApiRoutes:
                 raise
             how = "before its answer was complete" if started else "unanswered"
             log.info("POST %s: connection closed %s, the server is stopping", path, how)
-            await until_disconnect(receive, 1.0)  # uvicorn then sees it disconnected
+            await _until_closed(receive)
         except Exception as exc:  # a bug of picky-mock: answer, log, and tell the test
             backend.record_server_error(exc)
             log.error("internal error on POST %s:\n%s", path, traceback.format_exc())

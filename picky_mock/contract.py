@@ -418,10 +418,13 @@ class Contract:
         found: list[Violation] = []
         reduced = self._reduced(name, body)
         judged, items = (body, None) if reduced is None else reduced
-        try:
-            self._report(name, judged, items, found)
-        except RecursionError:  # jsonschema recurses, into the value and into repr() of it
+        if _deep_values(judged):  # judged cut, whether or not this Python's recursion would reach the end
             found = self._report_cut(name, judged, items)
+        else:
+            try:
+                self._report(name, judged, items, found)
+            except RecursionError:  # jsonschema recurses, into the value and into repr() of it
+                found = self._report_cut(name, judged, items)
         found.sort(key=_rank)
         return found
 
@@ -434,7 +437,9 @@ class Contract:
                     found.append(violation)
 
     def _report_cut(self, name: str, body: object, items: dict[int, list[int]] | None) -> list[Violation]:
-        """The report on a body nested too deeply for the reference validator, which recurses.
+        """The report on a body nested too deeply for the reference validator, which recurses (how
+        deep it gets depends on the Python version: a body nested past :data:`_CUT_DEPTH` levels is
+        judged here on every version, so that its report is the same everywhere).
 
         Each value with arrays and objects nested more than :data:`_CUT_DEPTH` levels below the
         body's top is replaced by an empty one, and the body so cut is judged: a deep value where a

@@ -38,8 +38,6 @@ from dataclasses import MISSING, dataclass, field, replace
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-import re2
-
 from .errors import STATUS_MESSAGES, ConfigError
 from .lifecycle import DEFAULT_FAIL_ERROR, MAX_ERROR_MESSAGE, DeliveryFault, Report, parse_state
 from .recipients import body_recipients, body_texts, channel_of
@@ -156,24 +154,33 @@ def facts_of(path: str, body: Any) -> Facts:
     return Facts(path, token if type(token) is str else None, channel, body_recipients(body), tuple(body_texts(body)))
 
 
+@lru_cache(maxsize=1)
+def _re2() -> Any:
+    """The RE2 bindings, imported with the first pattern: ``import picky_mock`` stays cheap."""
+    import re2
+
+    return re2
+
+
+@lru_cache(maxsize=2)
 def _re2_options(max_mem: int) -> Any:
-    options = re2.Options()
+    options = _re2().Options()
     options.log_errors = False  # a refused pattern is our error message, not a line on stderr
     options.max_mem = max_mem
     options.never_capture = True  # a yes or no is all a rule needs: no submatch pass over the text
     return options
 
 
-_PATTERN_OPTIONS = _re2_options(PATTERN_MEMORY)
-_FILTER_OPTIONS = _re2_options(64 * 1024 * 1024)  # the union of up to MAX_RULES patterns
+_FILTER_MEMORY = 64 * 1024 * 1024  # the union of up to MAX_RULES patterns
 
 
 def compile_pattern(name: str, pattern: str) -> Any:
     """``pattern`` compiled by RE2 (linear-time matching), or :class:`ConfigError` saying why not."""
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise ConfigError(f"fault: {name} is longer than {MAX_PATTERN_LENGTH} characters")
+    re2 = _re2()
     try:
-        compiled = re2.compile(pattern, _PATTERN_OPTIONS)
+        compiled = re2.compile(pattern, _re2_options(PATTERN_MEMORY))
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ConfigError(
@@ -205,7 +212,7 @@ def _any_of(patterns: Iterable[str]) -> Any:
     """One RE2 expression that matches where any of ``patterns`` does: a prefilter, so that a
     request no pattern rule matches costs one search, not one per rule."""
     alternatives = [f"(?:{p})" for p in patterns]
-    return re2.compile("|".join(alternatives), _FILTER_OPTIONS) if alternatives else None
+    return _re2().compile("|".join(alternatives), _re2_options(_FILTER_MEMORY)) if alternatives else None
 
 
 @dataclass(frozen=True)
@@ -651,7 +658,7 @@ class _Index:
         self.prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
         self.number_filter = _any_of(str(r.when.number_pattern) for r in self.number_patterns)
         self.text_filter = _any_of(
-            re2.escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in self.texts
+            _re2().escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in self.texts
         )
         self.may_fire = self._quick_check()
         """``may_fire(path, body)``: False when no rule can hold for the request (its facts need not
@@ -674,7 +681,7 @@ class _Index:
             channels[channel] = channels[str(channel)] = rules
         numbers = self.by_number
         number_search = _any_of(
-            [f"^{re2.escape(prefix)}" for prefix in self.by_prefix]
+            [f"^{_re2().escape(prefix)}" for prefix in self.by_prefix]
             + [str(r.when.number_pattern) for r in self.number_patterns]
         )
         text_search = self.text_filter

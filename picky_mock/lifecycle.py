@@ -41,12 +41,13 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
 
 from .clock import Clock
 from .errors import ConfigError, PickyMockError
+from .pricing import parse_amount
 
 __all__ = [
     "DEFAULT_FAIL_ERROR",
@@ -762,11 +763,9 @@ def log_transitions(ledger: Ledger, logger: logging.Logger = log, level: int = l
 
 def _credit(value: str | Decimal) -> str:
     try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise LifecycleError(f"credit: {value!r} is not a decimal amount") from None
-    if not amount.is_finite() or amount < 0:
-        raise LifecycleError(f"credit: {value!r} must be a finite amount >= 0")
+        parse_amount("credit", value)  # the price table's rule for an amount of money
+    except ConfigError as exc:
+        raise LifecycleError(str(exc)) from None
     return str(value)
 
 

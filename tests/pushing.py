@@ -12,13 +12,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import requests
@@ -293,6 +294,38 @@ def expect_error(answer: AnyAnswer, code: int, http_status: int = 200) -> str:
     error = answer.header("x-picky-error")
     assert error
     return error
+
+
+def status_of(client: httpx.Client, url: str, body: Any) -> int:
+    """The API status of ``body`` pushed to ``url`` (asserting the HTTP 200 every API answer has)."""
+    __tracebackhide__ = True
+    answer = client.post(url, json=body)
+    assert answer.status_code == 200, (answer.status_code, answer.text)
+    status: int = answer.json()["status"]
+    return status
+
+
+def connect(url: str, timeout: float = 10) -> socket.socket:
+    """A raw TCP connection to the server at ``url`` (``http://host:port``), for bytes no client sends."""
+    address = urlsplit(url)
+    return socket.create_connection((address.hostname, address.port), timeout=timeout)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends on ``sock`` until it closes the connection (or resets it)."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except OSError:
+        pass
+    return received
+
+
+def expect_still_serving(client: httpx.Client) -> None:
+    """Assert that a valid push is answered as usual (after hostile or huge input)."""
+    __tracebackhide__ = True
+    expect_success(client.post("/api/v2/push", json=push_body(text="still serving")), recipients=1)
 
 
 # -- fixtures ------------------------------------------------------------------------------

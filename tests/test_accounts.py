@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 import pytest
 import requests
-from pushing import channel_push
+from pushing import channel_push, status_of
 
 from picky_mock.accounts import UNLIMITED_BALANCE_REPORTED
 from picky_mock.config import Settings
@@ -36,12 +36,6 @@ def template_body(*numbers: str, template_id: str = "welcome_v2", channel: int =
 def client():
     with httpx.Client(timeout=TIMEOUT) as c:
         yield c
-
-
-def status_of(client, url, body) -> int:
-    r = client.post(url, json=body)
-    assert r.status_code == 200, (r.status_code, r.text)
-    return r.json()["status"]
 
 
 def balance_of(client, base_url, token="tok", path=BALANCE_PATHS[0]):
@@ -420,3 +414,18 @@ def test_reset_restores_configured_accounts():
         server.backend.reset()
         assert status_of(c, server.push_url, push_body()) == 100  # balance back
         assert status_of(c, server.push_url, push_body(token="extra")) == 401
+
+
+def test_the_drop_rate_limit_answers_even_a_body_it_never_judges(client, picky_server):
+    picky_server.set_account("t")
+    picky_server.set_rate_limit(1, action="drop")
+    client.post(picky_server.push_url, json=push_body(token="t"))
+    answer = client.post(picky_server.push_url, json={**push_body(token="t"), "data": [1, {"number": 1e300}]})
+    assert answer.status_code == 200 and answer.json()["status"] == 100
+    assert picky_server.rejected()[-1].dropped
+
+
+def test_account_keys_are_checked_over_http(client, picky_server):
+    url = picky_server.url + "/_picky/accounts/x"
+    answer = client.put(url, headers=picky_server.admin_headers, json={"token": "y"})
+    assert answer.status_code == 400 and "unknown key(s) token" in answer.json()["error"]

@@ -465,3 +465,15 @@ def test_python_dash_m_is_the_same_command():
 
     done = run("--help", command=[sys.executable, "-m", "picky_mock"])
     assert done.returncode == 0 and "serve" in done.stdout.decode()
+
+
+def test_rate_limit_action_alone_is_refused_in_one_line():
+    done = run("serve", "--port", "0", "--rate-limit-action", "drop")
+    stderr = done.stderr.decode()
+    assert done.returncode == 2 and "Traceback" not in stderr
+    assert "--rate-limit-action needs a rate limit" in stderr
+
+
+def test_a_fault_list_on_the_command_line_is_explained():
+    done = run("serve", "--port", "0", "--fault", '[{"action": "reset"}]')
+    assert done.returncode == 2 and "--fault takes one JSON object" in done.stderr.decode()

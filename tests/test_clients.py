@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from pushing import CURL, ROOT, TOKEN, clean_env, number, push_body
+from pushing import CURL, ROOT, TOKEN, clean_env, connect, number, push_body, read_until_closed
 from test_cli import Served
 
 from picky_mock.config import Settings
@@ -148,13 +148,10 @@ def test_urllib(server: ServerThread) -> None:
 def test_http_1_0(server: ServerThread) -> None:
     """An HTTP/1.0 request (no keep-alive, no chunking) is answered in kind and the connection closed."""
     body = _body()
-    host, port = server.url.removeprefix("http://").rsplit(":", 1)
-    head = f"POST /api/v2/push HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
+    head = "POST /api/v2/push HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    with connect(server.url, timeout=30) as sock:
         sock.sendall(head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        received = b""
-        while chunk := sock.recv(65536):  # the server closes an HTTP/1.0 connection after its answer
-            received += chunk
+        received = read_until_closed(sock)  # the server closes an HTTP/1.0 connection after its answer
     status_line, _, rest = received.partition(b"\r\n")
     answer = rest.partition(b"\r\n\r\n")[2]
     assert status_line.startswith(b"HTTP/1.1 200 ")  # a server speaks its own version (RFC 9110 6.2)

@@ -10,16 +10,17 @@ import random
 import selectors
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
-from pushing import channel_push
+from pushing import CURL, channel_push, console_script
+
+from picky_mock.config import load_settings
+from picky_mock.errors import ConfigError
 
 pytest_plugins = ["pytester"]
 
@@ -27,9 +28,7 @@ NUMBER = "5511987654321"
 push_body = channel_push
 OTHER = "5511900000002"
 TIMEOUT = 5.0
-_SCRIPT = Path(sys.executable).with_name("picky-mock")
-PICKY = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "picky_mock"]
-CURL = "/usr/bin/curl"
+PICKY = console_script()
 
 
 def _read_url(proc: subprocess.Popen, deadline: float = 20.0) -> str:
@@ -250,7 +249,7 @@ def curl(*args: str) -> tuple[int, str]:
     return int(code), body
 
 
-@pytest.mark.skipif(not os.path.exists(CURL), reason="needs /usr/bin/curl")
+@pytest.mark.skipif(not os.path.exists(CURL), reason="needs curl")
 def test_admin_api_with_curl_full_scenario(picky_server):
     faults = picky_server.url + "/_picky/faults"
     push = ["-X", "POST", picky_server.push_url, "-H", "Content-Type: application/json", "-d", json.dumps(push_body())]
@@ -408,3 +407,10 @@ def test_picky_settings_override_applies_config(pytester, clean_env):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--no-picky-coverage", timeout=60)
     result.assert_outcomes(passed=2)
+
+
+def test_environment_values_are_read_whatever_their_case():
+    settings = load_settings(environ={"PICKY_MOCK_LOG_LEVEL": "INFO", "PICKY_MOCK_MODE": "Lenient"})
+    assert (settings.log_level, settings.mode) == ("info", "lenient")
+    with pytest.raises(ConfigError, match="PICKY_MOCK_MODE='loose'"):
+        load_settings(environ={"PICKY_MOCK_MODE": "loose"})

@@ -11,7 +11,6 @@ import http.client
 import json
 import math
 import random
-import socket
 import threading
 import time
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import requests
-from pushing import channel_push
+from pushing import channel_push, connect
 
 from picky_mock.api import proxy_html
 from picky_mock.config import Settings
@@ -396,8 +395,7 @@ def test_latency_ends_quietly_when_a_pipelining_client_gives_up(caplog):
         server.backend.faults.add({"action": "latency", "seconds": 0.5, "times": 1})
         body = json.dumps(push_body()).encode()
         request = b"POST /api/v2/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-        url = urlsplit(server.url)
-        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        with connect(server.url) as sock:
             sock.sendall(request + request)
             time.sleep(0.1)
         deadline = time.monotonic() + 5
@@ -551,9 +549,8 @@ def test_stopping_the_server_while_a_fault_holds_a_request_closes_it_quietly(cap
     server = ServerThread(Settings(log_level="warning")).start()
     try:
         server.backend.faults.add(rule)
-        url = urlsplit(server.url)
         body = json.dumps(push_body()).encode()
-        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        with connect(server.url) as sock:
             sock.sendall(b"POST /api/v2/push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
             deadline = time.monotonic() + 5
@@ -568,5 +565,14 @@ def test_stopping_the_server_while_a_fault_holds_a_request_closes_it_quietly(cap
         server.stop()
     assert received == b"", received
     assert "Exception in ASGI application" not in caplog.text and "Traceback" not in caplog.text
+    assert "ASGI callable returned without" not in caplog.text
     assert "connection closed unanswered, the server is stopping" in caplog.text
     assert server.backend.take_server_errors() == []
+
+
+def test_a_zero_second_hang_closes_at_once(picky_server):
+    picky_server.add_fault("hang", seconds=0)
+    started = time.monotonic()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(picky_server.push_url, json=push_body(), timeout=10)
+    assert time.monotonic() - started < 5  # not the 300 s cap

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pushing import channel_push
+from pushing import channel_push, status_of
 
 from picky_mock.config import Settings
 from picky_mock.errors import ConfigError
@@ -27,12 +27,6 @@ TIMEOUT = 5.0
 def client():
     with httpx.Client(timeout=TIMEOUT) as c:
         yield c
-
-
-def status_of(client: httpx.Client, url: str, body) -> int:
-    r = client.post(url, json=body)
-    assert r.status_code == 200, r.text
-    return r.json()["status"]
 
 
 # -- criteria -----------------------------------------------------------------------------------
@@ -637,3 +631,47 @@ def test_marker_sets_faults_and_seed(picky_server, client):
 def test_marker_unknown_option(picky_server):
     with pytest.raises(TypeError, match="unknown option"):
         picky_server.apply_marker({"fautls": []})
+
+
+@pytest.mark.parametrize(
+    "criteria", [{"text": 5}, {"path": 5}, {"number_pattern": 7}, {"number": ""}, {"channel": "x"}]
+)
+def test_a_bad_criterion_is_refused_and_leaves_the_book_usable(client, picky_server, criteria):
+    faults, admin = picky_server.url + "/_picky/faults", picky_server.admin_headers
+    answer = client.post(faults, headers=admin, json={"action": "api_error", "status": 403, **criteria})
+    assert answer.status_code == 400 and "fault:" in answer.json()["error"]
+    assert picky_server.faults == []
+    assert client.post(faults, headers=admin, json={"action": "api_error", "status": 403}).status_code == 201
+    assert client.post(picky_server.push_url, json=push_body()).json()["status"] == 403
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"headers": {"x-a": 1}}, {"headers": "x"}, {"body": 5}, {"headers": {"x-a": "€"}}, {"headers": {"x": "a\nb"}}],
+)
+def test_http_error_options_are_checked_when_the_rule_is_made(options):
+    with pytest.raises(ConfigError):
+        FaultRule.from_dict({"action": "http_error", "status": 502, **options})
+
+
+def test_dribble_chunk_and_retry_after_are_checked():
+    with pytest.raises(ConfigError, match="chunk"):
+        FaultRule.from_dict({"action": "dribble", "chunk": 0})
+    with pytest.raises(ConfigError, match="retry_after"):
+        FaultRule.from_dict({"action": "http_error", "status": 429, "retry_after": "soon"})
+
+
+def test_a_listed_rule_can_be_posted_back(client, picky_server):
+    faults, admin = picky_server.url + "/_picky/faults", picky_server.admin_headers
+    client.post(faults, headers=admin, json={"action": "api_error", "status": 409, "number": "5511987654321"})
+    [listed] = client.get(faults, headers=admin).json()["rules"]
+    client.delete(faults, headers=admin)
+    again = client.post(faults, headers=admin, json=listed)
+    assert again.status_code == 201, again.text
+
+
+def test_check_balance_honours_the_html_label_fault(client, picky_server):
+    picky_server.add_fault("html_label", path="/api/v2/check-balance")
+    answer = client.post(picky_server.url + "/api/v2/check-balance", json={"token": "t"})
+    assert answer.headers["content-type"].startswith("text/html")
+    assert answer.json()["status"] == 100

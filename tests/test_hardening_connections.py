@@ -8,16 +8,10 @@ import time
 
 import httpx
 import pytest
-from pushing import push_body
+from pushing import connect, push_body, read_until_closed
 
 from picky_mock import Settings
 from picky_mock.server import MAX_HEADER_BYTES, ServerThread
-
-
-def _connect(url: str) -> socket.socket:
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=5)
-    return sock
 
 
 def _closed(sock: socket.socket, within: float) -> bool:
@@ -41,7 +35,7 @@ def _served(url: str) -> bool:
 
 def test_connections_that_send_nothing_are_closed_after_the_header_timeout():
     with ServerThread(Settings(header_timeout=1.5, log_level="warning")) as server:
-        idle = [_connect(server.url) for _ in range(50)]
+        idle = [connect(server.url, timeout=5) for _ in range(50)]
         assert not _closed(idle[-1], 0.05)  # not before the timeout
         assert _served(server.url)
         assert all(_closed(sock, 4.0) for sock in idle)
@@ -53,7 +47,7 @@ def test_connections_that_send_nothing_are_closed_after_the_header_timeout():
 
 def test_headers_sent_a_byte_at_a_time_are_cut_off():
     with ServerThread(Settings(header_timeout=0.6, log_level="warning")) as server:
-        sock = _connect(server.url)
+        sock = connect(server.url, timeout=5)
         request = b"POST /api/v2/push HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
         started = time.monotonic()
         closed = False
@@ -73,7 +67,7 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off():
 
 def test_a_later_request_on_a_kept_alive_connection_has_the_same_deadline():
     with ServerThread(Settings(header_timeout=0.5, keep_alive_timeout=30, log_level="warning")) as server:
-        sock = _connect(server.url)
+        sock = connect(server.url, timeout=5)
         sock.sendall(b"GET /_picky/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert b"200 OK" in sock.recv(65536)
         sock.sendall(b"GET /_picky/health HTTP/1.1\r\n")  # and then nothing
@@ -83,7 +77,7 @@ def test_a_later_request_on_a_kept_alive_connection_has_the_same_deadline():
 
 def test_a_keep_alive_connection_idle_between_requests_is_uvicorns_to_close():
     with ServerThread(Settings(header_timeout=1.0, keep_alive_timeout=5, log_level="warning")) as server:
-        sock = _connect(server.url)
+        sock = connect(server.url, timeout=5)
         for _ in range(2):
             sock.sendall(b"GET /_picky/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert b"200 OK" in sock.recv(65536)
@@ -93,18 +87,13 @@ def test_a_keep_alive_connection_idle_between_requests_is_uvicorns_to_close():
 
 def test_oversize_headers_get_431_and_are_closed():
     with ServerThread(Settings(log_level="warning")) as server:
-        sock = _connect(server.url)
+        sock = connect(server.url, timeout=5)
         head = b"GET /_picky/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         try:
             sock.sendall(head + b"X-Big: " + b"a" * (MAX_HEADER_BYTES + 10))
         except OSError:
             pass
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except OSError:
-            pass
+        answer = read_until_closed(sock)
         assert answer.startswith(b"HTTP/1.1 431")
         sock.close()
         assert _served(server.url)
@@ -112,7 +101,7 @@ def test_oversize_headers_get_431_and_are_closed():
 
 def test_the_connection_cap_keeps_room_for_a_real_client():
     with ServerThread(Settings(max_connections=20, log_level="warning")) as server:
-        idle = [_connect(server.url) for _ in range(40)]
+        idle = [connect(server.url, timeout=5) for _ in range(40)]
         time.sleep(0.2)
         assert _served(server.url)
         assert len(server.connections.open) <= 20
@@ -138,7 +127,7 @@ def test_a_dribbled_answer_is_not_cut_short_by_the_header_timeout():
 @pytest.mark.slow
 def test_a_thousand_idle_connections_beside_a_normal_client():
     with ServerThread(Settings(header_timeout=1.0, log_level="warning")) as server:
-        idle = [_connect(server.url) for _ in range(1000)]
+        idle = [connect(server.url, timeout=5) for _ in range(1000)]
         started = time.monotonic()
         served = sum(_served(server.url) for _ in range(20))
         worst = time.monotonic() - started

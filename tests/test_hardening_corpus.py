@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pushing import push_body
+from pushing import connect, push_body, read_until_closed
 
 from picky_mock import Settings
 from picky_mock.server import ServerThread
@@ -151,19 +151,13 @@ def test_no_request_of_the_corpus_gets_a_5xx_or_a_traceback(server):
 
 @pytest.mark.parametrize("raw", RAW, ids=range(len(RAW)))
 def test_bytes_the_parser_refuses_get_no_traceback(server, raw):
-    host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    with connect(server.url, timeout=5) as sock:
         try:
             sock.sendall(raw)
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        answer = b""
-        try:
-            while chunk := sock.recv(65536):
-                answer += chunk
-        except OSError:
-            pass
+        answer = read_until_closed(sock)
     assert b"Traceback" not in answer
     assert not answer.startswith(b"HTTP/1.1 5")
     assert server.backend.take_server_errors() == []

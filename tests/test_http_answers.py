@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 
 import pytest
-from pushing import encode, number, push_body
+from pushing import connect, encode, number, push_body
 
 from picky_mock.config import Settings
 from picky_mock.server import ServerThread
@@ -42,8 +41,7 @@ def _request(body: bytes, path: str = "/api/v2/push", *, version: str = "1.1", e
 def _exchange(url: str, raw: bytes, answers: int = 1) -> tuple[list[bytes], bool]:
     """Send ``raw`` on a fresh connection; the ``answers`` raw HTTP answers, and whether the server
     closed the connection after them."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+    with connect(url, timeout=TIMEOUT) as sock:
         sock.sendall(raw)
         data = b""
         found: list[bytes] = []

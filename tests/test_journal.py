@@ -4,6 +4,7 @@ bounded by ``retention``; and the health endpoint."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 import time
 
@@ -284,7 +285,7 @@ def test_entries_are_plain_immutable_records_given_back_as_they_are():
     with pytest.raises(AttributeError):
         entry.status = 406  # type: ignore[misc]
     assert journal.messages(number="5522") == [entry.messages[1]]
-    assert set(Entry._fields) == {
+    assert set(inspect.signature(Entry).parameters) == {
         "seq", "time", "method", "path", "headers", "body", "raw_body", "body_size", "http_status", "status",
         "push_id", "answer_bytes", "push", "messages", "violations", "notes", "error", "faults", "dropped", "delay",
     }
@@ -479,3 +480,14 @@ def test_a_walking_query_comes_in_steps_that_give_the_same_page():
     assert page == run_steps(journal.page_steps(query, limit=5)) == journal.page(query, limit=5)
     assert page.total == 3 * STEP // 100 and [e.seq for e in page.entries] == [100, 200, 300, 400, 500]
     assert sum(1 for _ in journal.page_steps(Query(), limit=5)) == 0, "an unfiltered page needs no walk"
+
+
+def test_admin_paths_are_never_journaled_and_a_404_journals_what_it_sent(client, picky_server):
+    wrong = client.get("/_picky/reset")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and "allowed" in wrong.json()
+    missing = client.get("/_picky/nothing")
+    assert missing.status_code == 404 and "/_picky/health" in missing.json()["admin"]
+    assert picky_server.requests == []
+    client.get("/no/such/path")
+    [entry] = picky_server.requests
+    assert entry.http_status == 404 and entry.answer["error"] == "not found" and entry.status is None

@@ -11,9 +11,10 @@ import threading
 import httpx
 import pytest
 import uvicorn
+from pushing import connect, push_body
 
 import picky_mock.transport
-from picky_mock.app import create_app
+from picky_mock.app import InProcessFault, create_app
 from picky_mock.backend import Backend
 from picky_mock.config import Settings
 from picky_mock.errors import ConfigError
@@ -43,7 +44,10 @@ def test_a_server_thread_refuses_to_start_without_the_connection(monkeypatch):
     server = ServerThread(Settings(log_level="critical"))
     with pytest.raises(ConfigError, match=f"uvicorn {uvicorn.__version__} does not expose the connection"):
         server.start()
-    assert server._thread is None  # stopped, not left serving
+    # stopped, not left serving: no server thread left, and its port no longer takes connections
+    assert not [thread for thread in threading.enumerate() if thread.name == f"picky-mock {server.url}"]
+    with pytest.raises(ConnectionRefusedError):
+        connect(server.url, timeout=5).close()
 
 
 def test_serve_stops_with_a_clear_error_without_the_connection(monkeypatch):
@@ -72,3 +76,18 @@ def test_serve_stops_with_a_clear_error_without_the_connection(monkeypatch):
 def test_check_connection_names_an_unreachable_server():
     with pytest.raises(ConfigError, match="could not check"):
         check_connection("http://127.0.0.1:9", timeout=1)
+
+
+def test_in_process_transport_fault_reaches_the_client_not_the_server_errors():
+    backend = Backend(Settings())
+    backend.faults.add({"action": "reset"})
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=create_app(backend))
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            with pytest.raises(InProcessFault):
+                await client.post("/api/v2/push", json=push_body())
+
+    asyncio.run(go())
+    assert backend.take_server_errors() == []
+    assert isinstance(InProcessFault("x"), ConnectionResetError)
