@@ -197,10 +197,9 @@ class _Watched(asyncio.Protocol):
     # -- the watch ---------------------------------------------------------------------------
 
     def _scan(self, data: bytes) -> None:
-        """Headers of a request arriving: done when their blank line comes, too large past the bound."""
-        if self.phase == "idle":  # a later request: its headers have header_timeout from now
-            self.phase = "headers"
-            self._arm()
+        """Headers of a request arriving: done when their blank line comes, too large past the bound.
+        A later request's deadline is armed only when its headers do not come whole in one read
+        (the usual case needs no timer, and a timer costs more than the rest of the watch)."""
         window = self._tail + data if self._tail else data
         if window.find(_HEADERS_END) >= 0:
             self.phase = "busy"
@@ -208,7 +207,10 @@ class _Watched(asyncio.Protocol):
             self._tail = b""
             self._disarm()
             return
-        if self.phase == "fresh":
+        if self.phase == "idle":  # a later request: its headers have header_timeout from now
+            self.phase = "headers"
+            self._arm()
+        elif self.phase == "fresh":
             self.phase = "first"
         self._seen += len(data)
         self._tail = window[-3:]
