@@ -8,7 +8,7 @@ serving, both check that transport faults can reach the connection
 :class:`~picky_mock.errors.ConfigError` when the installed uvicorn does not allow it.
 uvloop and httptools are used where installed: on this kind of machine the plain asyncio loop
 adds tens of milliseconds to keep-alive requests (uvicorn issue #3149). A connection whose first
-request carries an ``Upgrade`` header is served by h11 instead (:class:`_UpgradeAwareProtocol`).
+request carries an ``Upgrade`` header is served by h11 instead (see :mod:`picky_mock.watchdog`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ import contextlib
 import gc
 import importlib.util
 import logging
-import re
 import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any
 
 import uvicorn
 from uvicorn.config import HTTP_PROTOCOLS
@@ -52,73 +50,6 @@ def _loop() -> str:
     return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
-_UPGRADE_HEADER = re.compile(rb"\r\nupgrade[ \t]*:", re.IGNORECASE)
-_HEAD_LIMIT = 65536  # an unfinished header block this long goes to httptools, which judges it
-
-
-class _UpgradeAwareProtocol(asyncio.Protocol):
-    """One connection, served by uvicorn's httptools protocol, or by its h11 protocol when the
-    connection's first request carries an ``Upgrade`` header.
-
-    The JDK's ``HttpClient`` (and ``curl --http2``) asks every cleartext request to upgrade to
-    h2c. uvicorn declines, rightly, and answers in HTTP/1.1; but httptools, seeing
-    ``Connection: Upgrade``, tells its parser to skip the body and hands uvicorn the body's bytes
-    as "the other protocol", which uvicorn drops: the app gets an empty body (httptools issue
-    #124, uvicorn issue #2722, open in httptools 0.9 and uvicorn 0.55). h11 reads such a body as
-    any other. The choice is made once per connection, on its first header block; afterwards
-    every event is handed to the chosen protocol (this object stays the transport's protocol, so
-    that a wrapper around it, :mod:`picky_mock.watchdog`, keeps seeing the connection). A client
-    that sends ``Upgrade`` only on a later request of a keep-alive connection still meets
-    httptools; every client known to send it (the JDK's, curl) sends it on the first request of
-    each connection.
-    """
-
-    def __init__(self, **protocol_arguments: Any) -> None:
-        self._arguments = protocol_arguments  # uvicorn's, passed on as they came
-        self._transport: asyncio.BaseTransport | None = None
-        self._head = b""
-        self._chosen: asyncio.Protocol | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        chosen = self._chosen
-        if chosen is not None:
-            chosen.data_received(data)
-            return
-        head = self._head + data if self._head else data
-        end = head.find(b"\r\n\r\n")
-        if end < 0 and len(head) < _HEAD_LIMIT:
-            self._head = head
-            return
-        self._head = b""
-        upgrade = _UPGRADE_HEADER.search(head, 0, end if end >= 0 else len(head)) is not None
-        protocol_class = _protocol_class("h11" if upgrade else "httptools")
-        chosen = self._chosen = protocol_class(**self._arguments)
-        assert self._transport is not None
-        chosen.connection_made(self._transport)
-        chosen.data_received(head)
-
-    def eof_received(self) -> bool | None:
-        if self._chosen is None:
-            return None  # closed before its first request was whole: close the transport
-        return self._chosen.eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
-        if self._chosen is not None:
-            self._chosen.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        if self._chosen is not None:
-            self._chosen.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._chosen is not None:
-            self._chosen.resume_writing()
-
-
 def _protocol_class(name: str) -> type[asyncio.Protocol]:
     """uvicorn's protocol class for its documented ``http`` choice ``name`` (``h11``, ``httptools``)."""
     protocol_class: type[asyncio.Protocol] = import_from_string(HTTP_PROTOCOLS[name])
@@ -141,9 +72,12 @@ def _quiet_declined_upgrades() -> None:
         uvicorn_log.addFilter(_DeclinedUpgradeNoise())
 
 
-def _http() -> type[asyncio.Protocol]:
-    """httptools where installed, with h11 for the connections it would mishandle; else h11."""
-    return _UpgradeAwareProtocol if importlib.util.find_spec("httptools") else _protocol_class("h11")
+def _http() -> tuple[type[asyncio.Protocol], type[asyncio.Protocol] | None]:
+    """uvicorn's protocol class, and the one for connections whose first request asks to upgrade:
+    httptools where installed, with h11 for the connections it would mishandle; else h11 alone."""
+    if importlib.util.find_spec("httptools"):
+        return _protocol_class("httptools"), _protocol_class("h11")
+    return _protocol_class("h11"), None
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -181,7 +115,7 @@ def _config(backend: Backend, settings: Settings, limits: ConnectionLimits) -> u
     return uvicorn.Config(
         create_app(backend),
         loop=_loop(),
-        http=watched(_http(), limits),
+        http=watched(*_http(), limits=limits),
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # call_later takes a float
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         lifespan="off",

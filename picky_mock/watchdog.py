@@ -17,7 +17,17 @@ call, sees the bytes that arrive and the writes that leave, and:
 * answers ``431`` and closes when headers pass ``max_header_bytes`` before their end;
 * at ``max_connections`` open connections, closes the oldest one that is not in the middle of a
   request (still waiting for its headers, or idle between requests) to admit the new one; when
-  every connection is busy, the new one is refused (closed at once).
+  every connection is busy, the new one is refused (closed at once);
+* given an ``upgrade_class``, chooses the protocol of each connection on its first header block:
+  ``upgrade_class`` (uvicorn's h11 protocol) when that block carries an ``Upgrade`` header, else
+  ``inner_class`` (uvicorn's httptools protocol). The JDK's ``HttpClient`` (and ``curl --http2``)
+  asks every cleartext request to upgrade to h2c; uvicorn declines, rightly, but httptools, seeing
+  ``Connection: Upgrade``, skips the body and uvicorn drops its bytes: the app gets an empty body
+  (httptools issue #124, uvicorn issue #2722, open in httptools 0.9 and uvicorn 0.55), where h11
+  reads it as any other. The choice is made here, where the header block is already scanned, so
+  that a connection has one wrapper, not two. A client that sends ``Upgrade`` only on a later
+  request of a keep-alive connection still meets httptools; every client known to send it (the
+  JDK's, curl) sends it on the first request of each connection.
 
 What remains: a request body sent slowly once its headers are complete is not timed out (a fault
 may hold a request for up to 300 s by design, and the body's end is uvicorn's to find); the cap
@@ -27,11 +37,13 @@ bounds how many such connections there can be.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 __all__ = ["ConnectionLimits", "watched"]
 
 _HEADERS_END = b"\r\n\r\n"
+_UPGRADE_HEADER = re.compile(rb"\r\nupgrade[ \t]*:", re.IGNORECASE)
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\nconnection: close\r\n"
     b"content-length: 32\r\n\r\nrequest headers are too large.\r\n"
@@ -69,15 +81,25 @@ class ConnectionLimits:
 
 class _Transport:
     """The connection's transport as the wrapped protocol sees it: itself, but a write tells the
-    watchdog that an answer is leaving (the request's headers were read)."""
+    watchdog that an answer is leaving (the request's headers were read).
+
+    The methods uvicorn calls on every request are the transport's own, bound once per connection,
+    so that only ``write`` passes through Python code of ours."""
 
     def __init__(self, transport: Any, owner: _Watched) -> None:
         self._transport = transport
         self._owner = owner
+        self.close = transport.close
+        self.abort = transport.abort
+        self.is_closing = transport.is_closing
+        self.get_extra_info = transport.get_extra_info
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not _interim(data):
-            self._owner.answered()
+        owner = self._owner
+        if owner.phase != "idle" and not _interim(data):
+            owner.answered()
         self._transport.write(data)
 
     def writelines(self, data: Any) -> None:
@@ -96,10 +118,14 @@ def _interim(data: bytes | bytearray | memoryview) -> bool:
 class _Watched(asyncio.Protocol):
     limits: ConnectionLimits
     inner_class: Any
+    upgrade_class: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.inner: Any = self.inner_class(*args, **kwargs)
+        self._arguments = (args, kwargs)  # uvicorn's, passed on as they came
+        self.inner: Any = None if self.upgrade_class is not None else self.inner_class(*args, **kwargs)
+        """The protocol serving the connection (None until it is chosen, on the first header block)."""
         self.transport: Any = None
+        self._seen_by_inner: _Transport | None = None
         self.phase = "fresh"
         """``fresh`` (nothing received yet), ``first``/``headers`` (the first or a later request's
         headers arriving), ``busy``
@@ -107,6 +133,7 @@ class _Watched(asyncio.Protocol):
         self.admitted = False
         self._seen = 0
         self._tail = b""
+        self._head = b""
         self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------
@@ -118,7 +145,9 @@ class _Watched(asyncio.Protocol):
             return
         self.admitted = True
         self._arm()
-        self.inner.connection_made(_Transport(transport, self))
+        self._seen_by_inner = _Transport(transport, self)
+        if self.inner is not None:
+            self.inner.connection_made(self._seen_by_inner)
 
     def data_received(self, data: bytes) -> None:
         if not self.admitted:
@@ -127,35 +156,50 @@ class _Watched(asyncio.Protocol):
             self._scan(data)
             if self.transport is None or self.transport.is_closing():
                 return
-        self.inner.data_received(data)
+        inner = self.inner
+        if inner is None:  # the first header block, until it is whole: then the protocol is chosen
+            data = self._head + data
+            if self.phase != "busy":
+                self._head = data
+                return
+            self._head = b""
+            inner = self._choose(data)
+        inner.data_received(data)
+
+    def _choose(self, head: bytes) -> Any:
+        """The protocol for a connection whose first header block (and maybe more) is ``head``."""
+        upgrade = _UPGRADE_HEADER.search(head, 0, head.find(_HEADERS_END)) is not None
+        args, kwargs = self._arguments
+        self.inner = (self.upgrade_class if upgrade else self.inner_class)(*args, **kwargs)
+        self.inner.connection_made(self._seen_by_inner)
+        return self.inner
 
     def eof_received(self) -> bool | None:
-        if not self.admitted:
-            return None
+        if not self.admitted or self.inner is None:
+            return None  # closed before its first request was whole: close the transport
         result: bool | None = self.inner.eof_received()
         return result
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         self.limits.open.pop(self, None)
-        if self.admitted:
+        if self.admitted and self.inner is not None:
             self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        if self.admitted:
+        if self.admitted and self.inner is not None:
             self.inner.pause_writing()
 
     def resume_writing(self) -> None:
-        if self.admitted:
+        if self.admitted and self.inner is not None:
             self.inner.resume_writing()
 
     # -- the watch ---------------------------------------------------------------------------
 
     def _scan(self, data: bytes) -> None:
-        """Headers of a request arriving: done when their blank line comes, too large past the bound."""
-        if self.phase == "idle":  # a later request: its headers have header_timeout from now
-            self.phase = "headers"
-            self._arm()
+        """Headers of a request arriving: done when their blank line comes, too large past the bound.
+        A later request's deadline is armed only when its headers do not come whole in one read
+        (the usual case needs no timer, and a timer costs more than the rest of the watch)."""
         window = self._tail + data if self._tail else data
         if window.find(_HEADERS_END) >= 0:
             self.phase = "busy"
@@ -163,7 +207,10 @@ class _Watched(asyncio.Protocol):
             self._tail = b""
             self._disarm()
             return
-        if self.phase == "fresh":
+        if self.phase == "idle":  # a later request: its headers have header_timeout from now
+            self.phase = "headers"
+            self._arm()
+        elif self.phase == "fresh":
             self.phase = "first"
         self._seen += len(data)
         self._tail = window[-3:]
@@ -202,7 +249,9 @@ class _Watched(asyncio.Protocol):
             self.transport.close()
 
 
-def watched(inner_class: Any, limits: ConnectionLimits) -> type[asyncio.Protocol]:
+def watched(inner_class: Any, upgrade_class: Any = None, *, limits: ConnectionLimits) -> type[asyncio.Protocol]:
     """A protocol class for uvicorn's ``http`` option: ``inner_class`` (uvicorn's own) under
-    ``limits``. One class per server: ``limits`` holds that server's connections."""
-    return type("WatchedHTTPProtocol", (_Watched,), {"limits": limits, "inner_class": inner_class})
+    ``limits``, or ``upgrade_class`` for a connection whose first request asks to upgrade (see the
+    module's doc). One class per server: ``limits`` holds that server's connections."""
+    attributes = {"limits": limits, "inner_class": inner_class, "upgrade_class": upgrade_class}
+    return type("WatchedHTTPProtocol", (_Watched,), attributes)
