@@ -384,7 +384,7 @@ def report(res: dict[str, object]) -> str:
     for conns in (16, 64):
         row = t["table"][str(conns)]
         r, cap, whole = row["picky_over_bare"], row["picky_capacity"], row["picky_over_bare_of_medians"]
-        add(f"   target picky/bare >= 0.80x at {conns:>2} conns: rps {verdict(r >= 0.8)} ({r:.2f}x; ratio of the "
+        add(f"   target picky/bare >= 0.85x at {conns:>2} conns: rps {verdict(r >= 0.85)} ({r:.2f}x; ratio of the "
             f"medians {whole:.2f}x), capacity {verdict(cap >= 0.8)} ({cap:.2f}x)")
     iw = [t["table"][str(c)]["info_over_warn"] for c in CONNECTIONS]
     cost = [t["table"][str(c)]["picky"]["cpu_us_per_req"] - t["table"][str(c)]["picky_warn"]["cpu_us_per_req"]

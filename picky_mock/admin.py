@@ -286,8 +286,8 @@ async def sessions(request: Request) -> Response:
 async def seed(request: Request) -> Response:
     spec = await _body_json(request)
     value = spec.get("seed") if isinstance(spec, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int):
-        return _json({"error": 'send {"seed": 42}'}, 400)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        return _json({"error": 'send {"seed": 42}: a whole number from 0 to 2^64-1', "field": "seed"}, 400)
     _backend(request).faults.reseed(value)
     return _json({"seed": value})
 

@@ -652,7 +652,8 @@ class Backend:
         items += [
             ThreadItem("in", i.at, i.number, i.text, i.media, unique_id=i.unique_id, kind="customer") for i in inbound
         ]
-        items.sort(key=lambda item: item.at)  # stable: same instant, outbound first as recorded
+        # stable: at one instant, as recorded, but an instant reply after the message it answers
+        items.sort(key=lambda item: (item.at, item.kind == "instant reply"))
         return items
 
     def lifecycle_state(self) -> dict[str, Any]:

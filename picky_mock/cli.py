@@ -25,8 +25,8 @@ __all__ = ["main"]
 EPILOG_SERVE = """\
 environment variables (overridden by options, override the config file):
   PICKY_MOCK_HOST, PICKY_MOCK_PORT, PICKY_MOCK_MODE, PICKY_MOCK_LOG_LEVEL,
-  PICKY_MOCK_CONFIG, PICKY_MOCK_RETENTION, PICKY_MOCK_MAX_BODY_BYTES, PICKY_MOCK_ADMIN_TOKEN,
-  PICKY_MOCK_ADMIN_OPEN, PICKY_MOCK_ALLOWED_HOSTS (comma-separated), PICKY_MOCK_HEADER_TIMEOUT,
+  PICKY_MOCK_CONFIG, PICKY_MOCK_RETENTION, PICKY_MOCK_JOURNAL_BYTES, PICKY_MOCK_MAX_BODY_BYTES,
+  PICKY_MOCK_ADMIN_TOKEN, PICKY_MOCK_ADMIN_OPEN, PICKY_MOCK_ALLOWED_HOSTS (comma-separated), PICKY_MOCK_HEADER_TIMEOUT,
   PICKY_MOCK_KEEP_ALIVE_TIMEOUT, PICKY_MOCK_MAX_CONNECTIONS, PICKY_MOCK_CLOCK, PICKY_MOCK_TIME_SCALE,
   PICKY_MOCK_EVENT_WEBHOOK_URL, PICKY_MOCK_INCOMING_WEBHOOK_URL, PICKY_MOCK_PROJECT_ID,
   PICKY_MOCK_WEBHOOK_TIMEOUT, PICKY_MOCK_WEBHOOK_RETRIES, PICKY_MOCK_WEBHOOK_BATCH,
@@ -46,9 +46,10 @@ push paths: POST /api/v2/push, /app/api/v2/push, /beta/api/v2/push
 delivery report: POST /api/v2/delivery-report, /app/api/v2/delivery-report, /beta/api/v2/delivery-report
 admin API:  /_picky/health, /_picky/journal, /_picky/messages, /_picky/reset, /_picky/state,
             /_picky/faults, /_picky/accounts, /_picky/sessions, /_picky/seed, /_picky/rate-limit,
-            /_picky/coverage (see docs/admin-api.md); the lifecycle: /_picky/deliver,
-            /_picky/deliveries, /_picky/clock, /_picky/webhooks, /_picky/webhooks/attempts,
-            /_picky/inbound, /_picky/lifecycle, /_picky/thread (see docs/lifecycle.md)
+            /_picky/coverage, /_picky/connection, /_picky/openapi.json (see docs/admin-api.md);
+            the lifecycle: /_picky/deliver, /_picky/deliveries, /_picky/clock, /_picky/webhooks,
+            /_picky/webhooks/attempts, /_picky/inbound, /_picky/lifecycle, /_picky/thread
+            (see docs/lifecycle.md)
 """
 
 EPILOG_VALIDATE = """\

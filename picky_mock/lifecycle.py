@@ -864,13 +864,17 @@ class ChannelPolicy:
     )
 
     @classmethod
-    def parse(cls, where: str, spec: Mapping[str, Any], base: ChannelPolicy | None = None) -> ChannelPolicy:
-        """From a config mapping; keys missing from ``spec`` come from ``base``."""
+    def parse(
+        cls, where: str, spec: Mapping[str, Any], base: ChannelPolicy | None = None, *, also: tuple[str, ...] = ()
+    ) -> ChannelPolicy:
+        """From a config mapping; keys missing from ``spec`` come from ``base``. ``also``: keys the
+        caller reads itself (named in the error for an unknown key)."""
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where}: expected a table, got {spec!r}")
-        unknown = set(spec) - cls._KEYS
+        unknown = set(spec) - cls._KEYS - set(also)
         if unknown:
-            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key (known: {', '.join(sorted(cls._KEYS))})")
+            known = ", ".join(sorted(cls._KEYS | set(also)))
+            raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key (known: {known})")
         changes: dict[str, Any] = {}
         for key in ("deliver_after", "read_after"):
             if key in spec:
@@ -943,7 +947,7 @@ class LifecyclePolicy:
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where}: expected a table, got {spec!r}")
         own = {k: v for k, v in spec.items() if k not in ("seed", "channels")}
-        default = ChannelPolicy.parse(where, own)
+        default = ChannelPolicy.parse(where, own, also=("seed", "channels"))
         seed = spec.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"{where}.seed: expected an integer, got {seed!r}")
