@@ -337,8 +337,12 @@ class Ledger:
         self._listeners: list[Listener] = []
         self._on_accept: list[Listener] = []
         """The listeners that also want the first record (Submitted at acceptance)."""
-        self._deferred: dict[str, _Deferred] = {}
+        # Oldest first, forgotten from the front: an OrderedDict does that in constant time (a dict
+        # scans the slots its earlier deletions left).
+        self._deferred: OrderedDict[str, _Deferred] = OrderedDict()
         self._deferred_firsts: list[int] = []
+        """The first msg_ids of deferred pushes, sorted; may still hold forgotten ones (each is
+        checked against ``_deferred_by_first``), so that forgetting the oldest costs no list shift."""
         self._deferred_by_first: dict[int, str] = {}
         self._deferred_count = 0
         self.evicted = 0
@@ -455,8 +459,8 @@ class Ledger:
         if deferred is None:
             return None
         del self._deferred_by_first[deferred.first]
-        index = bisect.bisect_left(self._deferred_firsts, deferred.first)
-        del self._deferred_firsts[index]
+        if len(self._deferred_firsts) > 2 * len(self._deferred_by_first) + 1024:
+            self._deferred_firsts = sorted(self._deferred_by_first)  # drop the forgotten, now and then
         self._deferred_count -= deferred.size
         return deferred
 
@@ -487,8 +491,8 @@ class Ledger:
         index = bisect.bisect_right(self._deferred_firsts, wanted) - 1
         if index >= 0:
             first = self._deferred_firsts[index]
-            push_id = self._deferred_by_first[first]
-            if wanted < first + self._deferred[push_id].size:
+            push_id = self._deferred_by_first.get(first)  # None: that push was forgotten, and its msg_ids with it
+            if push_id is not None and wanted < first + self._deferred[push_id].size:
                 self._build(push_id)
 
     def _build_number(self, number: str) -> None:

@@ -423,6 +423,23 @@ def test_deferred_pushes_are_bounded_by_the_retention() -> None:
     assert [m.msg_id for m in ledger.messages(push_id="3")] == ["112", "113", "114", "115"]
 
 
+def test_many_deferred_pushes_past_the_retention_stay_findable_by_msg_id() -> None:
+    """Forgetting the oldest deferred pushes, thousands of times, keeps every lookup right."""
+    from picky_mock.clock import VirtualClock
+    from picky_mock.journal import Message
+    from picky_mock.lifecycle import Ledger
+
+    ledger = Ledger(VirtualClock(), retention=10)
+    for push_id in range(5000):
+        message = Message(str(10_000 + push_id), str(push_id), 0, "55", "t", None, 1, 1, "0.01", None)
+        ledger.defer(str(push_id), [message])
+    assert ledger.evicted == 4990
+    for forgotten in ("10000", "12500", "14989"):
+        with pytest.raises(UnknownMessage):
+            ledger.get(forgotten)
+    assert [ledger.get(str(10_000 + p)).push_id for p in range(4990, 5000)] == [str(p) for p in range(4990, 5000)]
+
+
 def test_event_webhook_retried_on_the_documented_schedule(receiver: Receiver) -> None:
     receiver.status = 503
     with serve(event_webhook_url=receiver.url, lifecycle={"deliver_after": 0}) as server:
