@@ -278,6 +278,19 @@ def test_curl_http2_on_check_balance_and_the_admin_api(server: ServerThread, tmp
     assert _header(_entry(server, balance), "upgrade") == "h2c"
 
 
+def test_curl_http2_on_the_delivery_report(server: ServerThread, tmp_path: Path) -> None:
+    """The pulled delivery report reads its body too when the client asks for h2c."""
+    push = json.loads(_body())
+    answer = requests.post(server.push_url, json=push, timeout=30).json()
+    report = json.dumps({"token": push["token"], "push_id": answer["push_id"]}).encode()
+    [line] = _curl_posts(server.url + "/api/v2/delivery-report", _files(tmp_path, [report]), "--http2")
+    status, protocol, text = line.split(" ", 2)
+    assert (status, protocol) == ("200", "HTTP/1.1")
+    document = json.loads(text)
+    assert document["status"] == 100 and str(document["push_id"]) == answer["push_id"]
+    assert [item["msg_id"] for item in document["data"]] == [answer["data"][0]["msg_id"]]
+
+
 def test_curl_large_body_waits_for_100_continue(server: ServerThread, tmp_path: Path) -> None:
     bodies = [_body(big=True), _body(big=True)]
     lines = _curl_posts(server.push_url, _files(tmp_path, bodies))
