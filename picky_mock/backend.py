@@ -703,18 +703,20 @@ class Backend:
             self.server_errors.clear()
 
     def _renew_webhooks(self) -> None:
-        """A fresh dispatcher (deliveries queued or waiting for a retry are forgotten, not sent)."""
+        """A dispatcher with no past: the same one, emptied, when it is idle; else a fresh one
+        (deliveries queued or waiting for a retry are forgotten, not sent)."""
         started = self._started
         old = self.webhooks
         if self._unsubscribe_reporter is not None:
             self._unsubscribe_reporter()
             self._unsubscribe_reporter = None
-        old.close()
-        self.webhooks = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
+        if not old.renew():  # deliveries under way: a fresh dispatcher, and they are forgotten
+            old.close()
+            self.webhooks = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
+            if started:
+                self.webhooks.start()
         self.event_reporter = self._new_reporter()
         self._subscribe_reporter()
-        if started:
-            self.webhooks.start()
 
     def set_mode(self, mode: str) -> None:
         """``strict`` or ``lenient`` (docs/contract.md §2.3) until the next reset."""

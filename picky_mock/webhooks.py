@@ -538,6 +538,20 @@ class Dispatcher:
             found = [a for a in found if a.key == key]
         return list(found)
 
+    def renew(self) -> bool:
+        """Start afresh in place when nothing is under way: forget the attempts, the counters and
+        the mounted apps, and keep the running loop (a reset between tests then costs no thread).
+        False, and nothing changed, while deliveries are pending: the caller replaces it."""
+        with self._lock:
+            if self._pending or self._keys:
+                return False
+            self._attempts.clear()
+            self._mounts.clear()
+            self.forgotten = self.dropped = self.delivered = self.given_up = 0
+            for destination in self._destinations.values():
+                destination.dropped = 0
+            return True
+
     def clear(self) -> None:
         """Forget the recorded attempts and the counters (pending deliveries go on)."""
         with self._lock:
