@@ -686,13 +686,8 @@ class Ledger:
         skip_illegal: bool = False,
     ) -> list[Transition]:
         """Move every message of a push (all or none, unless ``skip_illegal``)."""
-        target = parse_state(state)
-        with self._lock:
-            self._build(str(push_id))
-            ids = list(self._by_push.get(str(push_id), ()))
-            if not ids:
-                raise UnknownMessage(str(push_id), field="push_id")
-            return self.move_many([Move(i, target, error_message, how, report) for i in ids], skip_illegal=skip_illegal)
+        move = Move("", parse_state(state), error_message, how, report)
+        return self._move_all(self._build, self._by_push, "push_id", str(push_id), move, skip_illegal)
 
     def move_number(
         self,
@@ -705,13 +700,26 @@ class Ledger:
         skip_illegal: bool = False,
     ) -> list[Transition]:
         """Move every message sent to ``number`` (all or none, unless ``skip_illegal``)."""
-        target = parse_state(state)
+        move = Move("", parse_state(state), error_message, how, report)
+        return self._move_all(self._build_number, self._by_number, "number", str(number), move, skip_illegal)
+
+    def _move_all(
+        self,
+        build: Callable[[str], None],
+        index: dict[str, deque[str]],
+        what: str,
+        key: str,
+        move: Move,
+        skip_illegal: bool,
+    ) -> list[Transition]:
+        """Make ``move`` for every message ``index`` holds under ``key`` (a push id or a number),
+        once ``build`` has made the records of its deferred pushes."""
         with self._lock:
-            self._build_number(str(number))
-            ids = list(self._by_number.get(str(number), ()))
+            build(key)
+            ids = list(index.get(key, ()))
             if not ids:
-                raise UnknownMessage(str(number), field="number")
-            return self.move_many([Move(i, target, error_message, how, report) for i in ids], skip_illegal=skip_illegal)
+                raise UnknownMessage(key, field=what)
+            return self.move_many([dataclasses.replace(move, msg_id=i) for i in ids], skip_illegal=skip_illegal)
 
     def clear(self) -> None:
         """Forget every message (timers that still point at them find nothing and do nothing)."""
