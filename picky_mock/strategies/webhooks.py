@@ -338,4 +338,5 @@ def instant_replies(
         raise InvalidArgument(f"max_delay={hi}: the service sends an instant reply at most 3600 seconds later")
     check_bool("extras", extras)
     check_bool("mixed_types", mixed_types)
-    return _instant_reply(st.integers(lo, hi), lo == 0, extras, mixed_types)
+    delays = st.one_of(st.sampled_from(sorted({lo, hi})), st.integers(lo, hi))  # the bounds, often
+    return _instant_reply(delays, lo == 0, extras, mixed_types)
