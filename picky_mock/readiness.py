@@ -83,12 +83,15 @@ def wait_until_ready(
         raise ConfigError(f"the timeout must be a number of seconds, 0 or more, not {timeout!r}")
     target = health_url(url)
     deadline = clock() + timeout
+    answered = ""  # the last answer the server gave: more telling than a last probe cut short
     while True:
         left = deadline - clock()
         seen = _probe(target, max(min(left, 5.0), 0.05))
         if seen is None:
             return target
+        if "timed out" not in seen:
+            answered = seen
         left = deadline - clock()
         if left <= 0:
-            raise NotReady(f"{target} not ready after {timeout:g}s (last: {seen})")
+            raise NotReady(f"{target} not ready after {timeout:g}s (last: {answered or seen})")
         time.sleep(min(interval, left))
