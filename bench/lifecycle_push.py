@@ -28,7 +28,6 @@ import argparse
 import importlib.util
 import json
 import os
-import select
 import shutil
 import socket
 import statistics
@@ -42,6 +41,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench import Proc  # noqa: E402 (the same server process as bench.py's)
 
 BODY = '{"token":"t","application":"8","globalmessage":"hello","data":[{"number":"5511987654321"}]}'
 LUA = HERE / "push.lua"
@@ -99,48 +101,12 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise SystemExit(f"bench: nothing listens on port {port}")
 
 
-class Server:
-    """``picky-mock serve`` with a config file, on a free port."""
-
-    def __init__(self, name: str, config: str, workdir: Path) -> None:
-        self.name = name
-        path = workdir / f"{name.replace(' ', '-')}.toml"
-        path.write_text(config, encoding="utf-8")
-        self._err = open(workdir / f"{path.stem}.log", "wb")
-        self.proc = subprocess.Popen(
-            [*PICKY, "serve", "--config", str(path), "--port", "0", "--log-level", "warning"],
-            stdout=subprocess.PIPE,
-            stderr=self._err,
-            stdin=subprocess.DEVNULL,
-        )
-        self.url = self._wait_url()
-
-    def _wait_url(self, timeout: float = 30.0) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
-            if ready:
-                line = self.proc.stdout.readline().decode()
-                if not line:
-                    break
-                for word in line.split():
-                    if word.startswith("http://") and word.endswith("/api/v2/push"):
-                        return word[: -len("/api/v2/push")]
-            elif self.proc.poll() is not None:
-                break
-        self.stop()
-        raise SystemExit(f"bench: {self.name} did not start; see {self._err.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._err.close()
+def serve_with(name: str, config: str, workdir: Path) -> Proc:
+    """``picky-mock serve`` with a config file, on a free port (bench.py's :class:`Proc`)."""
+    path = workdir / f"{name.replace(' ', '-')}.toml"
+    path.write_text(config, encoding="utf-8")
+    argv = [*PICKY, "serve", "--config", str(path), "--port", "0", "--log-level", "warning"]
+    return Proc(name, argv, str(workdir / f"{path.stem}.log"), "/api/v2/push")
 
 
 def wrk(url: str, duration: float, connections: int = 16) -> dict[str, Any]:
@@ -207,7 +173,7 @@ def push_rounds(rounds: int, duration: float) -> dict[str, list[float]]:
             for round_ in range(rounds):
                 first = round_ % len(names)
                 order = names[first:] + names[:first]
-                servers = {name: Server(name, config(variants[name]), Path(workdir)) for name in order}
+                servers = {name: serve_with(name, config(variants[name]), Path(workdir)) for name in order}
                 try:
                     for name in order:  # warm up, and check that the push is accepted
                         check_push(servers[name].url)
