@@ -54,7 +54,7 @@ from .faults import (
     FaultRule,
     Fired,
 )
-from .journal import Entry, Journal, Message, Push, body_prefix
+from .journal import INSTANT_REPLY, Entry, Journal, Message, Push, body_prefix
 from .lifecycle import (
     DEFAULT_FAIL_ERROR,
     DEFAULT_REFUND_ERROR,
@@ -606,19 +606,58 @@ class Backend:
         sequences), priced by the price table, in the ledger with its own lifecycle."""
         channel = record.application
         push_id, msg_id = self.sequences.take(1)
-        _, _, credit = self.pricing.charge(channel, reply.text)
-        media = reply.extra.get("media-url")
-        self.lifecycle.accept(
-            str(msg_id),
+        segments, _, credit = self.pricing.charge(channel, reply.text)
+        extra = reply.extra.get("media-url")
+        media = extra if isinstance(extra, str) and extra else None
+        message = Message(
+            msg_id=str(msg_id),
             push_id=str(push_id),
+            position=0,
+            number=record.number,
+            text=reply.text,
+            media=media,
+            channel=channel,
+            segments=segments,
+            credit=credit,
+            reference_number=None,
+        )
+        answer = {"message-out": reply.text, "delay": reply.delay, **reply.extra}
+        answer_bytes = _dumps(answer)
+        self.journal.append(
+            Entry(
+                seq=self.journal.next_seq(),
+                time=time.time(),
+                method="",
+                path=INSTANT_REPLY,
+                body=answer,
+                raw_body=answer_bytes,
+                body_size=len(answer_bytes),
+                status=100,
+                push_id=message.push_id,
+                push=Push(
+                    token="",
+                    application=channel,
+                    priority=0,
+                    globalmessage=reply.text,
+                    globalmedia=media,
+                    template_id=None,
+                    recipients=1,
+                ),
+                messages=(message,),
+                reply_to=record.unique_id,
+            )
+        )
+        self.lifecycle.accept(
+            message.msg_id,
+            push_id=message.push_id,
             number=record.number,
             channel=channel,
             token="",
             credit=credit,
             text=reply.text,
-            media=media if isinstance(media, str) and media else None,
+            media=media,
         )
-        record.reply_msg_id = str(msg_id)
+        record.reply_msg_id = message.msg_id
         log.info(
             "instant reply to %s: msg_id %d (push %d) channel=%d credit=%s, after %d s",
             record.number,

@@ -32,6 +32,7 @@ __all__ = [
     "BODY_PREFIX_BYTES",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_PAGE",
+    "INSTANT_REPLY",
     "MAX_PAGE",
     "MAX_RETENTION",
     "STEP",
@@ -58,6 +59,9 @@ MAX_MAX_BYTES = 1 << 40
 BODY_PREFIX_BYTES = 64 * 1024
 """The most bytes of a request's body an entry keeps as :attr:`Entry.raw_body` (a refused
 oversize body is kept as this prefix and its length, :attr:`Entry.body_size`)."""
+INSTANT_REPLY = "instant reply"
+"""The :attr:`Entry.path` of an instant reply: a message the mock sent because the app's incoming
+webhook answered with one, journaled as an entry of its own (no request came in for it)."""
 DEFAULT_PAGE = 100
 """Entries (or messages) in a page when no ``limit`` is given."""
 MAX_PAGE = 1000
@@ -159,6 +163,10 @@ class Entry(NamedTuple):
     """Answered like a success but not processed (the rate limit's "drop" action)."""
     delay: float = 0.0
     """Seconds the answer was held back by latency faults."""
+    reply_to: str | None = None
+    """On an instant reply (``path`` is :data:`INSTANT_REPLY`, ``method`` empty): the ``unique-id``
+    of the customer's message it answers. ``body`` is then the handler's answer, ``push`` and
+    ``messages`` the message sent."""
 
     @property
     def answer(self) -> Any:
@@ -221,6 +229,7 @@ class Entry(NamedTuple):
             "faults": list(self.faults),
             "dropped": self.dropped,
             "delay": self.delay,
+            "reply_to": self.reply_to,
         }
 
 
@@ -678,8 +687,9 @@ class Journal:
         return [entry for entry in map(held.get, positions) if entry is not None and query.matches(entry)]
 
     def pushes(self) -> list[Entry]:
-        """The accepted pushes, oldest first (not the balance or delivery-report requests)."""
-        return [entry for entry in self.snapshot() if entry.accepted and entry.push is not None]
+        """The accepted pushes, oldest first (not the balance or delivery-report requests, nor the
+        instant replies: :meth:`messages` has those too)."""
+        return [e for e in self.snapshot() if e.accepted and e.push is not None and e.reply_to is None]
 
     def thread(self, number: str | int) -> list[Entry]:
         """Every request held that names recipient ``number``, accepted or not, oldest first."""
@@ -693,8 +703,9 @@ class Journal:
         text: str | None = None,
         channel: int | None = None,
     ) -> list[Message]:
-        """Messages of accepted pushes that match every criterion given (``number`` exactly,
-        ``text`` contained, case-sensitively: see :mod:`picky_mock.recipients`)."""
+        """Messages sent, of accepted pushes and instant replies, that match every criterion
+        given (``number`` exactly, ``text`` contained, case-sensitively: see
+        :mod:`picky_mock.recipients`)."""
         query = Query.of(number=number, push_id=push_id)
         wanted = query.number
         index, positions, _ = self._candidates(query, None)

@@ -240,6 +240,17 @@ def test_mount_delivers_to_a_wsgi_app_and_its_instant_reply_is_sent(picky_server
         ("in", "hello there", "customer"),
         ("out", "echo hello there", "instant reply"),
     ]
+    # journaled as a message of its own: the assertion helpers and the admin API see it
+    [message] = picky_server.assert_pushed(number=number(7), text="echo hello", count=1)
+    assert message.msg_id == next(item.msg_id for item in thread if item.direction == "out")
+    assert picky_server.pushes() == []  # not a push the app made
+    headers = picky_server.admin_headers
+    listed = httpx.get(picky_server.url + "/_picky/messages", params={"number": number(7)}, headers=headers).json()
+    assert [m["text"] for m in listed["messages"]] == ["echo hello there"]
+    journal = httpx.get(picky_server.url + "/_picky/journal", headers=headers).json()
+    [entry] = [e for e in journal["entries"] if e["path"] == "instant reply"]
+    assert entry["reply_to"] == attempt.json()["unique-id"] and entry["status"] == 100
+    assert entry["messages"][0]["credit"] == message.credit
     with pytest.raises(ValueError, match="interface"):
         picky_server.mount(app, "cgi")
 

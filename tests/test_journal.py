@@ -288,6 +288,7 @@ def test_entries_are_plain_immutable_records_given_back_as_they_are():
     assert set(inspect.signature(Entry).parameters) == {
         "seq", "time", "method", "path", "headers", "body", "raw_body", "body_size", "http_status", "status",
         "push_id", "answer_bytes", "push", "messages", "violations", "notes", "error", "faults", "dropped", "delay",
+        "reply_to",
     }
 
 
