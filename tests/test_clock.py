@@ -59,6 +59,51 @@ def test_cancelled_timers_do_not_run_and_cancel_after_running_is_false() -> None
     assert first.cancel() is False
 
 
+def test_many_due_timers_keep_time_order_with_what_their_callbacks_do() -> None:
+    """An advance takes due timers a few hundred at a time: what a callback schedules, cancels or
+    advances among the rest still happens in time order (ties in scheduling order)."""
+    clock = VirtualClock(start=0.0)
+    seen: list[tuple[str, float]] = []
+    later = {}
+
+    def tick(i: int) -> None:
+        seen.append(("tick", clock.now()))
+        if i == 10:  # earlier than every timer still waiting: runs next
+            clock.call_at(11.5, lambda: seen.append(("inserted", clock.now())))
+        if i == 20:  # the same instant as a waiting one, scheduled after it: runs after it
+            clock.call_at(21.0, lambda: seen.append(("tie", clock.now())))
+        if i == 30:
+            assert later[40].cancel() is True  # taken with this one, not run yet: dropped
+            assert later[40].cancel() is False
+            assert clock.pending() == 1000 - 31 - 1  # ticks 0 to 30 ran, 40 is cancelled
+        if i == 50:
+            clock.advance(0)  # a callback may advance: nothing due runs out of its turn
+
+    for i in range(1000):
+        later[i] = clock.call_at(float(i + 1), tick, i)
+    assert clock.advance(2000) == 1000 - 1 + 2
+    expected = [("tick", float(i + 1)) for i in range(1000) if i != 40]
+    expected.insert(11, ("inserted", 11.5))
+    expected.insert(expected.index(("tick", 21.0)) + 1, ("tie", 21.0))
+    assert seen == expected
+    assert clock.pending() == 0 and later[500].cancel() is False
+
+
+def test_clear_drops_timers_a_running_advance_has_taken() -> None:
+    clock = VirtualClock(start=0.0)
+    ran: list[int] = []
+
+    def first() -> None:
+        ran.append(0)
+        assert clock.clear() == 299
+
+    clock.call_at(1.0, first)
+    for i in range(1, 300):
+        clock.call_at(float(i + 1), ran.append, i)
+    assert clock.advance(1000) == 1
+    assert ran == [0] and clock.pending() == 0
+
+
 def test_a_timer_in_the_past_runs_at_the_next_advance_and_time_never_goes_back() -> None:
     clock = VirtualClock(start=100.0)
     seen: list[float] = []
