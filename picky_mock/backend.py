@@ -420,6 +420,7 @@ class Backend:
             url=lambda: self.event_webhook_url,
             project_id=lambda: self.project_id,
             batch=self.settings.webhook_batch,
+            linger=self.settings.webhook_linger if isinstance(self.clock, WallClock) else 0.0,
         )
 
     def _subscribe_reporter(self) -> None:

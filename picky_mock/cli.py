@@ -188,6 +188,13 @@ def _parser() -> argparse.ArgumentParser:
         help="state changes one event POST carries at most when they queue up (default 100; 1: one a POST)",
     )
     lifecycle.add_argument(
+        "--webhook-linger",
+        type=float,
+        metavar="SECONDS",
+        help="under load, a lane of the event webhook waits this long after a POST for fuller ones "
+        "(default 0.01; 0 to 1; wall clock only)",
+    )
+    lifecycle.add_argument(
         "--no-webhook-retries",
         dest="webhook_retries",
         action="store_false",
@@ -322,6 +329,7 @@ def _serve(args: argparse.Namespace) -> int:
         webhook_timeout=args.webhook_timeout,
         webhook_retries=args.webhook_retries,
         webhook_batch=args.webhook_batch,
+        webhook_linger=args.webhook_linger,
         lifecycle=policy,
         host=args.host,
         port=args.port,

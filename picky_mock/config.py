@@ -89,8 +89,9 @@ BOUNDS: dict[str, tuple[int | float, int | float]] = {
     "time_scale": (0.001, 100_000.0),
     "webhook_timeout": (0.1, 3600.0),
     "webhook_batch": (1, 1000),
+    "webhook_linger": (0.0, 1.0),
 }
-_FLOATS = frozenset({"header_timeout", "keep_alive_timeout", "time_scale", "webhook_timeout"})
+_FLOATS = frozenset({"header_timeout", "keep_alive_timeout", "time_scale", "webhook_timeout", "webhook_linger"})
 CLOCKS = ("wall", "virtual")
 MAX_PROJECT_ID = 64
 """Characters of a ``project_id``."""
@@ -152,6 +153,10 @@ class Settings:
     webhook_batch: int = 100
     """State changes one event POST carries at most: changes queued while a POST is in flight go
     out together (1: always one change a POST)."""
+    webhook_linger: float = 0.01
+    """Seconds a lane of the event webhook waits, after a POST, before the next one when changes
+    are already waiting (under load: fewer, fuller POSTs). A change that finds its lane idle goes at
+    once. On the wall clock only: the virtual clock's advance sends at once, so tests stay exact."""
     webhook_retries: bool = True
     """Retry a webhook not answered 200 after 1 min, 15 min, 2 h and 6 h (docs/contract.md §6.3)."""
     lifecycle: Mapping[str, Any] | None = None
@@ -242,6 +247,7 @@ _FILE_KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("webhooks", "timeout"): ("webhook_timeout", float),
     ("webhooks", "retries"): ("webhook_retries", bool),
     ("webhooks", "batch"): ("webhook_batch", int),
+    ("webhooks", "linger"): ("webhook_linger", float),
 }
 #: Sections kept as they are for other parts of picky-mock.
 EXTRA_SECTIONS = ("accounts", "faults", "rate_limit", "seed", "sessions")
@@ -268,6 +274,7 @@ _ENV = {
     "PICKY_MOCK_WEBHOOK_TIMEOUT": ("webhook_timeout", float),
     "PICKY_MOCK_WEBHOOK_RETRIES": ("webhook_retries", bool),
     "PICKY_MOCK_WEBHOOK_BATCH": ("webhook_batch", int),
+    "PICKY_MOCK_WEBHOOK_LINGER": ("webhook_linger", float),
     "PICKY_MOCK_LIFECYCLE": ("lifecycle", dict),
 }
 CONFIG_ENV = "PICKY_MOCK_CONFIG"

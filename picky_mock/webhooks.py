@@ -482,6 +482,27 @@ class Dispatcher:
                 return
             self._enqueue(destination, delivery)
 
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the dispatcher's thread ``delay`` real seconds from now; until it
+        has run, the dispatcher is not idle (:meth:`wait_idle` waits for it)."""
+        loop = self._loop
+        if loop is None:
+            callback()
+            return
+        with self._lock:
+            self._busy += 1
+
+        def run() -> None:
+            try:
+                callback()
+            finally:
+                self._done_busy()
+
+        if threading.current_thread() is self._thread:
+            loop.call_later(delay, run)
+        else:
+            loop.call_soon_threadsafe(loop.call_later, delay, run)
+
     def _done_busy(self) -> None:
         with self._lock:
             self._busy -= 1

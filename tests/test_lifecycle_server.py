@@ -347,6 +347,25 @@ def test_changes_batch_under_load_in_order_per_message(receiver: Receiver) -> No
         assert stats["dropped"] == 0 and stats["queued"] == 0
 
 
+def test_on_the_wall_clock_a_lane_lingers_under_load_for_fuller_posts(receiver: Receiver) -> None:
+    """A lane that finishes a POST while changes wait holds them ``webhook_linger`` seconds more:
+    fewer, fuller POSTs, the same changes in the same order, and wait_idle still waits for them."""
+    posts = {}
+    for linger in (0.0, 0.05):
+        receiver.received.clear()
+        settings = Settings(
+            clock="wall", event_webhook_url=receiver.url, lifecycle={"deliver_after": 0}, webhook_linger=linger
+        )
+        with ServerThread(settings) as server:
+            for chunk in range(20):  # changes arriving over time, not in one burst
+                push(server, *[f"5511{chunk:03d}{i:06d}" for i in range(10)])
+            assert server.backend.webhooks.wait_idle()
+            items = receiver.items()
+            assert len(items) == 200 and {item["status"] for item in items} == {"1"}
+            posts[linger] = len(receiver.received)
+    assert posts[0.05] < posts[0.0]
+
+
 def test_one_change_a_post_with_batch_1(receiver: Receiver) -> None:
     with serve(event_webhook_url=receiver.url, lifecycle={"deliver_after": 0}, webhook_batch=1) as server:
         push(server, *[f"55119876{i:05d}" for i in range(50)])
