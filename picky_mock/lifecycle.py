@@ -285,6 +285,52 @@ class _Record:
         return self.message._replace(timeline=tuple(self.timeline))
 
 
+class _IdIndex:
+    """The msg_ids of each push (or number), oldest first. A key with one msg_id (most pushes have
+    one recipient) holds the string itself, not a deque: a deque is 600 bytes and an object for the
+    collector to walk, for every single-recipient push the ledger keeps."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self) -> None:
+        self._ids: dict[str, str | deque[str]] = {}
+
+    def add(self, key: str, msg_id: str) -> None:
+        held = self._ids.get(key)
+        if held is None:
+            self._ids[key] = msg_id
+        elif isinstance(held, str):
+            self._ids[key] = deque((held, msg_id))
+        else:
+            held.append(msg_id)
+
+    def ids(self, key: str) -> list[str]:
+        held = self._ids.get(key)
+        if held is None:
+            return []
+        return [held] if isinstance(held, str) else list(held)
+
+    def remove(self, key: str, msg_id: str) -> None:
+        held = self._ids.get(key)
+        if held is None:
+            return
+        if isinstance(held, str):
+            if held == msg_id:
+                del self._ids[key]
+            return
+        if held and held[0] == msg_id:
+            held.popleft()
+        elif msg_id in held:
+            held.remove(msg_id)
+        if len(held) == 1:
+            self._ids[key] = held[0]
+        elif not held:
+            del self._ids[key]
+
+    def clear(self) -> None:
+        self._ids.clear()
+
+
 class _Deferred(NamedTuple):
     """A push whose records are not built yet (:meth:`Ledger.defer`)."""
 
@@ -331,8 +377,8 @@ class Ledger:
         self.on_refund = on_refund
         self._lock = threading.RLock()
         self._records: OrderedDict[str, _Record] = OrderedDict()
-        self._by_push: dict[str, deque[str]] = {}
-        self._by_number: dict[str, deque[str]] = {}
+        self._by_push = _IdIndex()
+        self._by_number = _IdIndex()
         self._seq = 0
         self._listeners: list[Listener] = []
         self._on_accept: list[Listener] = []
@@ -421,8 +467,8 @@ class Ledger:
                 raise LifecycleError(f"msg_id: message {message.msg_id} is already in the ledger")
             record = _Record(message, fault=fault)
             self._records[message.msg_id] = record
-            self._by_push.setdefault(message.push_id, deque()).append(message.msg_id)
-            self._by_number.setdefault(message.number, deque()).append(message.msg_id)
+            self._by_push.add(message.push_id, message.msg_id)
+            self._by_number.add(message.number, message.msg_id)
             while len(self._records) > self.retention:
                 self._evict()
             transition = self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL, at)
@@ -516,15 +562,8 @@ class Ledger:
     def _evict(self) -> None:
         msg_id, record = self._records.popitem(last=False)
         self.evicted += 1
-        for index, key in ((self._by_push, record.message.push_id), (self._by_number, record.message.number)):
-            ids = index.get(key)
-            if ids is not None:
-                if ids and ids[0] == msg_id:
-                    ids.popleft()
-                elif msg_id in ids:
-                    ids.remove(msg_id)
-                if not ids:
-                    del index[key]
+        self._by_push.remove(record.message.push_id, msg_id)
+        self._by_number.remove(record.message.number, msg_id)
 
     def _record(
         self, record: _Record, state: State, how: How, error_message: str, report: Report, at: float | None = None
@@ -590,11 +629,11 @@ class Ledger:
                 self._build_all()
             ids: Iterable[str]
             if push_id is not None:
-                ids = list(self._by_push.get(str(push_id), ()))
+                ids = self._by_push.ids(str(push_id))
                 if number is not None:
                     ids = [i for i in ids if self._records[i].message.number == str(number)]
             elif number is not None:
-                ids = list(self._by_number.get(str(number), ()))
+                ids = self._by_number.ids(str(number))
             else:
                 ids = list(self._records)
             return [self._records[i].snapshot() for i in ids]
@@ -728,7 +767,7 @@ class Ledger:
     def _move_all(
         self,
         build: Callable[[str], None],
-        index: dict[str, deque[str]],
+        index: _IdIndex,
         what: str,
         key: str,
         move: Move,
@@ -738,7 +777,7 @@ class Ledger:
         once ``build`` has made the records of its deferred pushes."""
         with self._lock:
             build(key)
-            ids = list(index.get(key, ()))
+            ids = index.ids(key)
             if not ids:
                 raise UnknownMessage(key, field=what)
             return self.move_many([dataclasses.replace(move, msg_id=i) for i in ids], skip_illegal=skip_illegal)
