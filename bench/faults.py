@@ -98,7 +98,7 @@ def hold_hung_request(url: str) -> socket.socket:
     ).encode()
     sock = socket.create_connection((host, int(port)), timeout=5)
     sock.sendall(
-        b"POST /api/v2/push HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"POST /api/v2/push HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n".encode()
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )

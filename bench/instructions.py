@@ -55,8 +55,12 @@ ANSWER = (
 
 
 def python() -> str:
-    """The real interpreter (a pyenv shim is a shell script, which valgrind would trace instead)."""
-    return os.path.realpath(sys.executable)
+    """The interpreter to run under valgrind: ``sys.executable`` as invoked, so that a virtual
+    environment's packages are found (its ``python`` is a link to the real binary), unless that is
+    a script (a pyenv shim), which valgrind would trace instead: then the binary it stands for."""
+    with open(sys.executable, "rb") as handle:
+        script = handle.read(2) == b"#!"
+    return os.path.realpath(sys.executable) if script else sys.executable
 
 
 CALLGRIND = ["--tool=callgrind"]
@@ -95,8 +99,8 @@ def events(tool: list[str], argv: list[str], requests: int, *, hang: bool = Fals
         if hang:
             body = SINGLE.replace(b"5511987654321", HANG_NUMBER.encode())
             held = socket.create_connection((host, port), timeout=120)
-            held.sendall(b"POST /api/v2/push HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            held.sendall(b"POST /api/v2/push HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (host.encode(), port, len(body), body))
             time.sleep(2)  # under valgrind: let the server take it in before the pushes
         conn = http.client.HTTPConnection(host, port, timeout=120)
         for _ in range(requests):

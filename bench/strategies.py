@@ -78,12 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         ("inbound_messages()", ps.inbound_messages, args.examples, True),
     ]
     if args.jsonschema_examples:
-        from hypothesis_jsonschema import from_schema
+        try:  # not a dependency of picky-mock: the baseline runs where it is installed and works
+            from hypothesis_jsonschema import from_schema
 
-        schema = json.loads((ROOT / "schemas" / "push-request.schema.json").read_text(encoding="utf-8"))
-        baseline = from_schema(schema)
-        measure(baseline, 3, checks=False)  # warm up: the schema is canonicalised on first use
-        cases.insert(1, ("from_schema(push-request)  [baseline]", lambda: baseline, args.jsonschema_examples, False))
+            schema = json.loads((ROOT / "schemas" / "push-request.schema.json").read_text(encoding="utf-8"))
+            baseline = from_schema(schema)
+            measure(baseline, 3, checks=False)  # warm up: the schema is canonicalised on first use
+        except Exception as exc:  # not installed, or broken by the installed Hypothesis
+            print(f"the from_schema baseline is left out: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}\n")
+        else:
+            cases.insert(
+                1, ("from_schema(push-request)  [baseline]", lambda: baseline, args.jsonschema_examples, False)
+            )
 
     best: dict[str, tuple[float, float]] = {}
     for _ in range(args.rounds):

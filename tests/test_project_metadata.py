@@ -73,7 +73,7 @@ def test_every_lower_bound_is_pinned_at_that_bound_in_the_oldest_constraints():
 def test_the_hypothesis_extra_brings_the_strategies_dependencies_and_test_includes_it():
     extras = PYPROJECT["project"]["optional-dependencies"]
     names = {_canonical(REQUIREMENT.match(r).group(1)) for r in extras["hypothesis"]}
-    assert names == {"hypothesis", "hypothesis-jsonschema"}
+    assert names == {"hypothesis"}
     assert "picky-mock[hypothesis]" in extras["test"]
     runtime = {_canonical(REQUIREMENT.match(r).group(1)) for r in PYPROJECT["project"]["dependencies"]}
     assert not names & runtime, "the server and the fixture need no Hypothesis"
