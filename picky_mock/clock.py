@@ -29,13 +29,11 @@ Wiring: the backend owns one clock (virtual in the fixture, wall in ``picky-mock
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -48,12 +46,6 @@ log = logging.getLogger("picky_mock")
 #: A settler: called after the timers due at one instant have run, with a bound in real seconds; it
 #: returns once the work those timers started elsewhere is finished (or the bound has passed).
 Settler = Callable[[float], object]
-#: The most due timers one run takes out of the heap under one lock.
-BATCH = 256
-
-
-def _seq_of(timer: Timer) -> int:
-    return timer.seq
 
 
 def duration(*, seconds: float = 0.0, minutes: float = 0.0, hours: float = 0.0, days: float = 0.0) -> float:
@@ -69,7 +61,7 @@ def duration(*, seconds: float = 0.0, minutes: float = 0.0, hours: float = 0.0, 
 class Timer:
     """One scheduled call; :meth:`cancel` it before it runs to drop it."""
 
-    __slots__ = ("_clock", "args", "callback", "cancelled", "seq", "taken", "when")
+    __slots__ = ("_clock", "args", "callback", "cancelled", "seq", "when")
 
     def __init__(self, clock: Clock, when: float, seq: int, callback: Callable[..., Any], args: tuple[Any, ...]):
         self._clock = clock
@@ -78,8 +70,6 @@ class Timer:
         self.callback = callback
         self.args = args
         self.cancelled = False
-        self.taken = False
-        """Out of the heap, in the batch a run is going through (see :meth:`Clock._take_due`)."""
 
     def cancel(self) -> bool:
         """Drop the timer; ``False`` when it had already run or been cancelled."""
@@ -98,17 +88,10 @@ class Clock:
         # One thread runs timers at a time, so that they run in time order; re-entrant, because a
         # callback may advance the clock (an admin call made from a test's timer, say).
         self._running = threading.RLock()
-        # The waiting timers: a heap of the distinct times (floats compare faster than tuples), and
-        # each time's timers in scheduling order.
-        self._heap: list[float] = []
-        self._due: dict[float, list[Timer]] = {}
-        self._held = 0
-        """Timers in ``_due``, cancelled ones included (deleted lazily)."""
-        self._cancelled = 0
-        """Cancelled timers still in ``_due``."""
-        self._batch: deque[Timer] = deque()
-        """The timers a run has taken out of ``_due``, due, not yet run (see :meth:`_take_due`)."""
+        # (when, seq, timer): tuples compare in C; seq is unique, so timers themselves are never compared.
+        self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
+        self._cancelled = 0
         self._settlers: list[Settler] = []
         self.fired = 0
         """How many timers have run."""
@@ -129,23 +112,12 @@ class Clock:
             raise ConfigError("a timer's time cannot be NaN")
         with self._lock:
             timer = Timer(self, when, next(self._seq), callback, args)
-            first = not self._heap or when < self._heap[0]
-            self._hold(timer)
+            entry = (when, timer.seq, timer)
+            first = not self._heap or entry < self._heap[0]
+            heapq.heappush(self._heap, entry)
         if first:
             self._wake()
         return timer
-
-    def _hold(self, timer: Timer) -> None:
-        """Put ``timer`` among the waiting ones, in scheduling order within its time (lock held)."""
-        bucket = self._due.get(timer.when)
-        if bucket is None:
-            self._due[timer.when] = [timer]
-            heapq.heappush(self._heap, timer.when)
-        elif bucket[-1].seq < timer.seq:
-            bucket.append(timer)
-        else:  # a timer given back by a run (:meth:`_give_back`), older than some of its time
-            bisect.insort(bucket, timer, key=_seq_of)
-        self._held += 1
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
         """Run ``callback(*args)`` ``delay`` clock seconds from now (0 or less: at the next run)."""
@@ -156,40 +128,24 @@ class Clock:
             if timer.cancelled or timer.seq < 0:
                 return False
             timer.cancelled = True
-            if timer.taken:  # in a run's batch, no longer held: the run skips it
-                return True
             self._cancelled += 1
-            # Lazy deletion keeps cancel O(1); compact when most held timers are dead.
-            if self._cancelled > 1024 and self._cancelled * 2 > self._held:
-                for when, bucket in list(self._due.items()):
-                    bucket[:] = [t for t in bucket if not t.cancelled]
-                    if not bucket:
-                        del self._due[when]
-                self._heap[:] = self._due
+            # Lazy deletion keeps cancel O(1); compact when the heap is mostly dead timers.
+            if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if not e[2].cancelled]
                 heapq.heapify(self._heap)
-                self._held -= self._cancelled
                 self._cancelled = 0
             return True
 
     def pending(self) -> int:
         """How many timers are waiting."""
         with self._lock:
-            taken = sum(1 for timer in self._batch if not timer.cancelled)
-            return self._held - self._cancelled + taken
+            return len(self._heap) - self._cancelled
 
     def next_due(self) -> float | None:
         """The time of the earliest waiting timer, if any."""
         with self._lock:
-            heap = self._heap
-            while heap and all(t.cancelled for t in self._due[heap[0]]):
-                self._drop(heapq.heappop(heap))
-            return heap[0] if heap else None
-
-    def _drop(self, when: float) -> list[Timer]:
-        """Take the timers of time ``when`` out of ``_due`` (its time already off the heap; lock held)."""
-        bucket = self._due.pop(when)
-        self._held -= len(bucket)
-        return bucket
+            self._drop_cancelled_top()
+            return self._heap[0][0] if self._heap else None
 
     def add_settler(self, settler: Settler) -> Callable[[], None]:
         """Have :meth:`advance` call ``settler(bound)`` after each instant's timers; returns a remover."""
@@ -204,74 +160,51 @@ class Clock:
         return remove
 
     # -- running ----------------------------------------------------------------------------------
-    def _take_due(self, until: float) -> deque[Timer]:
-        """Take the timers due at ``until`` or before, a few hundred at most (whole instants), in
-        time order, into the run's batch.
+    def _drop_cancelled_top(self) -> None:
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+            self._cancelled -= 1
 
-        One lock for a batch, not one a timer: an advance over 10,000 timers spends most of its
-        time taking them. The batch stays in time order with what its timers schedule: a run gives
-        its rest back when a timer scheduled meanwhile comes first (:meth:`_give_back`)."""
-        pop = heapq.heappop
+    def _pop_due(self, until: float) -> tuple[Timer | None, float | None]:
+        """The first timer due at ``until`` or before (if any), and when the one after it is due."""
         with self._lock:
-            heap, batch = self._heap, self._batch
-            while heap and heap[0] <= until and len(batch) < BATCH:
-                for timer in self._drop(pop(heap)):
-                    if timer.cancelled:
-                        self._cancelled -= 1
-                    else:
-                        timer.taken = True
-                        batch.append(timer)
-            return batch
-
-    def _give_back(self) -> None:
-        """Put the timers taken and not run back among the waiting ones (cancelled ones are dropped)."""
-        with self._lock:
-            batch = self._batch
-            while batch:
-                timer = batch.popleft()
-                timer.taken = False
-                if not timer.cancelled:
-                    self._hold(timer)
+            self._drop_cancelled_top()
+            if not self._heap or self._heap[0][0] > until:
+                return None, None
+            timer = heapq.heappop(self._heap)[2]
+            timer.seq = -1 - timer.seq  # marks it as run: cancel() now answers False
+            self._drop_cancelled_top()
+            return timer, (self._heap[0][0] if self._heap else None)
 
     def _run_until(self, until: Callable[[], float], *, settle: float | None) -> int:
-        """Run due timers in time order; with ``settle``, let the settlers finish each instant's work."""
+        """Run due timers one by one; with ``settle``, let the settlers finish each instant's work."""
         ran = 0
         # Work started before the advance (a POST in flight) may schedule what the advance must run.
         unsettled = settle is not None
         with self._running:
-            self._give_back()  # a timer's callback advancing the clock: its run's batch must wait its turn
-            batch, heap = self._batch, self._heap
             while True:
-                if not self._take_due(until()):
+                timer, following = self._pop_due(until())
+                if timer is None:
                     if unsettled and settle is not None:
                         # What the settlers finish may schedule timers that are already due.
                         unsettled = False
                         self._settle(settle)
                         continue
                     return ran
-                while batch:
-                    timer = batch.popleft()
-                    with self._lock:
-                        timer.taken = False
-                        if timer.cancelled:
-                            continue
-                        timer.seq = -1 - timer.seq  # marks it as run: cancel() now answers False
-                    self._before(timer.when)
-                    self.fired += 1
-                    try:
-                        timer.callback(*timer.args)
-                    except Exception:
-                        log.exception("timer %r failed", timer)
-                    ran += 1
-                    unsettled = True
-                    if batch and heap and heap[0] < batch[0].when:
-                        self._give_back()  # a timer scheduled meanwhile comes first: the next batch has it
-                    if settle is not None and self._settlers and (not batch or batch[0].when > timer.when):
-                        # Let the work started at this instant finish (and schedule what follows from it)
-                        # before moving to a later instant. (A timer the callback scheduled for this same
-                        # instant runs first: it is due, and the settle after it covers both.)
-                        unsettled = False
-                        self._settle(settle)
+                self._before(timer.when)
+                self.fired += 1
+                try:
+                    timer.callback(*timer.args)
+                except Exception:
+                    log.exception("timer %r failed", timer)
+                ran += 1
+                unsettled = True
+                if settle is not None and self._settlers and (following is None or following > timer.when):
+                    # Let the work started at this instant finish (and schedule what follows from it)
+                    # before moving to a later instant. (A timer the callback scheduled for this same
+                    # instant runs first: it is due, and the settle after it covers both.)
+                    unsettled = False
+                    self._settle(settle)
 
     def _settle(self, bound: float) -> None:
         """Call the settlers, each bounded by ``bound`` real seconds."""
@@ -292,24 +225,18 @@ class Clock:
     def clear(self) -> int:
         """Drop every waiting timer (the clock keeps its time and keeps running); returns how many."""
         with self._lock:
-            return self._forget()
+            dropped = len(self._heap) - self._cancelled
+            for entry in self._heap:
+                entry[2].cancelled = True
+            self._heap.clear()
+            self._cancelled = 0
+            return dropped
 
     def close(self) -> None:
         """Stop running timers (a wall clock's runner thread ends); waiting timers are dropped."""
         with self._lock:
-            self._forget()
-
-    def _forget(self) -> int:
-        """Cancel every waiting timer, those a run has taken included; returns how many (lock held)."""
-        dropped = 0
-        for timers in (*self._due.values(), self._batch):
-            for timer in timers:
-                dropped += not timer.cancelled
-                timer.cancelled = True
-        self._heap.clear()
-        self._due.clear()
-        self._held = self._cancelled = 0
-        return dropped
+            self._heap.clear()
+            self._cancelled = 0
 
 
 class VirtualClock(Clock):
