@@ -282,7 +282,9 @@ class _Record:
     fault: DeliveryFault | None = None
 
     def snapshot(self) -> TrackedMessage:
-        return self.message._replace(timeline=tuple(self.timeline))
+        # The message's fields, its timeline last: twice as fast as ``_replace``, and every
+        # transition published makes one.
+        return TrackedMessage._make((*self.message[:-1], tuple(self.timeline)))
 
 
 class _IdIndex:
