@@ -185,6 +185,29 @@ def test_fired_rules_are_exactly_those_that_hold(whens, catch_all, path, body, s
     assert [rule.seen for rule in rules] == [int(rule.id in expected) for rule in rules]
 
 
+def test_prefilters_answer_alike_the_first_time_and_every_time_after():
+    """The prefilters remember their answers for short texts (tests repeat their numbers): the same
+    requests, again and again, past the memory's bound, and long texts, fire the same rules."""
+    book = FaultBook(seed=1)
+    book.add({"action": "latency", "seconds": 0.0, "number_pattern": "^5511[0-9]{3}7"})
+    book.add({"action": "latency", "seconds": 0.0, "text_pattern": "code [0-9]{4}$"})
+    for i in range(20):  # more plain texts than one standard-library search takes: RE2
+        book.add({"action": "latency", "seconds": 0.0, "text": f"word{i}"})
+    long_text = "x" * 300 + " code 1234"
+    bodies = [
+        {"token": "t", "application": 1, "globalmessage": text, "data": [{"number": number}]}
+        for number in ("5511987654321", "5511000700000", "4411987654321")
+        for text in ("hello", "your code 1234", "word7 here", long_text)
+    ]
+    expected = [[rule.id for rule in book.rules if rule.when.holds(facts_of("/api/v2/push", b))] for b in bodies]
+    for _ in range(3):
+        assert [[rule.id for rule in book.fire_on("/api/v2/push", b)] for b in bodies] == expected
+    for i in range(5000):  # past the bound of what is remembered: forgotten, still right
+        book.fire_on("/api/v2/push", {"token": "t", "application": 1, "data": [{"number": f"5511{i:09d}"}]})
+    assert [[rule.id for rule in book.fire_on("/api/v2/push", b)] for b in bodies] == expected
+    assert expected[1] and expected[3] and not expected[8]  # the criteria do fire, and do not
+
+
 def test_channel_is_read_as_the_schema_reads_it():
     """5, 5.0 and "5" are channel 5; "05", a non-ASCII digit or a superscript are no channel (and
     no crash: int("²") raises although "²".isdigit())."""
