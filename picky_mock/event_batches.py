@@ -8,10 +8,11 @@ the lane's POST is in flight (or waits for a retry) are queued and go out togeth
 up to ``batch`` items. So at low load every POST carries one change, and under load (a burst, a
 policy that delivers and reads every message at once) one POST carries many, which keeps the
 dispatcher's per-POST cost off the push path. With ``linger``, a lane that finishes a POST while
-changes wait holds them that many seconds more before the next POST: a fast receiver otherwise
-answers before more than one or two changes have queued, and the POSTs (a tenth of a millisecond
-of the server's CPU each) would cost the push path half its speed. A message always falls in the same lane, so its
-changes arrive in order, across retries; a lane whose receiver is down holds only its own messages.
+changes wait holds them that many seconds more before the next POST: a fast local receiver
+otherwise answers before more than one or two changes have queued, and the POSTs (about a tenth of
+a millisecond of the server's CPU each) take a fifth of its pushes. A message always falls in the
+same lane, so its changes arrive in order, across retries; a lane whose receiver is down holds only
+its own messages.
 
 Report faults are honoured here: ``never`` sends nothing, ``twice`` queues the item two times, ``out of
 order`` holds the item until the message's next change has been queued (or ``hold`` clock seconds).

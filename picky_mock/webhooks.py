@@ -498,10 +498,13 @@ class Dispatcher:
             finally:
                 self._done_busy()
 
-        if threading.current_thread() is self._thread:
-            loop.call_later(delay, run)
-        else:
-            loop.call_soon_threadsafe(loop.call_later, delay, run)
+        try:
+            if threading.current_thread() is self._thread:
+                loop.call_later(delay, run)
+            else:
+                loop.call_soon_threadsafe(loop.call_later, delay, run)
+        except RuntimeError:  # the loop is closing (the dispatcher stops): no waiting
+            run()
 
     def _done_busy(self) -> None:
         with self._lock:
