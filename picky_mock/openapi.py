@@ -292,7 +292,7 @@ ADMIN_OPERATIONS: tuple[AdminOperation, ...] = (
     AdminOperation(
         "/_picky/messages",
         ("GET",),
-        "The messages of accepted pushes, a page at a time",
+        "The messages sent (of accepted pushes and instant replies), a page at a time",
         _object(
             ("messages", "total", "next", "dropped"),
             messages={"type": "array", "items": _object(("msg_id", "push_id", "number"))},

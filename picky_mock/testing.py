@@ -182,7 +182,8 @@ class PickyServer:
 
     @property
     def requests(self) -> list[Entry]:
-        """Every request received on the API paths, accepted or not, oldest first."""
+        """Every request received on the API paths, accepted or not, and every instant reply sent
+        (``path`` ``"instant reply"``), oldest first."""
         return self.journal.snapshot()
 
     def pushes(self) -> list[Entry]:
@@ -190,7 +191,7 @@ class PickyServer:
         return self.journal.pushes()
 
     def messages(self, **criteria: Any) -> list[Message]:
-        """Messages of accepted pushes; see :meth:`Journal.messages` for the criteria."""
+        """Messages sent (of accepted pushes, and instant replies); see :meth:`Journal.messages`."""
         return self.journal.messages(**criteria)
 
     def rejected(self) -> list[Entry]:
