@@ -20,7 +20,7 @@ from .accounts import Account
 from .clock import Clock, duration
 from .errors import ServerError
 from .faults import FaultBook, FaultRule
-from .journal import Entry, Journal, Message
+from .journal import INSTANT_REPLY, Entry, Journal, Message
 from .lifecycle import LifecyclePolicy, State, Transition
 from .webhook_payloads import check_url
 from .webhooks import Attempt
@@ -585,7 +585,10 @@ class PickyServer:
         return found, every
 
     def _report(self, wanted: str, every: list[Message], wanted_fields: Mapping[str, Any]) -> str:
-        lines = [f"expected {wanted}", f"received {len(every)} message(s) in {len(self.pushes())} accepted push(es)"]
+        pushes = len(self.pushes())
+        replies = sum(1 for entry in self.journal.entries(path=INSTANT_REPLY))
+        sources = f"{pushes} accepted push(es)" + (f" and {replies} instant reply(ies)" if replies else "")
+        lines = [f"expected {wanted}", f"received {len(every)} message(s) in {sources}"]
         lines += [f"  {_describe(m)}" for m in every[:10]]
         if len(every) > 10:
             lines.append(f"  … and {len(every) - 10} more")

@@ -244,6 +244,8 @@ def test_mount_delivers_to_a_wsgi_app_and_its_instant_reply_is_sent(picky_server
     [message] = picky_server.assert_pushed(number=number(7), text="echo hello", count=1)
     assert message.msg_id == next(item.msg_id for item in thread if item.direction == "out")
     assert picky_server.pushes() == []  # not a push the app made
+    with pytest.raises(AssertionError, match=r"received 1 message\(s\) in 0 accepted push\(es\) and 1 instant reply"):
+        picky_server.assert_pushed(number=number(7), text="not what the bot said")
     headers = picky_server.admin_headers
     listed = httpx.get(picky_server.url + "/_picky/messages", params={"number": number(7)}, headers=headers).json()
     assert [m["text"] for m in listed["messages"]] == ["echo hello there"]
