@@ -631,7 +631,7 @@ class Backend:
                 method="",
                 path=INSTANT_REPLY,
                 body=answer,
-                raw_body=answer_bytes,
+                raw_body=body_prefix(answer_bytes),
                 body_size=len(answer_bytes),
                 status=100,
                 push_id=message.push_id,

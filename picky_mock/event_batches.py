@@ -51,9 +51,12 @@ DEFAULT_MAX_QUEUED = 100_000
 
 
 class _Lane:
-    __slots__ = ("busy", "items", "url")
+    __slots__ = ("busy", "generation", "items", "url")
 
     def __init__(self) -> None:
+        self.generation = 0
+        """Bumped by a reset: a POST (or a lingering wait) of an earlier generation, finishing
+        after it, does not start a second chain of POSTs in the lane."""
         self.items: deque[tuple[str, dict[str, str]]] = deque()
         """``(url, item)`` waiting for the lane's POST in flight to finish."""
         self.busy = False
@@ -144,10 +147,14 @@ class BatchingReporter:
             lane.busy = True
         self._send(lane)
 
-    def _send(self, lane: _Lane) -> None:
-        """POST the lane's first items (one URL, at most ``batch``), or mark the lane idle."""
+    def _send(self, lane: _Lane, after: int | None = None) -> None:
+        """POST the lane's first items (one URL, at most ``batch``), or mark the lane idle. ``after``:
+        the generation of the POST this one follows; a reset since then gave the lane to a new
+        chain of POSTs, and this one is not sent."""
         while True:
             with self._lock:
+                if after is not None and lane.generation != after:
+                    return
                 if not lane.items:
                     lane.busy = False
                     return
@@ -156,22 +163,23 @@ class BatchingReporter:
                 while lane.items and len(items) < self.batch and lane.items[0][0] == url:
                     items.append(lane.items.popleft()[1])
                 self._queued -= len(items)
+                generation = lane.generation
             body = orjson.dumps({"project_id": str(self.project_id()), "event_id": 1, "data": items})
             key = items[0]["msg_id"] if all(item["msg_id"] == items[0]["msg_id"] for item in items) else None
             self.posts += 1
-            done = self._done(lane)
+            done = self._done(lane, generation)
             if self.dispatcher.submit("event", url, body, key=key, on_done=done) is not None:
                 return
             with self._lock:  # the dispatcher's own bound: counted and logged there, counted here too
                 self.dropped += len(items)
 
-    def _done(self, lane: _Lane) -> Callable[[Attempt], None]:
+    def _done(self, lane: _Lane, generation: int) -> Callable[[Attempt], None]:
         def next_batch(attempt: Attempt) -> None:
             if self.linger > 0 and 0 < len(lane.items) < self.batch:
                 # Real time on the dispatcher's loop, not the clock's: this is about CPU, not emulated time.
-                self.dispatcher.later(self.linger, lambda: self._send(lane))
+                self.dispatcher.later(self.linger, lambda: self._send(lane, generation))
             else:
-                self._send(lane)
+                self._send(lane, generation)
 
         return next_batch
 
@@ -209,6 +217,7 @@ class BatchingReporter:
             for lane in self._lanes:
                 lane.items.clear()
                 lane.busy = False
+                lane.generation += 1
             for _, _, timer in self._held.values():
                 timer.cancel()
             self._held.clear()

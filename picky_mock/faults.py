@@ -214,7 +214,8 @@ def _any_of(patterns: Iterable[str]) -> _Remembered | None:
     alternatives = [f"(?:{p})" for p in patterns]
     if not alternatives:
         return None
-    return _Remembered(_re2().compile("|".join(alternatives), _re2_options(_FILTER_MEMORY)))
+    search = _re2().compile("|".join(alternatives), _re2_options(_FILTER_MEMORY)).search
+    return _Remembered(lambda text: search(text) is not None)
 
 
 class _Remembered:
@@ -228,14 +229,14 @@ class _Remembered:
 
     __slots__ = ("_answers", "_search")
 
-    def __init__(self, pattern: Any) -> None:
-        self._search = pattern.search
+    def __init__(self, search: Callable[[str], bool]) -> None:
+        self._search = search
         self._answers: dict[str, bool] = {}
 
     def search(self, text: str) -> bool:
         answer = self._answers.get(text)
         if answer is None:
-            answer = self._search(text) is not None
+            answer = self._search(text)
             if len(text) <= self.SHORT:
                 if len(self._answers) >= self.LIMIT:
                     self._answers.clear()
@@ -243,29 +244,17 @@ class _Remembered:
         return answer
 
 
-class _Literals:
-    """Whether a text contains one of a few plain strings, by the standard library's ``re`` on the
-    strings escaped: a pure alternation of literals never backtracks, and calling it costs a
-    fraction of a search through the RE2 wrapper (a microsecond or two, paid by every push while
-    text rules are loaded). Has the one method of a compiled pattern that the prefilters use."""
-
-    LIMIT = 16
-    """The most strings searched this way; past it, RE2's one pass over the text wins."""
-
-    __slots__ = ("_search",)
-
-    def __init__(self, strings: Iterable[str]) -> None:
-        self._search = re.compile("|".join(re.escape(string) for string in strings)).search
-
-    def search(self, text: str) -> bool:
-        return self._search(text) is not None
+#: The most plain texts tested one by one with ``in`` (linear in the text, each); past it, one RE2
+#: expression for all of them reads the text once.
+FEW_TEXTS = 16
 
 
-def _text_filter(rules: list[FaultRule]) -> _Literals | _Remembered | None:
-    """The prefilter of the text rules: plain ``in`` tests for a few plain texts, else one RE2
-    expression (``None`` without text rules)."""
-    if rules and len(rules) <= _Literals.LIMIT and all(r.when.text is not None for r in rules):
-        return _Literals(r.when.text for r in rules if r.when.text is not None)
+def _text_filter(rules: list[FaultRule]) -> _Remembered | None:
+    """The prefilter of the text rules: ``in`` for a few plain texts, else one RE2 expression
+    (``None`` without text rules); either way, its answers remembered for short texts."""
+    if rules and len(rules) <= FEW_TEXTS and all(r.when.text is not None for r in rules):
+        texts = tuple(r.when.text for r in rules if r.when.text is not None)
+        return _Remembered(lambda text: any(wanted in text for wanted in texts))
     return _any_of(
         _re2().escape(r.when.text) if r.when.text is not None else str(r.when.text_pattern) for r in rules
     )

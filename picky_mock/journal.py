@@ -692,7 +692,8 @@ class Journal:
         return [e for e in self.snapshot() if e.accepted and e.push is not None and e.reply_to is None]
 
     def thread(self, number: str | int) -> list[Entry]:
-        """Every request held that names recipient ``number``, accepted or not, oldest first."""
+        """Every request held that names recipient ``number``, accepted or not, and every instant
+        reply sent to it, oldest first."""
         return self.entries(number=number)
 
     def messages(

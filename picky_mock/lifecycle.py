@@ -688,9 +688,10 @@ class Ledger:
             return self._record(record, target, how, error_message, report)
 
     def move_planned(self, msg_id: str, state: State, how: How, error_message: str, report: Report) -> str | None:
-        """Make a move the lifecycle planned, its arguments checked when it was planned: ``None``
-        once made, else why it is no longer legal (a test moved the message meanwhile, or it was
-        forgotten). :meth:`move` without the checks of user input: an advance makes thousands."""
+        """Make a move the lifecycle planned, its arguments checked when the policy or the fault
+        was read: ``None`` once made, else why it is no longer legal (a test moved the message
+        meanwhile, or it was forgotten). :meth:`move` without the checks of user input: an
+        advance makes thousands."""
         with self._lock:
             if self._deferred:
                 self._build_msg(msg_id)
@@ -965,6 +966,8 @@ class ChannelPolicy:
             if key in spec:
                 if not isinstance(spec[key], str):
                     raise ConfigError(f"{where}.{key}: expected a string, got {spec[key]!r}")
+                if len(spec[key]) > MAX_ERROR_MESSAGE:
+                    raise ConfigError(f"{where}.{key}: longer than {MAX_ERROR_MESSAGE:,} characters")
                 changes[key] = spec[key]
         policy = dataclasses.replace(base or cls(), **changes)
         if policy.fail_share + policy.refund_share > 1:
@@ -1141,7 +1144,10 @@ class Lifecycle:
         else:
             report = fault.report_for(step.state)
             how = How.FAULT if report is not Report.NORMAL and step.how is How.POLICY else step.how
-        why = self.ledger.move_planned(msg_id, step.state, how, step.error_message, report)
+        try:
+            why = self.ledger.move_planned(msg_id, step.state, how, step.error_message, report)
+        except LifecycleError as exc:  # a message the ledger cannot build any more
+            why = str(exc)
         if why is not None:
             self.skipped += 1
             log.debug("planned move of %s to %s skipped: %s", msg_id, step.state.name.title(), why)

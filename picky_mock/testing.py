@@ -648,7 +648,7 @@ class PickyServer:
         __tracebackhide__ = True
         seen: dict[tuple[str, str], Message] = {}
         doubles = []
-        for message in self.journal.messages():
+        for message in (m for entry in self.journal.pushes() for m in entry.messages):  # not a bot's replies
             key = (message.number, message.text)
             if key in seen:
                 doubles.append((seen[key], message))

@@ -484,7 +484,8 @@ class Dispatcher:
 
     def later(self, delay: float, callback: Callable[[], None]) -> None:
         """Call ``callback()`` on the dispatcher's thread ``delay`` real seconds from now; until it
-        has run, the dispatcher is not idle (:meth:`wait_idle` waits for it)."""
+        has run, the dispatcher is not idle (:meth:`wait_idle` waits for it). When the dispatcher
+        is not started, or is stopping, it is called at once, on the caller's thread."""
         loop = self._loop
         if loop is None:
             callback()

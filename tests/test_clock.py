@@ -60,8 +60,8 @@ def test_cancelled_timers_do_not_run_and_cancel_after_running_is_false() -> None
 
 
 def test_many_due_timers_keep_time_order_with_what_their_callbacks_do() -> None:
-    """An advance takes due timers a few hundred at a time: what a callback schedules, cancels or
-    advances among the rest still happens in time order (ties in scheduling order)."""
+    """Among a thousand due timers, what a callback schedules, cancels or advances still happens
+    in time order (ties in scheduling order)."""
     clock = VirtualClock(start=0.0)
     seen: list[tuple[str, float]] = []
     later = {}

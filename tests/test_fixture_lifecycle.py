@@ -253,6 +253,10 @@ def test_mount_delivers_to_a_wsgi_app_and_its_instant_reply_is_sent(picky_server
     [entry] = [e for e in journal["entries"] if e["path"] == "instant reply"]
     assert entry["reply_to"] == attempt.json()["unique-id"] and entry["status"] == 100
     assert entry["messages"][0]["credit"] == message.credit
+    picky_server.receive(number(7), "hello there")  # the bot says the same again: not a double-send
+    picky_server.advance(seconds=0)  # the webhook answered, the reply sent
+    picky_server.assert_pushed(number=number(7), text="echo hello there", count=2)
+    picky_server.assert_no_duplicates()
     with pytest.raises(ValueError, match="interface"):
         picky_server.mount(app, "cgi")
 

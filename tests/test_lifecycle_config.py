@@ -65,6 +65,8 @@ fail_share = 0.5
         ("[lifecycle]\nfail_share = 1.5", "lifecycle.fail_share"),
         ('[lifecycle]\ndeliver_after = "soon"', "lifecycle.deliver_after"),
         ('lifecycle = "fast"', "[lifecycle] must be a table"),
+        (f'[lifecycle]\nfail_share = 1\nfail_error = "{"x" * 1001}"', "lifecycle.fail_error: longer than 1,000"),
+        ("[webhooks]\nlinger = 2", "webhook_linger"),
     ],
 )
 def test_config_file_mistakes_name_the_file_and_the_key(tmp_path: Path, text: str, words: str) -> None:
