@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from pushing import TIMEOUT
+from receiving import Receiver
 
 
 @pytest.fixture
@@ -26,3 +28,11 @@ def client(picky_server: Any) -> Any:
         yield session
 
 
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on a loopback socket (``receiving.Receiver``), answering 200."""
+    server = Receiver()
+    yield server
+    server.close()

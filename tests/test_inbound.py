@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import urllib.parse
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,13 +20,6 @@ from picky_mock.server import ServerThread
 from picky_mock.webhook_payloads import NoReply
 
 NUMBER = "5511987654321"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def official(**settings: Any) -> ServerThread:

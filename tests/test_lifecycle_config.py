@@ -4,7 +4,6 @@ webhooks on the wall clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,13 +13,6 @@ from test_cli import Served
 
 from picky_mock.config import load_settings, read_config_file
 from picky_mock.errors import ConfigError
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 def test_config_file_sections(tmp_path: Path) -> None:

@@ -22,13 +22,6 @@ from picky_mock.webhook_payloads import WebhookUrlError
 NUMBER = "5511987654321"
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
-
-
 def serve(**settings: Any) -> ServerThread:
     return ServerThread(Settings(clock="virtual", **settings))
 
