@@ -1,6 +1,6 @@
 """py-spy over a real ``picky-mock serve`` under wrk load: where the server's CPU goes per request.
 
-    python bench/profile_server.py [--conns 16] [--seconds 8] [--log-level info]
+    python bench/profile_server.py [--conns 16] [--seconds 8] [--log-level info] [--config FILE]
 
 Starts ``picky-mock serve --port 0`` (log to bench/results/profile-server.log), loads it with wrk
 (single-recipient push, bench/push.lua), samples it with ``py-spy record --format raw`` meanwhile,
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--config", help="a config file for the server (a lifecycle policy, webhooks...)")
     args = parser.parse_args()
     if shutil.which("py-spy") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True)
@@ -44,7 +45,8 @@ def main() -> None:
     exe = shutil.which("picky-mock")
     cmd = [exe] if exe else [sys.executable, "-m", "picky_mock"]
     log = open(RESULTS / "profile-server.log", "wb")
-    server = subprocess.Popen([*cmd, "serve", "--port", "0", "--log-level", args.log_level],
+    extra = ["--config", args.config] if args.config else []
+    server = subprocess.Popen([*cmd, "serve", "--port", "0", "--log-level", args.log_level, *extra],
                               stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
     try:
         assert server.stdout is not None

@@ -216,7 +216,15 @@ async def state(request: Request) -> Response:
 #: Keys of the state that count what happens while serving: a state read, then PUT back with
 #: another mode, may show them moved on.
 _COUNTERS = frozenset(
-    {"journal_entries", "journal_dropped", "delivery_messages", "webhooks_pending", "events_queued", "webhooks_dropped"}
+    {
+        "journal_entries",
+        "journal_dropped",
+        "delivery_messages",
+        "webhooks_pending",
+        "events_queued",
+        "events_in_flight",
+        "webhooks_dropped",
+    }
 )
 
 

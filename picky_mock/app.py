@@ -7,6 +7,9 @@ Nothing here decides anything about the API; see :mod:`picky_mock.backend`.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
@@ -36,6 +39,7 @@ class PickyApp:
         self.backend = backend = backend or Backend()
         self.api = ApiRoutes(backend)
         self.starlette = Starlette(
+            lifespan=self._lifespan,
             routes=[
                 *admin.ROUTES,
                 Route(ADMIN_PREFIX, admin.not_found, methods=_EVERY_METHOD),
@@ -48,6 +52,17 @@ class PickyApp:
         self.starlette.state.backend = backend
         self.state = self.starlette.state
         self._judges = self.api.judges
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Under a server that runs the ASGI lifespan (``picky-mock serve`` does), the webhook
+        dispatcher delivers from the server's own event loop, not a thread of its own
+        (:meth:`~picky_mock.webhooks.Dispatcher.attach`)."""
+        self.backend.start(attach=True)
+        try:
+            yield
+        finally:
+            await self.backend.webhooks.detach()
 
     async def _unmatched(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A path even the catch-all routes do not match (one with a newline: their patterns stop at

@@ -377,7 +377,7 @@ class Backend:
         """The event webhook's sender: state changes batched under load (:mod:`picky_mock.event_batches`)."""
         self._unsubscribe_reporter: Callable[[], None] | None = None
         self._subscribe_reporter()
-        self.ledger.subscribe(self._log_transition, accepted=False)
+        self.ledger.subscribe(self._log_transition, accepted=False, active=self._logs_transitions)
         self._started = False
         self._lifecycle_spec: Mapping[str, Any] | None = self.settings.lifecycle
         self.coverage = Coverage()
@@ -391,14 +391,19 @@ class Backend:
 
     # -- the message lifecycle ---------------------------------------------------------------
 
-    def start(self) -> Backend:
+    def start(self, *, attach: bool = False) -> Backend:
         """Start what runs beside the server: the webhook dispatcher and a wall clock's timer
-        thread (idempotent; the servers call it, and so does setting a webhook URL)."""
+        thread (idempotent; the servers call it, and so does setting a webhook URL). ``attach``:
+        the dispatcher runs on the event loop of the caller (the server's, from its lifespan
+        startup), not a thread of its own (:meth:`~picky_mock.webhooks.Dispatcher.attach`)."""
         if not self._started:
             self._started = True
             if isinstance(self.clock, WallClock):
                 self.clock.start()
-            self.webhooks.start()
+            if attach:
+                self.webhooks.attach()
+            else:
+                self.webhooks.start()
         return self
 
     def close(self) -> None:
@@ -427,10 +432,15 @@ class Backend:
         """The event reporter listens to the ledger only while an event URL is set: without one,
         a transition costs no snapshot and no payload."""
         if self.event_webhook_url is not None and self._unsubscribe_reporter is None:
-            self._unsubscribe_reporter = self.ledger.subscribe(self.event_reporter, accepted=False)
+            self._unsubscribe_reporter = self.ledger.subscribe(
+                self.event_reporter, accepted=False, planned=self.event_reporter.planned
+            )
         elif self.event_webhook_url is None and self._unsubscribe_reporter is not None:
             self._unsubscribe_reporter()
             self._unsubscribe_reporter = None
+
+    def _logs_transitions(self) -> bool:
+        return self.push_line is not None or log.isEnabledFor(logging.INFO)
 
     def _log_transition(self, transition: Transition, message: TrackedMessage) -> None:
         if transition.previous is None:
@@ -751,10 +761,13 @@ class Backend:
             self._unsubscribe_reporter()
             self._unsubscribe_reporter = None
         if not old.renew():  # deliveries under way: a fresh dispatcher, and they are forgotten
+            fresh = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
+            if started and old.attached:
+                fresh.attach(like=old)  # on the same loop, before the old one lets go of it
             old.close()
-            self.webhooks = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
-            if started:
-                self.webhooks.start()
+            self.webhooks = fresh
+            if started and not fresh.attached:
+                fresh.start()
         self.event_reporter = self._new_reporter()
         self._subscribe_reporter()
 
@@ -1295,10 +1308,14 @@ class Backend:
         for fired_rule in fired.rules:
             if fired_rule.action.kind in DELIVERY_ACTIONS:
                 rule = fired_rule
-        if rule is None and self.lifecycle.policy is None:
-            # Nothing will move these messages on its own: their records are built when first asked for.
-            self.ledger.defer(push_id, messages, token=token)
-            return
+        if rule is None:
+            policy = self.lifecycle.policy
+            steps = () if policy is None else policy.immediate(messages[0].channel) if messages else None
+            if steps is not None:
+                # Nothing will move these messages later (no policy, or one that moves them at once):
+                # their records are built when first asked for.
+                self.ledger.defer(push_id, messages, token=token, steps=steps)
+                return
         accept = self.lifecycle.accept
         delivery_fault = None if rule is None else rule.action.delivery_fault()
         for message in messages:
@@ -1385,6 +1402,7 @@ class Backend:
 
     def describe(self) -> Mapping[str, Any]:
         """The state an admin client may read."""
+        events = self.event_reporter.stats()
         return {
             "mode": self.mode,
             "push_id_start": self.sequences.push_id_start,
@@ -1404,7 +1422,8 @@ class Backend:
             "incoming_webhook_url": self.incoming_webhook_url,
             "delivery_messages": len(self.ledger),
             "webhooks_pending": self.webhooks.stats()["pending"],
-            "events_queued": self.event_reporter.stats()["queued"],
+            "events_queued": events["queued"],
+            "events_in_flight": events["in_flight"],
             "webhooks_dropped": self.webhooks.dropped + self.event_reporter.dropped,
         }
 

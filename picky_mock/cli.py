@@ -185,14 +185,14 @@ def _parser() -> argparse.ArgumentParser:
         "--webhook-batch",
         type=int,
         metavar="N",
-        help="state changes one event POST carries at most when they queue up (default 100; 1: one a POST)",
+        help="state changes one event POST carries at most when they queue up (default 250; 1: one a POST)",
     )
     lifecycle.add_argument(
         "--webhook-linger",
         type=float,
         metavar="SECONDS",
-        help="under load, a lane of the event webhook waits this long after a POST for fuller ones "
-        "(default 0.01; 0 to 1; wall clock only)",
+        help="a lane of the event webhook rests this long after a POST that was not full, so that "
+        "what arrives meanwhile goes in one POST (default 0.05; 0 to 1; wall clock only)",
     )
     lifecycle.add_argument(
         "--no-webhook-retries",

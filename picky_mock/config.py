@@ -150,10 +150,10 @@ class Settings:
     project_id: str = "1"
     webhook_timeout: float = 10.0
     """Seconds one webhook POST may take before it counts as failed (and is retried)."""
-    webhook_batch: int = 100
+    webhook_batch: int = 250
     """State changes one event POST carries at most: changes queued while a POST is in flight go
     out together (1: always one change a POST)."""
-    webhook_linger: float = 0.01
+    webhook_linger: float = 0.05
     """Seconds a lane of the event webhook waits, after a POST, before the next one when changes
     are already waiting (under load: fewer, fuller POSTs). A change that finds its lane idle goes at
     once. On the wall clock only: the virtual clock's advance sends at once, so tests stay exact."""

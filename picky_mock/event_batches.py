@@ -7,12 +7,14 @@ idle is POSTed at once, alone in ``data[]`` (the service's sample shape); change
 the lane's POST is in flight (or waits for a retry) are queued and go out together in the next POST,
 up to ``batch`` items. So at low load every POST carries one change, and under load (a burst, a
 policy that delivers and reads every message at once) one POST carries many, which keeps the
-dispatcher's per-POST cost off the push path. With ``linger``, a lane that finishes a POST while
-changes wait holds them that many seconds more before the next POST: a fast local receiver
-otherwise answers before more than one or two changes have queued, and the POSTs (about a tenth of
-a millisecond of the server's CPU each) take a fifth of its pushes. A message always falls in the
-same lane, so its changes arrive in order, across retries; a lane whose receiver is down holds only
-its own messages.
+dispatcher's per-POST cost off the push path. A push whose messages all moved as they were accepted
+comes whole (:meth:`BatchingReporter.planned`): one queue entry per message, made into ``data[]``
+items when its POST is built, not on the push path. With ``linger``, a lane rests that many seconds
+after each POST that was not full, and what arrives meanwhile goes in its next POST: a fast local
+receiver otherwise answers before more than one or two changes have queued, and the POSTs (a few
+tenths of a millisecond of the server's CPU each) take a fifth of its pushes. A message always
+falls in the same lane, so its changes arrive in order, across retries; a lane whose receiver is
+down holds only its own messages.
 
 Report faults are honoured here: ``never`` sends nothing, ``twice`` queues the item two times, ``out of
 order`` holds the item until the message's next change has been queued (or ``hold`` clock seconds).
@@ -29,25 +31,50 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import orjson
 
 from .clock import Timer
-from .lifecycle import Report, State, TrackedMessage, Transition
-from .webhook_payloads import event_item
+from .lifecycle import PlannedPush, Report, State, Step, TrackedMessage, Transition
+from .webhook_payloads import event_item, event_item_of
 from .webhooks import Attempt, Dispatcher
 
 __all__ = ["DEFAULT_BATCH", "DEFAULT_MAX_QUEUED", "DEFAULT_SHARDS", "BatchingReporter"]
 
 log = logging.getLogger("picky_mock")
 
-DEFAULT_BATCH = 100
+DEFAULT_BATCH = 250
 """Changes one POST carries at most."""
 DEFAULT_SHARDS = 8
 """Lanes: POSTs in flight at once to the event URL (the dispatcher's per-destination concurrency)."""
 DEFAULT_MAX_QUEUED = 100_000
 """Changes waiting for their lane, in all."""
+
+
+class _Moves(NamedTuple):
+    """A message of a planned push and its at-once moves: ``len(steps)`` changes, made into
+    ``data[]`` items off the push path, when the POST that carries them is built."""
+
+    message: Any
+    steps: tuple[Step, ...]
+
+    def items(self) -> list[dict[str, str]]:
+        steps = self.steps
+        first = event_item_of(self.message, int(steps[0].state), steps[0].error_message)
+        if len(steps) == 1:
+            return [first]
+        made = [first]
+        for step in steps[1:]:
+            if step.error_message:
+                made.append(event_item_of(self.message, int(step.state), step.error_message))
+                continue
+            # The same message, a state without an error: a copy keeps the keys' order.
+            item = first.copy()
+            item["status"] = str(int(step.state))
+            item["error_message"] = ""
+            made.append(item)
+        return made
 
 
 class _Lane:
@@ -57,8 +84,9 @@ class _Lane:
         self.generation = 0
         """Bumped by a reset: a POST (or a lingering wait) of an earlier generation, finishing
         after it, does not start a second chain of POSTs in the lane."""
-        self.items: deque[tuple[str, dict[str, str]]] = deque()
-        """``(url, item)`` waiting for the lane's POST in flight to finish."""
+        self.items: deque[tuple[str, dict[str, str] | _Moves]] = deque()
+        """``(url, item)`` waiting for the lane's POST in flight to finish; the item may still be
+        the moves of a planned push's message, made into items when its POST is built."""
         self.busy = False
         self.url = ""
 
@@ -97,6 +125,8 @@ class BatchingReporter:
         self.dropped = 0
         """Changes dropped because ``max_queued`` were waiting (or the dispatcher's queue was full)."""
         self.posts = 0
+        self._in_flight = 0
+        """Changes in POSTs not yet delivered or given up."""
         self._last_drop_log = 0.0
         self._unlogged = 0
 
@@ -126,6 +156,31 @@ class BatchingReporter:
             self._queue(msg_id, url, item)
         if self._held:
             self._release(msg_id)
+
+    def planned(self, push: PlannedPush) -> None:
+        """The ledger's ``planned`` callback: queue a whole push's at-once changes in one step
+        (one entry per message, its items made when its POST is built)."""
+        url = self.url()
+        if url is None or not push.steps:
+            return
+        steps = push.steps
+        size = len(steps)
+        lanes = self._lanes
+        count = len(lanes)
+        idle: list[_Lane] = []
+        with self._lock:
+            for message in push.messages:
+                if self._queued + size > self.max_queued:
+                    self._drop(size)
+                    continue
+                lane = lanes[zlib.crc32(message.msg_id.encode()) % count]
+                lane.items.append((url, _Moves(message, steps)))
+                self._queued += size
+                if not lane.busy:
+                    lane.busy = True
+                    idle.append(lane)
+        for lane in idle:
+            self._send(lane)
 
     def _release(self, msg_id: str) -> None:
         with self._lock:
@@ -159,24 +214,50 @@ class BatchingReporter:
                     lane.busy = False
                     return
                 url = lane.items[0][0]
-                items: list[dict[str, str]] = []
-                while lane.items and len(items) < self.batch and lane.items[0][0] == url:
-                    items.append(lane.items.popleft()[1])
-                self._queued -= len(items)
+                taken: list[dict[str, str] | _Moves] = []
+                count = 0
+                while lane.items and count < self.batch and lane.items[0][0] == url:
+                    head = lane.items[0][1]
+                    size = 1 if isinstance(head, dict) else len(head.steps)
+                    if count + size > self.batch:
+                        if count:
+                            break  # the next POST's
+                        # A batch smaller than one message's moves: its items, one POST at a time.
+                        lane.items.popleft()
+                        lane.items.extendleft((url, item) for item in reversed(cast(_Moves, head).items()))
+                        continue
+                    taken.append(lane.items.popleft()[1])
+                    count += size
+                self._queued -= count
+                self._in_flight += count
                 generation = lane.generation
+            # Planned moves become items here, outside the lock the push path takes.
+            items: list[dict[str, str]] = []
+            for entry in taken:
+                if isinstance(entry, dict):
+                    items.append(entry)
+                else:
+                    items.extend(entry.items())
             body = orjson.dumps({"project_id": str(self.project_id()), "event_id": 1, "data": items})
             key = items[0]["msg_id"] if all(item["msg_id"] == items[0]["msg_id"] for item in items) else None
             self.posts += 1
-            done = self._done(lane, generation)
+            done = self._done(lane, generation, len(items))
             if self.dispatcher.submit("event", url, body, key=key, on_done=done) is not None:
                 return
             with self._lock:  # the dispatcher's own bound: counted and logged there, counted here too
                 self.dropped += len(items)
+                if lane.generation == generation:
+                    self._in_flight -= len(items)
 
-    def _done(self, lane: _Lane, generation: int) -> Callable[[Attempt], None]:
+    def _done(self, lane: _Lane, generation: int, count: int) -> Callable[[Attempt], None]:
         def next_batch(attempt: Attempt) -> None:
-            if self.linger > 0 and 0 < len(lane.items) < self.batch:
-                # Real time on the dispatcher's loop, not the clock's: this is about CPU, not emulated time.
+            with self._lock:
+                if lane.generation == generation:  # a reset since forgot them already
+                    self._in_flight -= count
+            if self.linger > 0 and len(lane.items) < self.batch:
+                # The lane rests ``linger`` seconds after each POST (a full batch goes at once):
+                # what arrives meanwhile waits and goes in one POST. Real time on the dispatcher's
+                # loop, not the clock's: this is about CPU, not emulated time.
                 self.dispatcher.later(self.linger, lambda: self._send(lane, generation))
             else:
                 self._send(lane, generation)
@@ -202,6 +283,7 @@ class BatchingReporter:
         with self._lock:
             return {
                 "queued": self._queued,
+                "in_flight": self._in_flight,
                 "held": len(self._held),
                 "dropped": self.dropped,
                 "suppressed": self.suppressed,
@@ -221,6 +303,6 @@ class BatchingReporter:
             for _, _, timer in self._held.values():
                 timer.cancel()
             self._held.clear()
-            self._queued = 0
+            self._queued = self._in_flight = 0
             self.dropped = self.suppressed = self.posts = 0
 

@@ -24,8 +24,10 @@ There is no "sent" state. The pieces, each usable alone:
   ``report`` and the reporter honours it, so the state itself is always right.
 
 Wiring: the backend makes one ``Ledger(clock, on_refund=...)`` and one ``Lifecycle(ledger, clock,
-policy)``; after accepting a push it calls :meth:`Lifecycle.accept` per message, or, when no policy
-or fault will move them, :meth:`Ledger.defer` for the whole push (records built on first use);
+policy)``; after accepting a push it calls :meth:`Lifecycle.accept` per message, or, when nothing
+will move them later (no policy or one that moves them at once, :meth:`LifecyclePolicy.immediate`,
+and no fault), :meth:`Ledger.defer` for the whole push (records built on first use, the at-once
+moves handed to the subscribers as they happen, whole to those that take a :class:`PlannedPush`);
 ``picky_server.deliver(...)`` and the admin API call :meth:`Ledger.move` and friends with
 ``how=How.DEMAND``; :meth:`Ledger.get` / :meth:`Ledger.messages` give the timeline to the journal views.
 """
@@ -67,6 +69,7 @@ __all__ = [
     "LifecyclePolicy",
     "Listener",
     "Move",
+    "PlannedPush",
     "Report",
     "State",
     "Step",
@@ -342,6 +345,23 @@ class _Deferred(NamedTuple):
     at: float
     token: str
     messages: Sequence[Any]
+    seq: int
+    """The ``seq`` before the push's first transition: each message holds ``1 + len(steps)`` from there."""
+    steps: tuple[Step, ...]
+    """The moves every message made as it was accepted (an at-once policy), after Submitted."""
+
+
+class PlannedPush(NamedTuple):
+    """A push whose messages all made the same moves the moment they were accepted (an at-once
+    policy), as handed to a subscriber's ``planned`` callback (:meth:`Ledger.subscribe`): one call
+    for the whole push instead of one per transition. ``messages`` are the journal's, in order; each
+    went Submitted, then through ``steps``, all at clock time ``at``."""
+
+    push_id: str
+    token: str
+    at: float
+    messages: Sequence[Any]
+    steps: tuple[Step, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +405,10 @@ class Ledger:
         self._listeners: list[Listener] = []
         self._on_accept: list[Listener] = []
         """The listeners that also want the first record (Submitted at acceptance)."""
+        self._gates: dict[Listener, Callable[[], bool]] = {}
+        """``active`` predicates of the listeners that gave one (:meth:`subscribe`)."""
+        self._planned: dict[Listener, Callable[[PlannedPush], None]] = {}
+        """``planned`` callbacks of the listeners that gave one (:meth:`subscribe`)."""
         # Oldest first, forgotten from the front: an OrderedDict does that in constant time (a dict
         # scans the slots its earlier deletions left).
         self._deferred: OrderedDict[str, _Deferred] = OrderedDict()
@@ -397,14 +421,29 @@ class Ledger:
         """Messages forgotten because more than ``retention`` were accepted."""
 
     # -- subscribers ------------------------------------------------------------------------------
-    def subscribe(self, listener: Listener, *, accepted: bool = True) -> Callable[[], None]:
+    def subscribe(
+        self,
+        listener: Listener,
+        *,
+        accepted: bool = True,
+        active: Callable[[], bool] | None = None,
+        planned: Callable[[PlannedPush], None] | None = None,
+    ) -> Callable[[], None]:
         """Hand every transition recorded from now on to ``listener`` (with ``accepted=False``, all
         but the first record of each message, Submitted at acceptance: a push then costs such a
-        listener nothing); returns an unsubscriber."""
+        listener nothing); returns an unsubscriber. ``active()``, when given, is asked before each
+        publication: while it answers false the listener is skipped, and a transition no active
+        listener wants costs no snapshot (a log line below the log level). ``planned``, when given,
+        gets each push deferred with at-once moves (:meth:`defer`) as one :class:`PlannedPush`
+        instead of its transitions one by one (the event webhook's queue takes a push in one step)."""
         with self._lock:
             self._listeners.append(listener)
             if accepted:
                 self._on_accept.append(listener)
+            if active is not None:
+                self._gates[listener] = active
+            if planned is not None:
+                self._planned[listener] = planned
 
         def unsubscribe() -> None:
             with self._lock:
@@ -412,22 +451,26 @@ class Ledger:
                     self._listeners.remove(listener)
                 if listener in self._on_accept:
                     self._on_accept.remove(listener)
+                self._gates.pop(listener, None)
+                self._planned.pop(listener, None)
 
         return unsubscribe
 
-    def _publish(self, transition: Transition, record: _Record) -> None:
-        if not self._listeners or (transition.previous is None and not self._on_accept):
-            return
-        if transition.previous is None:
-            snapshot = record.snapshot()
-            for listener in list(self._on_accept):
-                try:
-                    listener(transition, snapshot)
-                except Exception:
-                    log.exception("lifecycle listener %r failed on %s", listener, transition)
+    def _wanted(self, listeners: list[Listener]) -> list[Listener]:
+        """The ``listeners`` active now, in order (a copy: a listener may unsubscribe meanwhile)."""
+        gates = self._gates
+        if not gates:
+            return list(listeners)
+        return [listener for listener in listeners if (gate := gates.get(listener)) is None or gate()]
+
+    def _publish(self, transition: Transition, record: _Record, whole: bool = False) -> None:
+        listeners = self._wanted(self._on_accept if transition.previous is None else self._listeners)
+        if whole and self._planned:  # those that took the push whole have had it
+            listeners = [listener for listener in listeners if listener not in self._planned]
+        if not listeners:
             return
         snapshot = record.snapshot()
-        for listener in list(self._listeners):
+        for listener in listeners:
             try:
                 listener(transition, snapshot)
             except Exception:
@@ -451,46 +494,57 @@ class Ledger:
         at: float | None = None,
     ) -> Transition:
         """Record an accepted message, Submitted now (or at clock time ``at``); returns that first transition."""
-        credit_text = _credit(credit)
-        message = TrackedMessage(
-            msg_id=str(msg_id),
-            push_id=str(push_id),
-            number=str(number),
-            channel=int(channel),
-            token=token,
-            credit=credit_text,
-            text=text,
-            media=media or None,
-            reference_number=reference_number,
-            group=group,
-        )
+        message = _tracked(msg_id, push_id, number, channel, token, credit, text, media, reference_number, group)
         with self._lock:
-            if message.msg_id in self._records:
-                raise LifecycleError(f"msg_id: message {message.msg_id} is already in the ledger")
-            record = _Record(message, fault=fault)
-            self._records[message.msg_id] = record
-            self._by_push.add(message.push_id, message.msg_id)
-            self._by_number.add(message.number, message.msg_id)
-            while len(self._records) > self.retention:
-                self._evict()
-            transition = self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL, at)
-            return transition
+            record = self._add(message, fault)
+            return self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL, at)
 
-    def defer(self, push_id: str, messages: Sequence[Any], *, token: str = "", at: float | None = None) -> None:
+    def _add(self, message: TrackedMessage, fault: DeliveryFault | None) -> _Record:
+        """A new record for ``message``, indexed (lock held)."""
+        if message.msg_id in self._records:
+            raise LifecycleError(f"msg_id: message {message.msg_id} is already in the ledger")
+        record = _Record(message, fault=fault)
+        self._records[message.msg_id] = record
+        self._by_push.add(message.push_id, message.msg_id)
+        self._by_number.add(message.number, message.msg_id)
+        while len(self._records) > self.retention:
+            self._evict()
+        return record
+
+    def defer(
+        self,
+        push_id: str,
+        messages: Sequence[Any],
+        *,
+        token: str = "",
+        at: float | None = None,
+        steps: Sequence[Step] = (),
+    ) -> None:
         """Record the messages of a push, Submitted at ``at``, without building their records yet.
 
-        A push that nothing will move on its own (no policy, no fault) costs one dictionary entry
-        here; its records are built the first time any reader or move asks for one of its messages
-        (by msg_id, push_id or number), with the acceptance time given. ``messages`` are objects
-        with ``msg_id``, ``number``, ``channel``, ``credit``, ``text``, ``media`` and
-        ``reference_number`` attributes (the journal's messages), their msg_ids contiguous.
+        A push that nothing will move later (no policy, or one that moves every message the moment
+        it is accepted, and no fault) costs one dictionary entry here; its records are built the
+        first time any reader or move asks for one of its messages (by msg_id, push_id or number),
+        with the acceptance time and the ``seq`` numbers it had. ``steps``: the moves every message
+        makes at once after Submitted (:meth:`LifecyclePolicy.immediate`; no Refunded, whose credit
+        goes back at once); they are published to the subscribers now, in order, and recorded in
+        the timelines when built. ``messages`` are objects with ``msg_id``, ``number``, ``channel``,
+        ``credit``, ``text``, ``media`` and ``reference_number`` attributes (the journal's
+        messages), their msg_ids contiguous.
         """
         if not messages:
             return
         first = int(messages[0].msg_id)
         when = self.clock.now() if at is None else at
-        deferred = _Deferred(str(push_id), first, len(messages), when, token, messages)
+        planned = tuple(steps)
+        for step in planned:
+            if step.state is State.REFUNDED:
+                raise LifecycleError("steps: a refund is not deferred (its credit goes back at once)")
         with self._lock:
+            deferred = _Deferred(str(push_id), first, len(messages), when, token, messages, self._seq, planned)
+            self._seq += deferred.size * (1 + len(planned))
+            if planned and (self._listeners or self._on_accept):
+                self._publish_planned(deferred)
             self._deferred[deferred.push_id] = deferred
             self._deferred_by_first[first] = deferred.push_id
             if self._deferred_firsts and first < self._deferred_firsts[-1]:
@@ -517,19 +571,67 @@ class Ledger:
         deferred = self._forget_deferred(push_id)
         if deferred is None:
             return
+        seq, at, steps = deferred.seq, deferred.at, deferred.steps
+        publish = not steps  # a push with steps published its transitions when deferred
         for message in deferred.messages:
-            self.accept(
-                message.msg_id,
-                push_id=deferred.push_id,
-                number=message.number,
-                channel=message.channel,
-                token=deferred.token,
-                credit=message.credit,
-                text=message.text or "",
-                media=message.media,
-                reference_number=message.reference_number,
-                at=deferred.at,
-            )
+            record = self._add(self._deferred_message(deferred, message), None)
+            seq += 1
+            self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL, at, seq, publish)
+            for step in steps:
+                seq += 1
+                self._record(record, step.state, step.how, step.error_message, Report.NORMAL, at, seq, False)
+
+    @staticmethod
+    def _deferred_message(deferred: _Deferred, message: Any) -> TrackedMessage:
+        return _tracked(
+            message.msg_id,
+            deferred.push_id,
+            message.number,
+            message.channel,
+            deferred.token,
+            message.credit,
+            message.text or "",
+            message.media,
+            message.reference_number,
+            False,
+        )
+
+    def _publish_planned(self, deferred: _Deferred) -> None:
+        """Hand a deferred push with steps to the subscribers (lock held): as one
+        :class:`PlannedPush` to those that take it whole, else transition by transition, in order."""
+        listeners = self._wanted(self._listeners)
+        if self._planned:
+            push = PlannedPush(deferred.push_id, deferred.token, deferred.at, deferred.messages, deferred.steps)
+            for listener in listeners:
+                whole = self._planned.get(listener)
+                if whole is not None:
+                    try:
+                        whole(push)
+                    except Exception:
+                        log.exception("lifecycle listener %r failed on push %s", listener, deferred.push_id)
+        for listener in listeners + (self._wanted(self._on_accept) if self._on_accept else []):
+            if listener not in self._planned:  # one that wants the transitions one by one
+                self._publish_each(deferred)
+                return
+
+    def _publish_each(self, deferred: _Deferred) -> None:
+        seq, at = deferred.seq, deferred.at
+        for message in deferred.messages:
+            record = _Record(self._deferred_message(deferred, message))  # not kept: built again when read
+            seq += 1
+            self._publish_one(Transition(seq, record.message.msg_id, deferred.push_id, record.message.number,
+                                         State.SUBMITTED, None, at, How.ACCEPTED), record)
+            for step in deferred.steps:
+                seq += 1
+                self._publish_one(
+                    Transition(seq, record.message.msg_id, deferred.push_id, record.message.number, step.state,
+                               record.timeline[-1].state, at, step.how, step.error_message),
+                    record,
+                )
+
+    def _publish_one(self, transition: Transition, record: _Record) -> None:
+        record.timeline.append(transition)
+        self._publish(transition, record, whole=True)
 
     def _build_msg(self, msg_id: str) -> None:
         """Build the deferred push that holds ``msg_id``, if one does (lock held)."""
@@ -568,15 +670,25 @@ class Ledger:
         self._by_number.remove(record.message.number, msg_id)
 
     def _record(
-        self, record: _Record, state: State, how: How, error_message: str, report: Report, at: float | None = None
+        self,
+        record: _Record,
+        state: State,
+        how: How,
+        error_message: str,
+        report: Report,
+        at: float | None = None,
+        seq: int | None = None,
+        publish: bool = True,
     ) -> Transition:
-        self._seq += 1
+        if seq is None:
+            self._seq += 1
+            seq = self._seq
         timeline = record.timeline
         message = record.message
         # In field order (seq, msg_id, push_id, number, state, previous, at, how, error_message,
         # report): by position, a third cheaper than by keyword, and an advance makes thousands.
         transition = Transition(
-            self._seq,
+            seq,
             message.msg_id,
             message.push_id,
             message.number,
@@ -588,7 +700,7 @@ class Ledger:
             report,
         )
         timeline.append(transition)
-        if self._listeners or self._on_accept:
+        if publish and (self._listeners or self._on_accept):
             self._publish(transition, record)
         return transition
 
@@ -837,6 +949,33 @@ def log_transitions(ledger: Ledger, logger: logging.Logger = log, level: int = l
     return ledger.subscribe(write)
 
 
+def _tracked(
+    msg_id: str,
+    push_id: str,
+    number: str,
+    channel: int,
+    token: str,
+    credit: str | Decimal,
+    text: str,
+    media: str | None,
+    reference_number: str | None,
+    group: bool,
+) -> TrackedMessage:
+    """A message as the ledger keeps it (without its timeline), its credit checked."""
+    return TrackedMessage(
+        str(msg_id),
+        str(push_id),
+        str(number),
+        int(channel),
+        token,
+        _credit(credit),
+        text,
+        media or None,
+        reference_number,
+        group,
+    )
+
+
 def _credit(value: str | Decimal) -> str:
     try:
         parse_amount("credit", value)  # the price table's rule for an amount of money
@@ -1018,6 +1157,9 @@ class LifecyclePolicy:
     default: ChannelPolicy = ChannelPolicy()
     channels: Mapping[int, ChannelPolicy] = field(default_factory=dict)
     seed: int = 0
+    _immediate: dict[int, tuple[Step, ...] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def parse(cls, spec: Mapping[str, Any], *, where: str = "lifecycle") -> LifecyclePolicy:
@@ -1048,6 +1190,22 @@ class LifecyclePolicy:
 
     def for_channel(self, channel: int) -> ChannelPolicy:
         return self.channels.get(channel, self.default)
+
+    def immediate(self, channel: int) -> tuple[Step, ...] | None:
+        """The moves every message on ``channel`` makes the moment it is accepted, when the policy
+        leaves nothing to chance there and plans nothing for later (an at-once policy); else
+        ``None``. A plan with a refund is ``None`` too (its credit goes back through the ledger's
+        ``on_refund``, move by move). Such messages can be deferred (:meth:`Ledger.defer`)."""
+        if channel in self._immediate:
+            return self._immediate[channel]
+        found: tuple[Step, ...] | None = None
+        if not self.for_channel(channel).drawn:
+            steps = tuple(self.plan("0", channel))
+            if steps and all(s.after <= 0 and s.state is not State.REFUNDED for s in steps):
+                found = steps
+        if len(self._immediate) < 1024:  # channel ids come from requests: a bounded memo
+            self._immediate[channel] = found
+        return found
 
     def plan(
         self, msg_id: str, channel: int, *, group: bool = False, fault: DeliveryFault | None = None

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from uvicorn.config import HTTP_PROTOCOLS
@@ -110,7 +111,9 @@ def limits_of(settings: Settings) -> ConnectionLimits:
     return ConnectionLimits(settings.header_timeout, settings.max_connections, MAX_HEADER_BYTES)
 
 
-def _config(backend: Backend, settings: Settings, limits: ConnectionLimits) -> uvicorn.Config:
+def _config(
+    backend: Backend, settings: Settings, limits: ConnectionLimits, *, lifespan: Literal["on", "off"] = "off"
+) -> uvicorn.Config:
     _quiet_declined_upgrades()
     return uvicorn.Config(
         create_app(backend),
@@ -118,7 +121,7 @@ def _config(backend: Backend, settings: Settings, limits: ConnectionLimits) -> u
         http=watched(*_http(), limits=limits),
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]  # call_later takes a float
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-        lifespan="off",
+        lifespan=lifespan,
         access_log=settings.access_log,
         log_config=None,
         log_level=settings.log_level,
@@ -179,8 +182,8 @@ def serve(settings: Settings, *, backend: Backend | None = None, announce: bool 
         settings.event_webhook_url or "none",
         settings.incoming_webhook_url or "none",
     )
-    backend.start()
-    server = _ForegroundServer(_config(backend, settings, limits_of(settings)))
+    # The backend starts at the lifespan's startup: its webhook dispatcher joins the server's loop.
+    server = _ForegroundServer(_config(backend, settings, limits_of(settings), lifespan="on"))
     failures: list[ConfigError] = []
     checker = threading.Thread(target=_check_when_started, args=(server, url, failures), daemon=True)
     checker.start()

@@ -33,6 +33,7 @@ __all__ = [
     "WebhookUrlError",
     "check_url",
     "event_item",
+    "event_item_of",
     "event_payload",
     "incoming_payload",
     "message_type",
@@ -114,21 +115,28 @@ def message_type(media: str | None) -> str:
 def event_item(message: TrackedMessage, transition: Transition, *, error_code: str = "") -> dict[str, str]:
     """One ``data[]`` item of the event webhook: every value a string; ``reference_number`` only when
     the push gave one; ``error_message`` only on Official and shared channels (docs/contract.md §6.1)."""
+    return event_item_of(message, int(transition.state), transition.error_message, error_code=error_code)
+
+
+def event_item_of(message: Any, status: int, error_message: str = "", *, error_code: str = "") -> dict[str, str]:
+    """:func:`event_item` from the message's fields and the new state: ``message`` has ``push_id``,
+    ``number``, ``msg_id``, ``reference_number``, ``channel``, ``text`` and ``media`` (a
+    :class:`~picky_mock.lifecycle.TrackedMessage` or the journal's ``Message``)."""
     item = {
         "push_id": message.push_id,
         "number": message.number,
         "msg_id": message.msg_id,
-        "status": str(int(transition.state)),
+        "status": str(status),
     }
     if message.reference_number is not None:
         item["reference_number"] = str(message.reference_number)
-    fills_errors = message.channel in OFFICIAL_CHANNELS or message.channel in SHARED_CHANNELS
+    channel = message.channel
     item["error_code"] = error_code
-    item["error_message"] = transition.error_message if fills_errors else ""
-    item["message"] = message.text
+    item["error_message"] = error_message if channel in OFFICIAL_CHANNELS or channel in SHARED_CHANNELS else ""
+    item["message"] = message.text or ""
     item["message_type"] = message_type(message.media)
     item["media"] = message.media or ""
-    item["channel_id"] = str(message.channel)
+    item["channel_id"] = str(channel)
     return item
 
 

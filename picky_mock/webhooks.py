@@ -18,6 +18,12 @@
   key. A burst of 10,000 state changes to a slow receiver fits; past the bounds a delivery is dropped:
   :meth:`Dispatcher.submit` answers ``None``, ``dropped`` counts it (in all and per destination) and
   a warning is logged (the first drop at once, then a count at most every 5 s). Never silent.
+- :meth:`Dispatcher.attach` runs the dispatcher on an event loop already running (``picky-mock
+  serve`` joins the server's own, at its ASGI lifespan startup) instead of a thread of its own: on
+  one loop, a POST's work never waits for the other thread's turn at the interpreter, nor makes the
+  push path wait for its. The server's handlers never block, so the deliveries never wait either.
+  :meth:`Dispatcher.detach` (at lifespan shutdown) ends what is in flight and closes the senders.
+  The pytest fixture keeps the thread: a handler mounted in the test's process may block.
 - :meth:`Dispatcher.mount` routes an origin to an ASGI or a WSGI app in this process (no socket), for
   a test that checks its own handler. An ASGI app runs on the dispatcher's loop (it must not block);
   a WSGI app in a worker thread.
@@ -226,6 +232,8 @@ class Dispatcher:
         self._unlogged_drops = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        """The thread the loop runs in: the dispatcher's own, or the one :meth:`attach` joined."""
+        self._attached = False
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._remove_settler = clock.add_settler(self.wait_idle) if settle_on_clock else None
@@ -240,6 +248,55 @@ class Dispatcher:
             self._thread.start()
         self._ready.wait(10.0)
         return self
+
+    def attach(self, like: Dispatcher | None = None) -> Dispatcher:
+        """Deliver from the event loop running in the calling thread (or the loop another attached
+        dispatcher, ``like``, runs on), not a thread of its own; see the module's docstring. Call
+        it before :meth:`start`. Idempotent; once started in a thread, does nothing. Returns the
+        dispatcher."""
+        if like is not None and like._attached and like._loop is not None and like._thread is not None:
+            loop, thread = like._loop, like._thread
+        else:
+            loop, thread = asyncio.get_running_loop(), threading.current_thread()
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self._thread = thread
+            self._loop = loop
+            self._attached = True
+        loop.call_soon_threadsafe(self._kick_all)
+        self._ready.set()
+        return self
+
+    @property
+    def attached(self) -> bool:
+        """Whether the dispatcher runs on a loop it joined (:meth:`attach`)."""
+        return self._attached
+
+    async def detach(self) -> None:
+        """Stop delivering from the loop :meth:`attach` joined: deliveries in flight are cancelled,
+        queued ones dropped (not counted), senders closed. Call it on that loop, before it stops."""
+        if not self._attached:
+            return
+        await self._shutdown()
+        self._forget_loop()
+
+    async def _shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sender in {id(s): s for s in (self.sender, *self._mounts.values())}.values():
+            await sender.close()
+
+    def _forget_loop(self) -> None:
+        with self._lock:
+            self._thread = self._loop = None
+            self._attached = False
+            self._destinations.clear()
+            self._keys.clear()
+            self._pending = self._busy = 0
+            self._idle.notify_all()
+        self._ready.clear()
 
     def _run(self) -> None:
         try:
@@ -265,28 +322,22 @@ class Dispatcher:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
-
-        async def shutdown() -> None:
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            for sender in {id(s): s for s in (self.sender, *self._mounts.values())}.values():
-                await sender.close()
-
+        if self._attached:  # the loop is someone else's: end the work under way there, without waiting
+            if loop.is_running():
+                try:
+                    asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+                except RuntimeError:  # pragma: no cover - the loop closed meanwhile
+                    pass
+            self._forget_loop()
+            return
         if loop.is_running():
             try:
-                asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout)
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout)
             except Exception:  # pragma: no cover - shutting down anyway
                 log.debug("webhook dispatcher shutdown", exc_info=True)
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
-        with self._lock:
-            self._thread = self._loop = None
-            self._destinations.clear()
-            self._keys.clear()
-            self._pending = self._busy = 0
-            self._idle.notify_all()
-        self._ready.clear()
+        self._forget_loop()
 
     def __enter__(self) -> Dispatcher:
         return self.start()
@@ -374,7 +425,10 @@ class Dispatcher:
                 destination.active -= 1  # not started: the queue waits for start()
                 return
             try:
-                loop.call_soon_threadsafe(self._spawn, destination)
+                if self._attached and threading.current_thread() is self._thread:
+                    loop.call_soon(self._spawn, destination)  # the push path, on the loop: no wake-up needed
+                else:
+                    loop.call_soon_threadsafe(self._spawn, destination)
             except RuntimeError:  # the loop closed meanwhile (close() is under way)
                 destination.active -= 1
 

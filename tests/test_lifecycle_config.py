@@ -12,6 +12,7 @@ from receiving import Receiver
 from test_cli import Served
 
 from picky_mock.config import load_settings, read_config_file
+from picky_mock.guard import admin_headers
 from picky_mock.errors import ConfigError
 
 
@@ -104,6 +105,37 @@ def test_serve_posts_event_webhooks_on_the_wall_clock(receiver: Receiver) -> Non
         assert served.stop() == 0
     log = "".join(served.stderr)
     assert "4 submitted -> 1 delivered" in log and "1 delivered -> 3 read" in log
+
+
+def test_serve_resets_and_stops_cleanly_with_a_post_hanging(receiver: Receiver) -> None:
+    """``picky-mock serve`` delivers from the server's own loop: a POST hung on a receiver that never
+    answers neither blocks the pushes nor a reset (its lane starts afresh and the next changes go
+    out) nor the shutdown (exit 0, no traceback)."""
+    import socket
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    hung_url = f"http://127.0.0.1:{hung.getsockname()[1]}/events"
+    body = {"token": "t", "application": 8, "data": [{"number": "5511987654321", "message": "hi"}]}
+    try:
+        with Served("--event-webhook-url", hung_url, "--deliver-after", "0") as served:
+            url = served.url()
+            headers = admin_headers(None)
+            for _ in range(20):
+                assert httpx.post(url + "/api/v2/push", json=body, timeout=5).json()["status"] == 100
+            state = httpx.get(url + "/_picky/state", timeout=5).json()
+            assert state["webhooks_pending"] >= 1 and state["events_queued"] + state["events_in_flight"] == 20
+            assert httpx.post(url + "/_picky/reset", headers=headers, timeout=5).status_code == 200
+            changed = {"event_url": receiver.url + "/events"}
+            assert httpx.put(url + "/_picky/webhooks", json=changed, headers=headers, timeout=5).status_code == 200
+            assert httpx.post(url + "/api/v2/push", json=body, timeout=5).json()["status"] == 100
+            assert receiver.wait_for_items(1, timeout=10)
+            assert [item["status"] for item in receiver.items()] == ["1"]
+            assert served.stop() == 0
+    finally:
+        hung.close()
+    assert "Traceback" not in "".join(served.stderr)
 
 
 def test_serve_refuses_bad_lifecycle_options() -> None:

@@ -673,3 +673,73 @@ def test_an_in_process_handler_may_advance_the_clock(clock: VirtualClock, dispat
     assert dispatcher.wait_idle(5)
     assert time.perf_counter() - began < 3
     assert seen == [start + 60]
+
+
+# -- on a loop it joins ---------------------------------------------------------------------------
+
+
+def test_an_attached_dispatcher_delivers_from_the_loop_it_joined(
+    clock: VirtualClock, receiver: Receiver, hung: str
+) -> None:
+    """``attach`` runs the deliveries on the caller's running loop, not a thread of its own: submits
+    from the loop and from other threads arrive, one key stays in order, a hung destination delays
+    only its own, ``wait_idle`` from another thread waits (from the loop it cannot, and does not
+    hang), and ``detach`` ends what is in flight and lets the loop go."""
+    import asyncio
+
+    dispatcher = Dispatcher(clock, timeout=30.0)
+    threads_before = threading.active_count()
+
+    async def main() -> None:
+        assert dispatcher.attach() is dispatcher and dispatcher.attached
+        assert dispatcher.attach() is dispatcher  # idempotent
+        assert dispatcher.start() is dispatcher  # and start() is then nothing: no thread
+        assert threading.active_count() == threads_before
+        dispatcher.submit("event", hung, {"i": -1}, key="stuck")
+        for i in range(5):
+            dispatcher.submit("event", receiver.url, {"i": i}, key="one")  # from the loop
+        others = [
+            threading.Thread(target=dispatcher.submit, args=("event", receiver.url, {"i": 100 + i}))
+            for i in range(5)
+        ]
+        for other in others:
+            other.start()
+        for other in others:
+            other.join()
+        assert dispatcher.wait_idle(0.01) is False  # on the loop: answers at once, never waits for itself
+        idle = await asyncio.to_thread(lambda: receiver.wait_for(10, timeout=5))
+        assert idle
+        assert [b["i"] for b in receiver.bodies() if b["i"] < 100] == [0, 1, 2, 3, 4]
+        assert sorted(b["i"] for b in receiver.bodies() if b["i"] >= 100) == [100, 101, 102, 103, 104]
+        for _ in range(500):  # the last attempt is recorded once its answer is read
+            if len(dispatcher.attempts(kind="event")) == 10:
+                break
+            await asyncio.sleep(0.01)
+        assert len(dispatcher.attempts(kind="event")) == 10
+        assert dispatcher.stats()["destinations"][hung]["active"] == 1  # still waiting, alone
+        await dispatcher.detach()
+        assert not dispatcher.attached and dispatcher.stats()["pending"] == 0
+
+    asyncio.run(main())
+    assert dispatcher.attempts(url=hung) == []  # cancelled by detach, never answered
+    dispatcher.close()  # after detach: nothing left to do
+
+
+def test_close_of_an_attached_dispatcher_lets_the_loop_run_on(clock: VirtualClock, receiver: Receiver, hung: str) -> None:
+    """A reset replaces a dispatcher that has deliveries under way: the old one, attached, ends its
+    work on the shared loop without waiting, and a fresh one attached ``like`` it delivers there."""
+    import asyncio
+
+    async def main() -> None:
+        old = Dispatcher(clock, timeout=30.0).attach()
+        old.submit("event", hung, {"i": 0})
+        await asyncio.sleep(0.05)
+        fresh = Dispatcher(clock, timeout=5.0).attach(like=old)
+        await asyncio.to_thread(old.close)  # from another thread, as a reset in a worker thread does
+        assert not old.attached and old.stats()["pending"] == 0
+        fresh.submit("event", receiver.url, {"i": 1})
+        assert await asyncio.to_thread(receiver.wait_for, 1)
+        await fresh.detach()
+
+    asyncio.run(main())
+    assert receiver.bodies() == [{"i": 1}]
