@@ -31,7 +31,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -52,43 +52,96 @@ DEFAULT_MAX_QUEUED = 100_000
 """Changes waiting for their lane, in all."""
 
 
-class _Moves(NamedTuple):
-    """A message of a planned push and its at-once moves: ``len(steps)`` changes, made into
-    ``data[]`` items off the push path, when the POST that carries them is built."""
+class _Context(NamedTuple):
+    """A lane's marker: the entries after it, up to the next marker, go to ``url``; each message among
+    them made the at-once moves ``steps``."""
 
-    message: Any
+    url: str
     steps: tuple[Step, ...]
 
-    def items(self) -> list[dict[str, str]]:
-        steps = self.steps
-        first = event_item_of(self.message, int(steps[0].state), steps[0].error_message)
-        if len(steps) == 1:
-            return [first]
-        made = [first]
-        for step in steps[1:]:
-            if step.error_message:
-                made.append(event_item_of(self.message, int(step.state), step.error_message))
-                continue
-            # The same message, a state without an error: a copy keeps the keys' order.
-            item = first.copy()
-            item["status"] = str(int(step.state))
-            item["error_message"] = ""
-            made.append(item)
-        return made
+
+def _planned_items(message: Any, steps: tuple[Step, ...]) -> list[dict[str, str]]:
+    """The ``data[]`` items of a message that made ``steps`` as it was accepted."""
+    first = event_item_of(message, int(steps[0].state), steps[0].error_message)
+    made = [first]
+    for step in steps[1:]:
+        if step.error_message:
+            made.append(event_item_of(message, int(step.state), step.error_message))
+            continue
+        # The same message, a state without an error: a copy keeps the keys' order.
+        item = first.copy()
+        item["status"] = str(int(step.state))
+        item["error_message"] = ""
+        made.append(item)
+    return made
 
 
 class _Lane:
-    __slots__ = ("busy", "generation", "items", "url")
+    __slots__ = ("busy", "changes", "generation", "head", "items", "tail")
 
     def __init__(self) -> None:
         self.generation = 0
         """Bumped by a reset: a POST (or a lingering wait) of an earlier generation, finishing
         after it, does not start a second chain of POSTs in the lane."""
-        self.items: deque[tuple[str, dict[str, str] | _Moves]] = deque()
-        """``(url, item)`` waiting for the lane's POST in flight to finish; the item may still be
-        the moves of a planned push's message, made into items when its POST is built."""
+        self.items: deque[Any] = deque()
+        """What waits for the lane's POST in flight to finish, in order: ``data[]`` items (dicts),
+        messages of planned pushes (kept as the journal has them: queueing one makes no object;
+        their items are made when their POST is built), and :class:`_Context` markers where the
+        URL or the steps change."""
+        self.head: _Context | None = None
+        """The context of the entry at the front."""
+        self.tail: _Context | None = None
+        """The context of the entry at the back."""
+        self.changes = 0
+        """The changes queued (a planned message is as many as its steps)."""
         self.busy = False
-        self.url = ""
+
+    def add(self, url: str, steps: tuple[Step, ...] | None, entry: Any) -> None:
+        """Queue an item (``steps`` ``None``) or a planned message (lock held)."""
+        tail = self.tail
+        if tail is None or tail.url != url or (steps is not None and tail.steps != steps):
+            tail = self.tail = _Context(url, tail.steps if steps is None and tail is not None else steps or ())
+            self.items.append(tail)
+        self.items.append(entry)
+        self.changes += 1 if steps is None else len(steps)
+
+    def take(self, batch: int) -> tuple[str, list[Any], int]:
+        """The entries of the next POST (lock held; something is queued): their URL, the entries
+        (items, and ``(message, steps)`` pairs) and how many changes they are, at most ``batch``."""
+        items = self.items
+        url: str | None = None
+        taken: list[Any] = []
+        count = 0
+        while items:
+            first = items[0]
+            if isinstance(first, _Context):
+                if url is not None and first.url != url:
+                    break  # another URL: the next POST's
+                self.head = first
+                items.popleft()
+                continue
+            head = self.head
+            assert head is not None  # a marker comes before every entry
+            url = head.url
+            size = 1 if isinstance(first, dict) else len(head.steps)
+            if count + size > batch:
+                if count:
+                    break  # the next POST's
+                # A batch smaller than one message's moves: its items, one POST at a time.
+                items.popleft()
+                items.extendleft(reversed(_planned_items(first, head.steps)))
+                continue
+            items.popleft()
+            taken.append(first if isinstance(first, dict) else (first, head.steps))
+            count += size
+        assert url is not None
+        self.changes -= count
+        return url, taken, count
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.head = self.tail = None
+        self.changes = 0
 
 
 class BatchingReporter:
@@ -174,7 +227,7 @@ class BatchingReporter:
                     self._drop(size)
                     continue
                 lane = lanes[zlib.crc32(message.msg_id.encode()) % count]
-                lane.items.append((url, _Moves(message, steps)))
+                lane.add(url, steps, message)
                 self._queued += size
                 if not lane.busy:
                     lane.busy = True
@@ -195,7 +248,7 @@ class BatchingReporter:
             if self._queued >= self.max_queued:
                 self._drop(1)
                 return
-            lane.items.append((url, item))
+            lane.add(url, None, item)
             self._queued += 1
             if lane.busy:
                 return
@@ -213,21 +266,7 @@ class BatchingReporter:
                 if not lane.items:
                     lane.busy = False
                     return
-                url = lane.items[0][0]
-                taken: list[dict[str, str] | _Moves] = []
-                count = 0
-                while lane.items and count < self.batch and lane.items[0][0] == url:
-                    head = lane.items[0][1]
-                    size = 1 if isinstance(head, dict) else len(head.steps)
-                    if count + size > self.batch:
-                        if count:
-                            break  # the next POST's
-                        # A batch smaller than one message's moves: its items, one POST at a time.
-                        lane.items.popleft()
-                        lane.items.extendleft((url, item) for item in reversed(cast(_Moves, head).items()))
-                        continue
-                    taken.append(lane.items.popleft()[1])
-                    count += size
+                url, taken, count = lane.take(self.batch)
                 self._queued -= count
                 self._in_flight += count
                 generation = lane.generation
@@ -237,7 +276,7 @@ class BatchingReporter:
                 if isinstance(entry, dict):
                     items.append(entry)
                 else:
-                    items.extend(entry.items())
+                    items.extend(_planned_items(*entry))
             body = orjson.dumps({"project_id": str(self.project_id()), "event_id": 1, "data": items})
             key = items[0]["msg_id"] if all(item["msg_id"] == items[0]["msg_id"] for item in items) else None
             self.posts += 1
@@ -254,7 +293,7 @@ class BatchingReporter:
             with self._lock:
                 if lane.generation == generation:  # a reset since forgot them already
                     self._in_flight -= count
-            if self.linger > 0 and len(lane.items) < self.batch:
+            if self.linger > 0 and lane.changes < self.batch:
                 # The lane rests ``linger`` seconds after each POST (a full batch goes at once):
                 # what arrives meanwhile waits and goes in one POST. Real time on the dispatcher's
                 # loop, not the clock's: this is about CPU, not emulated time.
@@ -297,7 +336,7 @@ class BatchingReporter:
         """Forget what waits (a reset)."""
         with self._lock:
             for lane in self._lanes:
-                lane.items.clear()
+                lane.clear()
                 lane.busy = False
                 lane.generation += 1
             for _, _, timer in self._held.values():

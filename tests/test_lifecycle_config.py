@@ -12,8 +12,8 @@ from receiving import Receiver
 from test_cli import Served
 
 from picky_mock.config import load_settings, read_config_file
-from picky_mock.guard import admin_headers
 from picky_mock.errors import ConfigError
+from picky_mock.guard import admin_headers
 
 
 def test_config_file_sections(tmp_path: Path) -> None:

@@ -725,7 +725,9 @@ def test_an_attached_dispatcher_delivers_from_the_loop_it_joined(
     dispatcher.close()  # after detach: nothing left to do
 
 
-def test_close_of_an_attached_dispatcher_lets_the_loop_run_on(clock: VirtualClock, receiver: Receiver, hung: str) -> None:
+def test_close_of_an_attached_dispatcher_lets_the_loop_run_on(
+    clock: VirtualClock, receiver: Receiver, hung: str
+) -> None:
     """A reset replaces a dispatcher that has deliveries under way: the old one, attached, ends its
     work on the shared loop without waiting, and a fresh one attached ``like`` it delivers there."""
     import asyncio
