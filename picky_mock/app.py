@@ -63,6 +63,7 @@ class PickyApp:
             yield
         finally:
             await self.backend.webhooks.detach()
+            self.backend.close()  # stopped: the next startup attaches again
 
     async def _unmatched(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A path even the catch-all routes do not match (one with a newline: their patterns stop at

@@ -760,6 +760,7 @@ class Backend:
         if self._unsubscribe_reporter is not None:
             self._unsubscribe_reporter()
             self._unsubscribe_reporter = None
+        self.event_reporter.clear()  # its queued changes, and a lane resting, end here
         if not old.renew():  # deliveries under way: a fresh dispatcher, and they are forgotten
             fresh = Dispatcher(self.clock, timeout=old.timeout, retry_schedule=old.retry_schedule)
             if started and old.attached:

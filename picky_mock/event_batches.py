@@ -3,7 +3,8 @@
 :class:`BatchingReporter` is the ledger subscriber the backend uses (the core's
 :class:`~picky_mock.webhooks.EventReporter` sends one POST per change). Messages are spread over
 ``shards`` lanes by msg_id; each lane has at most one POST in flight. A change that finds its lane
-idle is POSTed at once, alone in ``data[]`` (the service's sample shape); changes that arrive while
+idle is POSTed at once, alone in ``data[]`` (the service's sample shape), or with the other changes
+its message made at the same instant (Delivered and Read under an at-once policy); changes that arrive while
 the lane's POST is in flight (or waits for a retry) are queued and go out together in the next POST,
 up to ``batch`` items. So at low load every POST carries one change, and under load (a burst, a
 policy that delivers and reads every message at once) one POST carries many, which keeps the
@@ -270,7 +271,8 @@ class BatchingReporter:
                 self._queued -= count
                 self._in_flight += count
                 generation = lane.generation
-            # Planned moves become items here, outside the lock the push path takes.
+            # Planned moves become items here, outside the reporter's lock (on the push path only
+            # when a lane was found idle: then its first POST goes at once).
             items: list[dict[str, str]] = []
             for entry in taken:
                 if isinstance(entry, dict):

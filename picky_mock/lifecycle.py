@@ -382,7 +382,9 @@ class Ledger:
     counts them) and a move on them raises :class:`UnknownMessage`. ``on_refund(message, credit)`` is
     called when a message becomes Refunded, before the transition is recorded; if it raises, the move
     is not made. Subscribers run in transition order, under the ledger's lock: they must be quick
-    (hand the work to a queue) and never wait for another thread that uses the ledger.
+    (hand the work to a queue) and never wait for another thread that uses the ledger. A subscriber
+    that reads the ledger back while a deferred push's transitions are handed to it sees the
+    message's last state (its records are built with every step), not the one being published.
     """
 
     def __init__(
@@ -417,6 +419,9 @@ class Ledger:
         checked against ``_deferred_by_first``), so that forgetting the oldest costs no list shift."""
         self._deferred_by_first: dict[int, str] = {}
         self._deferred_count = 0
+        self._out_of_order = False
+        """Whether a deferred push was built after a later message's record: the records are then
+        not in acceptance order, and readers sort them by their first ``seq``."""
         self.evicted = 0
         """Messages forgotten because more than ``retention`` were accepted."""
 
@@ -543,8 +548,6 @@ class Ledger:
         with self._lock:
             deferred = _Deferred(str(push_id), first, len(messages), when, token, messages, self._seq, planned)
             self._seq += deferred.size * (1 + len(planned))
-            if planned and (self._listeners or self._on_accept):
-                self._publish_planned(deferred)
             self._deferred[deferred.push_id] = deferred
             self._deferred_by_first[first] = deferred.push_id
             if self._deferred_firsts and first < self._deferred_firsts[-1]:
@@ -555,6 +558,8 @@ class Ledger:
             while self._deferred_count > self.retention:
                 forgotten = self._forget_deferred(next(iter(self._deferred)))
                 self.evicted += forgotten.size if forgotten is not None else 0
+            if self._listeners or self._on_accept:
+                self._publish_planned(deferred)
 
     def _forget_deferred(self, push_id: str) -> _Deferred | None:
         deferred = self._deferred.pop(push_id, None)
@@ -572,11 +577,12 @@ class Ledger:
         if deferred is None:
             return
         seq, at, steps = deferred.seq, deferred.at, deferred.steps
-        publish = not steps  # a push with steps published its transitions when deferred
-        for message in deferred.messages:
+        if self._records and next(reversed(self._records.values())).timeline[0].seq > seq:
+            self._out_of_order = True  # built after a later one: readers sort by acceptance
+        for message in deferred.messages:  # their transitions were published when deferred
             record = self._add(self._deferred_message(deferred, message), None)
             seq += 1
-            self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL, at, seq, publish)
+            self._record(record, State.SUBMITTED, How.ACCEPTED, "", Report.NORMAL, at, seq, False)
             for step in steps:
                 seq += 1
                 self._record(record, step.state, step.how, step.error_message, Report.NORMAL, at, seq, False)
@@ -597,22 +603,27 @@ class Ledger:
         )
 
     def _publish_planned(self, deferred: _Deferred) -> None:
-        """Hand a deferred push with steps to the subscribers (lock held): as one
-        :class:`PlannedPush` to those that take it whole, else transition by transition, in order."""
-        listeners = self._wanted(self._listeners)
-        if self._planned:
+        """Hand a deferred push's transitions to the subscribers as they happen, in order (lock
+        held): Submitted to those that want it, the steps to all; as one :class:`PlannedPush` to
+        those that take a push whole, else transition by transition."""
+        listeners = self._wanted(self._listeners) if deferred.steps else []
+        accepting = self._wanted(self._on_accept) if self._on_accept else []
+        if not listeners and not accepting:
+            return
+        targets = listeners + [listener for listener in accepting if listener not in listeners]
+        one_by_one = False
+        for listener in targets:
+            whole = self._planned.get(listener)
+            if whole is None:
+                one_by_one = True
+                continue
             push = PlannedPush(deferred.push_id, deferred.token, deferred.at, deferred.messages, deferred.steps)
-            for listener in listeners:
-                whole = self._planned.get(listener)
-                if whole is not None:
-                    try:
-                        whole(push)
-                    except Exception:
-                        log.exception("lifecycle listener %r failed on push %s", listener, deferred.push_id)
-        for listener in listeners + (self._wanted(self._on_accept) if self._on_accept else []):
-            if listener not in self._planned:  # one that wants the transitions one by one
-                self._publish_each(deferred)
-                return
+            try:
+                whole(push)
+            except Exception:
+                log.exception("lifecycle listener %r failed on push %s", listener, deferred.push_id)
+        if one_by_one:
+            self._publish_each(deferred)
 
     def _publish_each(self, deferred: _Deferred) -> None:
         seq, at = deferred.seq, deferred.at
@@ -750,7 +761,14 @@ class Ledger:
                 ids = self._by_number.ids(str(number))
             else:
                 ids = list(self._records)
-            return [self._records[i].snapshot() for i in ids]
+            return [self._records[i].snapshot() for i in self._in_acceptance_order(ids)]
+
+    def _in_acceptance_order(self, ids: Iterable[str]) -> Iterable[str]:
+        """``ids`` (of built records) in acceptance order (lock held)."""
+        if not self._out_of_order:
+            return ids
+        records = self._records
+        return sorted(ids, key=lambda msg_id: records[msg_id].timeline[0].seq)
 
     def transitions(self, since: int = 0) -> list[Transition]:
         """Every kept transition with ``seq`` above ``since``, in order."""
@@ -895,7 +913,8 @@ class Ledger:
             ids = index.ids(key)
             if not ids:
                 raise UnknownMessage(key, field=what)
-            return self.move_many([dataclasses.replace(move, msg_id=i) for i in ids], skip_illegal=skip_illegal)
+            ordered = self._in_acceptance_order(ids)
+            return self.move_many([dataclasses.replace(move, msg_id=i) for i in ordered], skip_illegal=skip_illegal)
 
     def clear(self) -> None:
         """Forget every message (timers that still point at them find nothing and do nothing)."""
@@ -907,6 +926,7 @@ class Ledger:
             self._deferred_firsts.clear()
             self._deferred_by_first.clear()
             self._deferred_count = 0
+            self._out_of_order = False
 
 
 #: The longest ``error_message`` accepted (a move from the admin API is the user's input).

@@ -34,9 +34,9 @@ Our choices where the contract is silent: the per-attempt ``timeout`` defaults t
 service's 180 s (a hung handler in a test would otherwise hold a worker for three minutes; a handler
 that needs more than 10 s fails most real integrations anyway); only HTTP 200 counts as received, as
 the service says (a 204 is retried: a handler that answers 204 would see duplicates in production);
-one state change per POST (``data[]`` holds one item, like the service's sample: a receiver that
-handles one item handles the real service, and retries and order stay per message); Submitted, the
-state at acceptance, is not a change and is not POSTed.
+the :class:`EventReporter` here POSTs one state change per POST (``data[]`` holds one item, like
+the service's sample); the server's reporter, :mod:`picky_mock.event_batches`, batches changes that
+queue up. Submitted, the state at acceptance, is not a change and is not POSTed.
 
 Wiring (later): the backend owns one ``Dispatcher(clock)`` (``start()`` with the server, ``close()``
 at shutdown), subscribes ``EventReporter(dispatcher, url=..., project_id=...)`` to the ledger, and
@@ -234,6 +234,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         """The thread the loop runs in: the dispatcher's own, or the one :meth:`attach` joined."""
         self._attached = False
+        self._closed = False
         self._ready = threading.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._remove_settler = clock.add_settler(self.wait_idle) if settle_on_clock else None
@@ -244,6 +245,7 @@ class Dispatcher:
         with self._lock:
             if self._thread is not None:
                 return self
+            self._closed = False
             self._thread = threading.Thread(target=self._run, name="picky-mock-webhooks", daemon=True)
             self._thread.start()
         self._ready.wait(10.0)
@@ -264,6 +266,7 @@ class Dispatcher:
             self._thread = thread
             self._loop = loop
             self._attached = True
+            self._closed = False
         loop.call_soon_threadsafe(self._kick_all)
         self._ready.set()
         return self
@@ -323,6 +326,10 @@ class Dispatcher:
         if loop is None or thread is None:
             return
         if self._attached:  # the loop is someone else's: end the work under way there, without waiting
+            self._closed = True  # an answer that arrives before the cancellation records nothing
+            if threading.current_thread() is thread:
+                for task in list(self._tasks):
+                    task.cancel()
             if loop.is_running():
                 try:
                     asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
@@ -449,7 +456,7 @@ class Dispatcher:
         try:
             while True:
                 with self._lock:
-                    if not destination.queue:
+                    if not destination.queue or self._closed:
                         destination.active -= 1
                         return
                     delivery = destination.queue.popleft()
@@ -475,6 +482,8 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             status, answer = await sender.send(delivery.url, delivery.payload, self.timeout)
+            if self._closed:  # closed while the answer came: a reset has forgotten this delivery
+                return
         except asyncio.TimeoutError:
             error = f"no answer within {self.timeout:g} s"
         except asyncio.CancelledError:

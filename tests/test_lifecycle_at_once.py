@@ -237,3 +237,99 @@ def test_tracked_message_of_a_deferred_push_keeps_the_journal_fields() -> None:
         "9", push[1].number, "hello 1", "ref-1", "tok"
     )
     assert message.state is State.READ and all(t.at == START for t in message.timeline)
+
+
+def test_messages_follow_acceptance_order_even_when_a_later_push_was_read_first() -> None:
+    ledger = Ledger(VirtualClock(start=START))
+    for push_id, first in (("1", 10), ("2", 20), ("3", 30)):
+        ledger.defer(push_id, messages(int(push_id), first, 2, 8), token="t")
+    ledger.get("30")  # read first: its records are built first
+    ledger.get("21")
+    everyone = [m.msg_id for m in ledger.messages()]
+    assert everyone == ["10", "11", "20", "21", "30", "31"]
+    moved = ledger.move_number(messages(0, 0, 1, 8)[0].number, "delivered")  # the first of each push
+    assert [(t.msg_id, t.seq) for t in moved] == sorted((t.msg_id, t.seq) for t in moved)
+    assert [t.msg_id for t in moved] == ["10", "20", "30"]
+
+
+def test_a_subscriber_of_submitted_records_gets_them_at_acceptance_in_order() -> None:
+    ledger = Ledger(VirtualClock(start=START))
+    seen: list[Transition] = []
+    ledger.subscribe(lambda t, m: seen.append(t))  # accepted=True: Submitted records too
+    ledger.defer("1", messages(1, 10, 2, 8), token="t")  # no policy
+    ledger.accept("15", push_id="5", number="55", channel=8, token="t", credit="0.005", text="x")
+    ledger.defer("2", messages(2, 20, 1, 8), token="t", steps=LifecyclePolicy.at_once().immediate(8) or ())
+    assert [(t.msg_id, t.state) for t in seen] == [
+        ("10", State.SUBMITTED), ("11", State.SUBMITTED), ("15", State.SUBMITTED),
+        ("20", State.SUBMITTED), ("20", State.DELIVERED), ("20", State.READ),
+    ]
+    assert [t.seq for t in seen] == sorted(t.seq for t in seen) == list(range(1, 7))
+    ledger.messages()  # building them publishes nothing again
+    assert len(seen) == 6 and ledger.transitions() == seen
+
+
+def test_the_app_delivers_webhooks_again_after_a_second_lifespan(receiver: Receiver) -> None:
+    """Under a server that runs the ASGI lifespan (as ``picky-mock serve`` does), the dispatcher
+    joins the server's loop at each startup and lets it go at each shutdown: one backend served
+    twice, one server after the other, delivers both times."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from picky_mock.app import create_app
+    from picky_mock.backend import Backend
+    from picky_mock.config import Settings
+
+    backend = Backend(Settings(event_webhook_url=receiver.url + "/events", lifecycle={"deliver_after": 0}))
+    app = create_app(backend)
+    body = {"token": "t", "application": 8, "data": [{"number": "5511987654321", "message": "hi"}]}
+    for cycle in (1, 2):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            assert backend.webhooks.attached
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/v2/push"
+            assert httpx.post(url, json=body).json()["status"] == 100
+            assert receiver.wait_for_items(cycle, timeout=5), cycle
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            sock.close()
+        assert not backend.webhooks.attached
+    assert [item["status"] for item in receiver.items()] == ["1", "1"]
+
+
+def test_a_reset_forgets_the_changes_waiting_in_a_resting_lane(receiver: Receiver) -> None:
+    """On the wall clock a lane rests after each POST; changes queued meanwhile belong to the
+    session a reset ends: they are not POSTed after it."""
+    import time
+
+    import httpx
+
+    from picky_mock.config import Settings
+    from picky_mock.server import ServerThread
+
+    settings = Settings(clock="wall", lifecycle={"deliver_after": 0}, event_webhook_url=receiver.url + "/events",
+                        webhook_linger=0.4)
+    with ServerThread(settings) as server:
+        def push() -> Any:
+            numbers = [{"number": f"55119876543{i:02d}", "message": "hi"} for i in range(16)]
+            return httpx.post(server.push_url, json={"token": "t", "application": 8, "data": numbers}).json()
+
+        first = push()
+        assert receiver.wait_for_items(16, timeout=5)  # every lane POSTed at once, and rests
+        second = push()  # queued in the resting lanes
+        assert server.backend.event_reporter.stats()["queued"] > 0
+        assert httpx.post(server.url + "/_picky/reset", headers=server.admin_headers).status_code == 200
+        time.sleep(0.8)  # the lanes' rest is over
+        sent = {item["push_id"] for item in receiver.items()}
+        assert sent == {first["push_id"]} and second["push_id"] not in sent
