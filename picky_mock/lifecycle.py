@@ -411,6 +411,10 @@ class Ledger:
         """``active`` predicates of the listeners that gave one (:meth:`subscribe`)."""
         self._planned: dict[Listener, Callable[[PlannedPush], None]] = {}
         """``planned`` callbacks of the listeners that gave one (:meth:`subscribe`)."""
+        self._wholes: tuple[tuple[Callable[[PlannedPush], None], Callable[[], bool] | None], ...] = ()
+        self._accepting_wholes: tuple[tuple[Callable[[PlannedPush], None], Callable[[], bool] | None], ...] = ()
+        self._eaches: tuple[Callable[[], bool] | None, ...] = ()
+        self._accepting_eaches: tuple[Callable[[], bool] | None, ...] = ()
         # Oldest first, forgotten from the front: an OrderedDict does that in constant time (a dict
         # scans the slots its earlier deletions left).
         self._deferred: OrderedDict[str, _Deferred] = OrderedDict()
@@ -449,6 +453,7 @@ class Ledger:
                 self._gates[listener] = active
             if planned is not None:
                 self._planned[listener] = planned
+            self._regroup()
 
         def unsubscribe() -> None:
             with self._lock:
@@ -458,8 +463,20 @@ class Ledger:
                     self._on_accept.remove(listener)
                 self._gates.pop(listener, None)
                 self._planned.pop(listener, None)
+                self._regroup()
 
         return unsubscribe
+
+    def _regroup(self) -> None:
+        """What a deferred push is handed to, worked out once per (un)subscription (lock held):
+        the ``planned`` callbacks and the gates of the listeners that want transitions one by
+        one; for a push with steps (every listener) and for one without (those that want the
+        Submitted records)."""
+        gates, planned = self._gates, self._planned
+        self._wholes = tuple((planned[lst], gates.get(lst)) for lst in self._listeners if lst in planned)
+        self._accepting_wholes = tuple((planned[lst], gates.get(lst)) for lst in self._on_accept if lst in planned)
+        self._eaches = tuple(gates.get(lst) for lst in self._listeners if lst not in planned)
+        self._accepting_eaches = tuple(gates.get(lst) for lst in self._on_accept if lst not in planned)
 
     def _wanted(self, listeners: list[Listener]) -> list[Listener]:
         """The ``listeners`` active now, in order (a copy: a listener may unsubscribe meanwhile)."""
@@ -558,7 +575,7 @@ class Ledger:
             while self._deferred_count > self.retention:
                 forgotten = self._forget_deferred(next(iter(self._deferred)))
                 self.evicted += forgotten.size if forgotten is not None else 0
-            if self._listeners or self._on_accept:
+            if self._listeners:
                 self._publish_planned(deferred)
 
     def _forget_deferred(self, push_id: str) -> _Deferred | None:
@@ -606,24 +623,17 @@ class Ledger:
         """Hand a deferred push's transitions to the subscribers as they happen, in order (lock
         held): Submitted to those that want it, the steps to all; as one :class:`PlannedPush` to
         those that take a push whole, else transition by transition."""
-        listeners = self._wanted(self._listeners) if deferred.steps else []
-        accepting = self._wanted(self._on_accept) if self._on_accept else []
-        if not listeners and not accepting:
-            return
-        targets = listeners + [listener for listener in accepting if listener not in listeners]
-        one_by_one = False
-        for listener in targets:
-            whole = self._planned.get(listener)
-            if whole is None:
-                one_by_one = True
-                continue
-            push = PlannedPush(deferred.push_id, deferred.token, deferred.at, deferred.messages, deferred.steps)
-            try:
-                whole(push)
-            except Exception:
-                log.exception("lifecycle listener %r failed on push %s", listener, deferred.push_id)
-        if one_by_one:
-            self._publish_each(deferred)
+        steps = deferred.steps
+        for whole, gate in self._wholes if steps else self._accepting_wholes:
+            if gate is None or gate():
+                try:
+                    whole(PlannedPush(deferred.push_id, deferred.token, deferred.at, deferred.messages, steps))
+                except Exception:
+                    log.exception("lifecycle listener %r failed on push %s", whole, deferred.push_id)
+        for gate in self._eaches if steps else self._accepting_eaches:
+            if gate is None or gate():
+                self._publish_each(deferred)
+                return
 
     def _publish_each(self, deferred: _Deferred) -> None:
         seq, at = deferred.seq, deferred.at
