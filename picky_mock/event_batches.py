@@ -2,26 +2,28 @@
 
 :class:`BatchingReporter` is the ledger subscriber the backend uses (the core's
 :class:`~picky_mock.webhooks.EventReporter` sends one POST per change). Messages are spread over
-``shards`` lanes by msg_id; each lane has at most one POST in flight. A change that finds its lane
-idle is POSTed at once, alone in ``data[]`` (the service's sample shape), or with the other changes
-its message made at the same instant (Delivered and Read under an at-once policy); changes that arrive while
-the lane's POST is in flight (or waits for a retry) are queued and go out together in the next POST,
-up to ``batch`` items. So at low load every POST carries one change, and under load (a burst, a
-policy that delivers and reads every message at once) one POST carries many, which keeps the
-dispatcher's per-POST cost off the push path. A push whose messages all moved as they were accepted
-comes whole (:meth:`BatchingReporter.planned`): one queue entry per message, made into ``data[]``
-items when its POST is built, not on the push path. With ``linger``, a lane rests that many seconds
-after each POST that was not full, and what arrives meanwhile goes in its next POST: a fast local
-receiver otherwise answers before more than one or two changes have queued, and the POSTs (a few
-tenths of a millisecond of the server's CPU each) take a fifth of its pushes. A message always
-falls in the same lane, so its changes arrive in order, across retries; a lane whose receiver is
-down holds only its own messages.
+``shards`` lanes by msg_id, for each URL the changes go to; each lane has at most one POST in
+flight (a POST waiting for its retries to a URL since replaced holds up nothing for the new one). A
+change that finds its lane idle is POSTed at once, alone in ``data[]`` (the service's sample
+shape), or with the other changes its message made at the same instant (Delivered and Read under
+an at-once policy); changes that arrive while the lane's POST is in flight (or waits for a retry)
+are queued and go out together in the next POST, up to ``batch`` items. So at low load every POST
+carries one change, and under load (a burst, a policy that delivers and reads every message at
+once) one POST carries many, which keeps the dispatcher's per-POST cost off the push path. A push
+whose messages all moved as they were accepted comes whole (:meth:`BatchingReporter.planned`): one
+queue entry per message, made into ``data[]`` items when its POST is built, not on the push path.
+With ``linger``, a lane rests that many seconds after each POST that was not full, and what
+arrives meanwhile goes in its next POST: a fast local receiver otherwise answers before more than
+one or two changes have queued, and the POSTs (a few tenths of a millisecond of the server's CPU
+each) take a fifth of its pushes. A message always falls in the same lane of a URL, so its changes
+arrive in order, across retries; a lane whose receiver is down holds only its own messages.
 
 Report faults are honoured here: ``never`` sends nothing, ``twice`` queues the item two times, ``out of
 order`` holds the item until the message's next change has been queued (or ``hold`` clock seconds).
 
 Bounds: at most ``max_queued`` changes waiting in all; past it a change is dropped, counted in
-``dropped`` and logged (the first at once, then at most every 5 s), never silently.
+``dropped`` and logged (the first at once, then at most every 5 s: the drops of a burst are told
+within 5 s of the last one), never silently.
 """
 
 from __future__ import annotations
@@ -151,6 +153,9 @@ class BatchingReporter:
     ``url()`` and ``project_id()`` are read at each change (the backend's current values).
     """
 
+    drop_log_interval = 5.0
+    """Real seconds between two warnings about dropped changes."""
+
     def __init__(
         self,
         dispatcher: Dispatcher,
@@ -170,7 +175,10 @@ class BatchingReporter:
         self.hold = hold
         self.linger = linger
         self.max_queued = max_queued
-        self._lanes = [_Lane() for _ in range(shards)]
+        self.shards = shards
+        self._lanes: dict[str, list[_Lane]] = {}
+        """Each URL's lanes: a POST waiting for its retries to an old URL holds up no change for
+        the URL set since."""
         self._lock = threading.Lock()
         self._queued = 0
         self._held: dict[str, tuple[str, dict[str, str], Timer]] = {}
@@ -183,6 +191,7 @@ class BatchingReporter:
         """Changes in POSTs not yet delivered or given up."""
         self._last_drop_log = 0.0
         self._unlogged = 0
+        self._drop_log_due = False
 
     def __call__(self, transition: Transition, message: TrackedMessage) -> None:
         if transition.previous is None and transition.state is State.SUBMITTED:
@@ -219,10 +228,10 @@ class BatchingReporter:
             return
         steps = push.steps
         size = len(steps)
-        lanes = self._lanes
-        count = len(lanes)
+        count = self.shards
         idle: list[_Lane] = []
         with self._lock:
+            lanes = self._lanes_of(url)
             for message in push.messages:
                 if self._queued + size > self.max_queued:
                     self._drop(size)
@@ -236,6 +245,18 @@ class BatchingReporter:
         for lane in idle:
             self._send(lane)
 
+    def _lanes_of(self, url: str) -> list[_Lane]:
+        """The lanes of ``url`` (lock held), made on first use. URLs are few, but set from outside:
+        past 64, the lanes of URLs with nothing queued or in flight are let go."""
+        lanes = self._lanes.get(url)
+        if lanes is None:
+            if len(self._lanes) >= 64:
+                for known, held in list(self._lanes.items()):
+                    if not any(lane.busy or lane.items for lane in held):
+                        del self._lanes[known]
+            lanes = self._lanes[url] = [_Lane() for _ in range(self.shards)]
+        return lanes
+
     def _release(self, msg_id: str) -> None:
         with self._lock:
             held = self._held.pop(msg_id, None)
@@ -244,11 +265,11 @@ class BatchingReporter:
             self._queue(msg_id, held[0], held[1])
 
     def _queue(self, msg_id: str, url: str, item: dict[str, str]) -> None:
-        lane = self._lanes[zlib.crc32(msg_id.encode()) % len(self._lanes)]
         with self._lock:
             if self._queued >= self.max_queued:
                 self._drop(1)
                 return
+            lane = self._lanes_of(url)[zlib.crc32(msg_id.encode()) % self.shards]
             lane.add(url, None, item)
             self._queued += 1
             if lane.busy:
@@ -310,7 +331,7 @@ class BatchingReporter:
         self.dropped += count
         self._unlogged += count
         now = time.monotonic()
-        if self.dropped == count or now - self._last_drop_log >= 5.0:
+        if self.dropped == count or now - self._last_drop_log >= self.drop_log_interval:
             log.warning(
                 "event webhook: %d changes waiting, the limit: dropped %d (%d in all)",
                 self._queued,
@@ -319,6 +340,17 @@ class BatchingReporter:
             )
             self._last_drop_log = now
             self._unlogged = 0
+        elif not self._drop_log_due:
+            # The rest of a burst is told when the interval is over, even if no drop follows.
+            self._drop_log_due = self.dispatcher.remind(self.drop_log_interval, self._log_drops)
+
+    def _log_drops(self) -> None:
+        with self._lock:
+            self._drop_log_due = False
+            if self._unlogged:
+                log.warning("event webhook: dropped %d more changes (%d in all)", self._unlogged, self.dropped)
+                self._last_drop_log = time.monotonic()
+                self._unlogged = 0
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -330,20 +362,23 @@ class BatchingReporter:
                 "suppressed": self.suppressed,
                 "posts": self.posts,
                 "batch": self.batch,
-                "lanes": len(self._lanes),
+                "lanes": self.shards,
+                "urls": len(self._lanes),
                 "max_queued": self.max_queued,
             }
 
     def clear(self) -> None:
         """Forget what waits (a reset)."""
         with self._lock:
-            for lane in self._lanes:
-                lane.clear()
-                lane.busy = False
-                lane.generation += 1
+            for lanes in self._lanes.values():
+                for lane in lanes:
+                    lane.clear()
+                    lane.busy = False
+                    lane.generation += 1  # a POST of the session that ends starts nothing after it
+            self._lanes.clear()
             for _, _, timer in self._held.values():
                 timer.cancel()
             self._held.clear()
             self._queued = self._in_flight = 0
-            self.dropped = self.suppressed = self.posts = 0
+            self.dropped = self.suppressed = self.posts = self._unlogged = 0
 

@@ -17,7 +17,8 @@
   (100,000) in all: queued, in flight, waiting for a retry or behind an earlier delivery of the same
   key. A burst of 10,000 state changes to a slow receiver fits; past the bounds a delivery is dropped:
   :meth:`Dispatcher.submit` answers ``None``, ``dropped`` counts it (in all and per destination) and
-  a warning is logged (the first drop at once, then a count at most every 5 s). Never silent.
+  a warning is logged (the first drop at once, then a count at most every 5 s: the drops of a burst
+  are told within 5 s of the last one). Never silent.
 - :meth:`Dispatcher.attach` runs the dispatcher on an event loop already running (``picky-mock
   serve`` joins the server's own, at its ASGI lifespan startup) instead of a thread of its own: on
   one loop, a POST's work never waits for the other thread's turn at the interpreter, nor makes the
@@ -169,14 +170,19 @@ class _Destination:
 
 
 class Dispatcher:
-    """Delivers webhooks from its own thread and event loop; see the module's docstring.
+    """Delivers webhooks from its own thread and event loop (or one it joins: :meth:`attach`); see
+    the module's docstring.
 
     ``timeout``: real seconds per attempt. ``retry_schedule``: clock seconds to wait after each failed
     attempt (its length + 1 attempts in all). ``per_destination``: concurrent POSTs to one origin.
     ``queue_limit`` / ``max_pending``: unfinished deliveries per destination / in all, beyond which a
-    new one is dropped and counted. ``retention``: attempts kept (older ones are forgotten and counted
-    in ``forgotten``). ``body_limit``: bytes of the receiver's answer kept in an :class:`Attempt`.
+    new one is dropped, counted and logged (at most every ``drop_log_interval`` seconds).
+    ``retention``: attempts kept (older ones are forgotten and counted in ``forgotten``).
+    ``body_limit``: bytes of the receiver's answer kept in an :class:`Attempt`.
     """
+
+    drop_log_interval = 5.0
+    """Real seconds between two warnings about dropped deliveries."""
 
     def __init__(
         self,
@@ -230,6 +236,7 @@ class Dispatcher:
         self.given_up = 0
         self._last_drop_log = 0.0
         self._unlogged_drops = 0
+        self._drop_log_due = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         """The thread the loop runs in: the dispatcher's own, or the one :meth:`attach` joined."""
@@ -409,7 +416,7 @@ class Dispatcher:
         self.dropped += 1
         self._unlogged_drops += 1
         now = time.monotonic()
-        if destination.dropped == 1 or now - self._last_drop_log >= 5.0:
+        if destination.dropped == 1 or now - self._last_drop_log >= self.drop_log_interval:
             log.warning(
                 "webhooks: queue full (%d unfinished for %s, %d in all): dropped %d deliveries (%d in all)",
                 destination.pending,
@@ -420,6 +427,30 @@ class Dispatcher:
             )
             self._last_drop_log = now
             self._unlogged_drops = 0
+        elif not self._drop_log_due:
+            # The rest of a burst is told when the interval is over, even if no drop follows.
+            self._drop_log_due = self.remind(self.drop_log_interval, self._log_drops)
+
+    def _log_drops(self) -> None:
+        with self._lock:
+            self._drop_log_due = False
+            if self._unlogged_drops:
+                log.warning("webhooks: dropped %d more deliveries (%d in all)", self._unlogged_drops, self.dropped)
+                self._last_drop_log = time.monotonic()
+                self._unlogged_drops = 0
+
+    def remind(self, delay: float, callback: Callable[[], None]) -> bool:
+        """Call ``callback()`` on the dispatcher's loop ``delay`` real seconds from now, without
+        keeping the dispatcher busy (:meth:`later` does); False, and nothing scheduled, when it
+        is not running. Safe to call with the dispatcher's lock held."""
+        loop = self._loop
+        if loop is None:
+            return False
+        try:
+            loop.call_soon_threadsafe(loop.call_later, delay, callback)
+        except RuntimeError:  # the loop is closing
+            return False
+        return True
 
     def _enqueue(self, destination: _Destination, delivery: _Delivery) -> None:
         """Put a delivery on its destination's queue and start a worker if one is free (lock held)."""

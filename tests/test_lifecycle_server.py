@@ -5,6 +5,7 @@ the clock, and reset."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -396,6 +397,45 @@ def test_a_burst_to_a_hung_receiver_is_queued_and_counted(hung: str, caplog: pyt
         assert admin(server, "GET", "state").json()["webhooks_dropped"] == 10_000
         assert webhooks["events"]["dropped"] == 10_000
         assert any("dropped" in record.getMessage() for record in caplog.records)
+
+
+def test_changes_for_a_new_url_are_not_held_behind_retries_to_the_old_one(hung: str, receiver: Receiver) -> None:
+    """Every lane of a hung receiver ends waiting for a retry hours away; the URL set since gets its
+    changes at once (each URL has lanes of its own)."""
+    with serve(event_webhook_url=hung + "/events", lifecycle={"deliver_after": 0}, webhook_timeout=0.3) as server:
+        backend = server.backend
+        push(server, *[f"5511{i:09d}" for i in range(16)])
+        deadline = time.monotonic() + 5
+        while backend.webhooks.stats()["busy"] and time.monotonic() < deadline:
+            time.sleep(0.02)  # each lane's first POST times out, and waits for its retry on the clock
+        assert backend.webhooks.stats()["pending"] > 0
+        backend.set_webhooks(event_url=receiver.url + "/events")
+        answer = push(server, *[f"5512{i:09d}" for i in range(20)])
+        assert receiver.wait_for_items(20, timeout=5)
+        assert {item["push_id"] for item in receiver.items()} == {answer["push_id"]}
+        assert backend.event_reporter.stats()["urls"] == 2
+
+
+def test_a_burst_of_drops_is_told_in_full_even_when_no_drop_follows(
+    hung: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first drop is logged at once; the rest of a burst within the interval is logged when the
+    interval is over, although nothing is dropped after it."""
+    with serve(event_webhook_url=hung + "/events", lifecycle={"deliver_after": 0}) as server:
+        reporter = server.backend.event_reporter
+        reporter.max_queued = 10
+        reporter.drop_log_interval = 0.2
+        caplog.set_level("WARNING", logger="picky_mock")
+        push(server, *[f"5511{i:09d}" for i in range(60)])
+        dropped = reporter.stats()["dropped"]
+        assert dropped >= 40
+        told = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert len(told) == 1
+        deadline = time.monotonic() + 5
+        while len(told) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            told = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert told[1] == f"event webhook: dropped {dropped - 1} more changes ({dropped} in all)", told
 
 
 # -- records built when first asked for ---------------------------------------------------------
