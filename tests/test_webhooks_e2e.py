@@ -155,6 +155,15 @@ action = st.one_of(
     st.tuples(st.just("move"), st.integers(0, 20), st.sampled_from(MOVES)),
     st.tuples(st.just("advance"), st.sampled_from([0, 30, 60, 900, 7200, 21600])),
     st.tuples(st.just("fail"), st.integers(1, 2), st.sampled_from(["down", "500"])),
+    st.tuples(st.just("url"), st.integers(0, 2)),  # the event URL moves to another path
+)
+#: No policy (moves on demand only), at-once policies (pushes recorded whole, their changes
+#: queued whole), and a drawn one (timers on the clock).
+POLICIES = (
+    None,
+    {"deliver_after": 0, "read_after": 0},
+    {"deliver_after": 0, "fail_share": 1},
+    {"deliver_after": [0, 60], "read_after": [0, 900], "fail_share": 0.2, "seed": 3},
 )
 
 
@@ -163,18 +172,34 @@ action = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(actions=st.lists(action, min_size=1, max_size=12), twice=st.none() | st.integers(0, 4))
+@given(
+    actions=st.lists(action, min_size=1, max_size=12),
+    twice=st.none() | st.integers(0, 4),
+    policy=st.sampled_from(POLICIES),
+)
 def test_every_state_change_is_delivered_once_in_order_and_the_report_agrees(
-    picky_server: Any, picky_webhook_receiver: WebhookReceiver, actions: list[tuple[Any, ...]], twice: int | None
+    picky_server: Any,
+    picky_webhook_receiver: WebhookReceiver,
+    actions: list[tuple[Any, ...]],
+    twice: int | None,
+    policy: dict[str, Any] | None,
 ) -> None:
-    """Exactly once, in order, per message, whatever the receiver's failures; but twice for the
-    messages to the number a ``report_twice`` fault names, when one is drawn."""
+    """Exactly once, in order, per message, to the URL set when the change happened, whatever the
+    receiver's failures and the policy; but twice for the messages to the number a
+    ``report_twice`` fault names, when one is drawn."""
     picky_server.reset()
     picky_webhook_receiver.up()
     picky_webhook_receiver.clear()
-    picky_server.set_webhooks(event_url=picky_webhook_receiver.url)
+    picky_server.set_webhooks(event_url=picky_webhook_receiver.url_for("/p0"))
+    picky_server.set_lifecycle(policy)
     if twice is not None:
         picky_server.add_fault("report_twice", number=number(twice))
+    backend = picky_server.backend
+    routed: dict[str, list[str]] = {}  # msg_id -> the path of the URL set at each change
+    unsubscribe = backend.ledger.subscribe(
+        lambda t, m: routed.setdefault(t.msg_id, []).append(str(backend.event_webhook_url).rsplit("/", 1)[1]),
+        accepted=False,
+    )
     pushes: list[dict[str, Any]] = []
     messages: list[str] = []
     doubled: set[str] = set()
@@ -202,21 +227,29 @@ def test_every_state_change_is_delivered_once_in_order_and_the_report_agrees(
                 picky_webhook_receiver.down(times=step[1])
             else:
                 picky_webhook_receiver.respond(500, times=step[1])
+        elif step[0] == "url":
+            picky_server.set_webhooks(event_url=picky_webhook_receiver.url_for(f"/p{step[1]}"))
     picky_server.advance(hours=9)  # past the last retry of anything pending (1 min + 15 min + 2 h + 6 h)
     picky_server.wait_webhooks()
+    unsubscribe()
 
     got: dict[str, list[str]] = {}
+    paths: dict[str, list[str]] = {}
     for received in picky_webhook_receiver.received:
         if received.answered == 200:
             EVENT.validate(received.json)
             for item in received.json["data"]:
                 got.setdefault(item["msg_id"], []).append(item["status"])
+                paths.setdefault(item["msg_id"], []).append(received.path.lstrip("/"))
     for msg_id in messages:
         timeline = picky_server.backend.ledger.get(msg_id).timeline
         expected = [str(int(t.state)) for t in timeline if t.previous is not None]
+        where = routed.get(msg_id, [])
         if msg_id in doubled:
             expected = [state for state in expected for _ in range(2)]
+            where = [path for path in where for _ in range(2)]
         assert got.get(msg_id, []) == expected, (msg_id, timeline)
+        assert paths.get(msg_id, []) == where, (msg_id, timeline)
     assert set(got) <= set(messages)
     assert all(a.outcome != "given up" for a in picky_server.webhooks())
 
