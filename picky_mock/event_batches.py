@@ -55,11 +55,9 @@ DEFAULT_MAX_QUEUED = 100_000
 """Changes waiting for their lane, in all."""
 
 
-class _Context(NamedTuple):
-    """A lane's marker: the entries after it, up to the next marker, go to ``url``; each message among
-    them made the at-once moves ``steps``."""
+class _Steps(NamedTuple):
+    """A lane's marker: each planned message after it, up to the next marker, made these at-once moves."""
 
-    url: str
     steps: tuple[Step, ...]
 
 
@@ -80,70 +78,63 @@ def _planned_items(message: Any, steps: tuple[Step, ...]) -> list[dict[str, str]
 
 
 class _Lane:
-    __slots__ = ("busy", "changes", "generation", "head", "items", "tail")
+    __slots__ = ("busy", "changes", "generation", "head", "items", "tail", "url")
 
-    def __init__(self) -> None:
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.generation = 0
         """Bumped by a reset: a POST (or a lingering wait) of an earlier generation, finishing
         after it, does not start a second chain of POSTs in the lane."""
         self.items: deque[Any] = deque()
         """What waits for the lane's POST in flight to finish, in order: ``data[]`` items (dicts),
         messages of planned pushes (kept as the journal has them: queueing one makes no object;
-        their items are made when their POST is built), and :class:`_Context` markers where the
-        URL or the steps change."""
-        self.head: _Context | None = None
-        """The context of the entry at the front."""
-        self.tail: _Context | None = None
-        """The context of the entry at the back."""
+        their items are made when their POST is built), and :class:`_Steps` markers where the
+        planned moves change."""
+        self.head: tuple[Step, ...] = ()
+        """The planned moves in force at the front."""
+        self.tail: tuple[Step, ...] | None = None
+        """The planned moves in force at the back (``None``: no marker yet)."""
         self.changes = 0
         """The changes queued (a planned message is as many as its steps)."""
         self.busy = False
 
-    def add(self, url: str, steps: tuple[Step, ...] | None, entry: Any) -> None:
+    def add(self, steps: tuple[Step, ...] | None, entry: Any) -> None:
         """Queue an item (``steps`` ``None``) or a planned message (lock held)."""
-        tail = self.tail
-        if tail is None or tail.url != url or (steps is not None and tail.steps != steps):
-            tail = self.tail = _Context(url, tail.steps if steps is None and tail is not None else steps or ())
-            self.items.append(tail)
+        if steps is not None and steps != self.tail:
+            self.tail = steps
+            self.items.append(_Steps(steps))
         self.items.append(entry)
         self.changes += 1 if steps is None else len(steps)
 
-    def take(self, batch: int) -> tuple[str, list[Any], int]:
-        """The entries of the next POST (lock held; something is queued): their URL, the entries
-        (items, and ``(message, steps)`` pairs) and how many changes they are, at most ``batch``."""
+    def take(self, batch: int) -> tuple[list[Any], int]:
+        """The entries of the next POST (lock held; something is queued): items, and ``(message,
+        steps)`` pairs, and how many changes they are, at most ``batch``."""
         items = self.items
-        url: str | None = None
         taken: list[Any] = []
         count = 0
         while items:
             first = items[0]
-            if isinstance(first, _Context):
-                if url is not None and first.url != url:
-                    break  # another URL: the next POST's
-                self.head = first
+            if isinstance(first, _Steps):
+                self.head = first.steps
                 items.popleft()
                 continue
-            head = self.head
-            assert head is not None  # a marker comes before every entry
-            url = head.url
-            size = 1 if isinstance(first, dict) else len(head.steps)
+            size = 1 if isinstance(first, dict) else len(self.head)
             if count + size > batch:
                 if count:
                     break  # the next POST's
                 # A batch smaller than one message's moves: its items, one POST at a time.
                 items.popleft()
-                items.extendleft(reversed(_planned_items(first, head.steps)))
+                items.extendleft(reversed(_planned_items(first, self.head)))
                 continue
             items.popleft()
-            taken.append(first if isinstance(first, dict) else (first, head.steps))
+            taken.append(first if isinstance(first, dict) else (first, self.head))
             count += size
-        assert url is not None
         self.changes -= count
-        return url, taken, count
+        return taken, count
 
     def clear(self) -> None:
         self.items.clear()
-        self.head = self.tail = None
+        self.head, self.tail = (), None
         self.changes = 0
 
 
@@ -237,7 +228,7 @@ class BatchingReporter:
                     self._drop(size)
                     continue
                 lane = lanes[zlib.crc32(message.msg_id.encode()) % count]
-                lane.add(url, steps, message)
+                lane.add(steps, message)
                 self._queued += size
                 if not lane.busy:
                     lane.busy = True
@@ -254,7 +245,7 @@ class BatchingReporter:
                 for known, held in list(self._lanes.items()):
                     if not any(lane.busy or lane.items for lane in held):
                         del self._lanes[known]
-            lanes = self._lanes[url] = [_Lane() for _ in range(self.shards)]
+            lanes = self._lanes[url] = [_Lane(url) for _ in range(self.shards)]
         return lanes
 
     def _release(self, msg_id: str) -> None:
@@ -270,7 +261,7 @@ class BatchingReporter:
                 self._drop(1)
                 return
             lane = self._lanes_of(url)[zlib.crc32(msg_id.encode()) % self.shards]
-            lane.add(url, None, item)
+            lane.add(None, item)
             self._queued += 1
             if lane.busy:
                 return
@@ -288,7 +279,8 @@ class BatchingReporter:
                 if not lane.items:
                     lane.busy = False
                     return
-                url, taken, count = lane.take(self.batch)
+                url = lane.url
+                taken, count = lane.take(self.batch)
                 self._queued -= count
                 self._in_flight += count
                 generation = lane.generation
