@@ -28,9 +28,7 @@ within 5 s of the last one), never silently.
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable
@@ -41,11 +39,9 @@ import orjson
 from .clock import Timer
 from .lifecycle import PlannedPush, Report, State, Step, TrackedMessage, Transition
 from .webhook_payloads import event_item, event_item_of
-from .webhooks import Attempt, Dispatcher
+from .webhooks import Attempt, Dispatcher, DropLog
 
 __all__ = ["DEFAULT_BATCH", "DEFAULT_MAX_QUEUED", "DEFAULT_SHARDS", "BatchingReporter"]
-
-log = logging.getLogger("picky_mock")
 
 DEFAULT_BATCH = 250
 """Changes one POST carries at most."""
@@ -144,9 +140,6 @@ class BatchingReporter:
     ``url()`` and ``project_id()`` are read at each change (the backend's current values).
     """
 
-    drop_log_interval = 5.0
-    """Real seconds between two warnings about dropped changes."""
-
     def __init__(
         self,
         dispatcher: Dispatcher,
@@ -180,9 +173,7 @@ class BatchingReporter:
         self.posts = 0
         self._in_flight = 0
         """Changes in POSTs not yet delivered or given up."""
-        self._last_drop_log = 0.0
-        self._unlogged = 0
-        self._drop_log_due = False
+        self.drop_log = DropLog("event webhook", "changes", dispatcher.remind)
 
     def __call__(self, transition: Transition, message: TrackedMessage) -> None:
         if transition.previous is None and transition.state is State.SUBMITTED:
@@ -319,30 +310,9 @@ class BatchingReporter:
         return next_batch
 
     def _drop(self, count: int) -> None:
-        """Count dropped changes and log them (the first at once, then at most every 5 s); lock held."""
+        """Count dropped changes and log them (:class:`~picky_mock.webhooks.DropLog`); lock held."""
         self.dropped += count
-        self._unlogged += count
-        now = time.monotonic()
-        if self.dropped == count or now - self._last_drop_log >= self.drop_log_interval:
-            log.warning(
-                "event webhook: %d changes waiting, the limit: dropped %d (%d in all)",
-                self._queued,
-                self._unlogged,
-                self.dropped,
-            )
-            self._last_drop_log = now
-            self._unlogged = 0
-        elif not self._drop_log_due:
-            # The rest of a burst is told when the interval is over, even if no drop follows.
-            self._drop_log_due = self.dispatcher.remind(self.drop_log_interval, self._log_drops)
-
-    def _log_drops(self) -> None:
-        with self._lock:
-            self._drop_log_due = False
-            if self._unlogged:
-                log.warning("event webhook: dropped %d more changes (%d in all)", self._unlogged, self.dropped)
-                self._last_drop_log = time.monotonic()
-                self._unlogged = 0
+        self.drop_log.dropped(count, self.dropped, lambda: f"{self._queued} changes waiting, the limit")
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -372,5 +342,6 @@ class BatchingReporter:
                 timer.cancel()
             self._held.clear()
             self._queued = self._in_flight = 0
-            self.dropped = self.suppressed = self.posts = self._unlogged = 0
+            self.dropped = self.suppressed = self.posts = 0
+            self.drop_log.reset()
 

@@ -66,9 +66,56 @@ from .webhook_payloads import InstantReply, NoReply, check_url, event_item, even
 from .webhook_payloads import origin as _origin_of
 from .webhook_senders import AsgiSender, HttpSender, Sender, WsgiSender
 
-__all__ = ["DEFAULT_RETRY_SCHEDULE", "Attempt", "Dispatcher", "EventReporter", "Kind"]
+__all__ = ["DEFAULT_RETRY_SCHEDULE", "Attempt", "Dispatcher", "DropLog", "EventReporter", "Kind"]
 
 log = logging.getLogger("picky_mock")
+
+
+class DropLog:
+    """What a bounded queue dropped, said in the log, never silently: the first drop at once, then
+    a count at most every ``interval`` real seconds; the drops of a burst that ends within an
+    interval are told when it is over (``remind(delay, callback)`` schedules that; when it cannot,
+    with the next warning)."""
+
+    def __init__(self, name: str, what: str, remind: Callable[[float, Callable[[], None]], bool]) -> None:
+        self.name = name
+        self.what = what
+        self.remind = remind
+        self.interval = 5.0
+        self._lock = threading.Lock()
+        self._unlogged = 0
+        self._total = 0
+        self._last = 0.0
+        self._due = False
+
+    def dropped(self, count: int, total: int, context: Callable[[], str], *, first: bool = False) -> None:
+        """``count`` more dropped, ``total`` in all; ``context()`` says why, in a warning now if
+        ``first`` or the interval is over."""
+        with self._lock:
+            self._unlogged += count
+            self._total = total
+            now = time.monotonic()
+            if first or total == count or now - self._last >= self.interval:
+                log.warning("%s: %s: dropped %d %s (%d in all)", self.name, context(), self._unlogged, self.what, total)
+                self._last, self._unlogged = now, 0
+                return
+            if self._due:
+                return
+            self._due = True
+        if not self.remind(self.interval, self._tell):
+            with self._lock:
+                self._due = False
+
+    def _tell(self) -> None:
+        with self._lock:
+            self._due = False
+            if self._unlogged:
+                log.warning("%s: dropped %d more %s (%d in all)", self.name, self._unlogged, self.what, self._total)
+                self._last, self._unlogged = time.monotonic(), 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._unlogged = self._total = 0
 
 #: Retry delays after the 1st, 2nd, 3rd and 4th failed attempt (docs/contract.md §6.3); the 5th is the last.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (60.0, 900.0, 7200.0, 21600.0)
@@ -176,13 +223,10 @@ class Dispatcher:
     ``timeout``: real seconds per attempt. ``retry_schedule``: clock seconds to wait after each failed
     attempt (its length + 1 attempts in all). ``per_destination``: concurrent POSTs to one origin.
     ``queue_limit`` / ``max_pending``: unfinished deliveries per destination / in all, beyond which a
-    new one is dropped, counted and logged (at most every ``drop_log_interval`` seconds).
+    new one is dropped, counted and logged (:class:`DropLog`, ``drop_log``).
     ``retention``: attempts kept (older ones are forgotten and counted in ``forgotten``).
     ``body_limit``: bytes of the receiver's answer kept in an :class:`Attempt`.
     """
-
-    drop_log_interval = 5.0
-    """Real seconds between two warnings about dropped deliveries."""
 
     def __init__(
         self,
@@ -234,9 +278,7 @@ class Dispatcher:
         self.dropped = 0
         self.delivered = 0
         self.given_up = 0
-        self._last_drop_log = 0.0
-        self._unlogged_drops = 0
-        self._drop_log_due = False
+        self.drop_log = DropLog("webhooks", "deliveries", self.remind)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         """The thread the loop runs in: the dispatcher's own, or the one :meth:`attach` joined."""
@@ -414,30 +456,12 @@ class Dispatcher:
     def _drop(self, destination: _Destination) -> None:
         destination.dropped += 1
         self.dropped += 1
-        self._unlogged_drops += 1
-        now = time.monotonic()
-        if destination.dropped == 1 or now - self._last_drop_log >= self.drop_log_interval:
-            log.warning(
-                "webhooks: queue full (%d unfinished for %s, %d in all): dropped %d deliveries (%d in all)",
-                destination.pending,
-                destination.origin,
-                self._pending,
-                self._unlogged_drops,
-                self.dropped,
-            )
-            self._last_drop_log = now
-            self._unlogged_drops = 0
-        elif not self._drop_log_due:
-            # The rest of a burst is told when the interval is over, even if no drop follows.
-            self._drop_log_due = self.remind(self.drop_log_interval, self._log_drops)
-
-    def _log_drops(self) -> None:
-        with self._lock:
-            self._drop_log_due = False
-            if self._unlogged_drops:
-                log.warning("webhooks: dropped %d more deliveries (%d in all)", self._unlogged_drops, self.dropped)
-                self._last_drop_log = time.monotonic()
-                self._unlogged_drops = 0
+        self.drop_log.dropped(
+            1,
+            self.dropped,
+            lambda: f"queue full ({destination.pending} unfinished for {destination.origin}, {self._pending} in all)",
+            first=destination.dropped == 1,
+        )
 
     def remind(self, delay: float, callback: Callable[[], None]) -> bool:
         """Call ``callback()`` on the dispatcher's loop ``delay`` real seconds from now, without
@@ -667,6 +691,7 @@ class Dispatcher:
             self._attempts.clear()
             self._mounts.clear()
             self.forgotten = self.dropped = self.delivered = self.given_up = 0
+            self.drop_log.reset()
             for destination in self._destinations.values():
                 destination.dropped = 0
             return True
@@ -676,6 +701,7 @@ class Dispatcher:
         with self._lock:
             self._attempts.clear()
             self.forgotten = self.dropped = self.delivered = self.given_up = 0
+            self.drop_log.reset()
             for destination in self._destinations.values():
                 destination.dropped = 0
 

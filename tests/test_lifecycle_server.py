@@ -424,7 +424,7 @@ def test_a_burst_of_drops_is_told_in_full_even_when_no_drop_follows(
     with serve(event_webhook_url=hung + "/events", lifecycle={"deliver_after": 0}) as server:
         reporter = server.backend.event_reporter
         reporter.max_queued = 10
-        reporter.drop_log_interval = 0.2
+        reporter.drop_log.interval = 0.2
         caplog.set_level("WARNING", logger="picky_mock")
         push(server, *[f"5511{i:09d}" for i in range(60)])
         dropped = reporter.stats()["dropped"]
